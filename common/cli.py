@@ -1,0 +1,37 @@
+"""What every entry point shares: logging set-up and the wrapper that turns expected failures into one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from common.errors import LakehouseError
+
+logger = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Readable, timestamped log lines on stderr; third-party chatter only at DEBUG.
+
+    kafka-python logs every refused connection at ERROR; our components log broker state changes themselves.
+    """
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
+    for noisy in ("kafka", "deltalake", "urllib3"):
+        logging.getLogger(noisy).setLevel(quiet)
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """Run `main` and exit: 0 on success, the error's code with one line on stderr on an expected failure."""
+    try:
+        code = main()
+    except LakehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

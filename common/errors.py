@@ -1,0 +1,23 @@
+"""The project's exceptions: one base class, each an expected failure with a message a user can act on."""
+
+
+class LakehouseError(Exception):
+    """Base of every expected failure; entry points print its message on one line and exit non-zero."""
+
+    exit_code = 2
+
+
+class ConfigError(LakehouseError):
+    """A setting, the catalog or a command-line option is wrong."""
+
+
+class BrokerUnavailableError(LakehouseError):
+    """The Kafka broker cannot be reached."""
+
+
+class LocalKafkaError(LakehouseError):
+    """The local (Docker-less) broker cannot be installed, started or stopped."""
+
+
+class LakeError(LakehouseError):
+    """A lake table is missing, corrupt or cannot be written."""

@@ -1,0 +1,109 @@
+"""The device catalog (which devices exist, in which home) and the device types (what they measure, valid ranges).
+
+The catalog silver validates against is the union of `config/device_catalog.csv` (joined with
+`config/homes.csv`) and the lake's device registry `reference/devices`, which the producer fills when it
+provisions a fleet (`--homes N`, a replay). The registry wins for a device in both.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+from common import delta_io
+from common.errors import ConfigError
+from config.settings import Settings
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+DEVICE_TYPES = ("thermostat", "smart_bulb", "smart_plug", "security_camera", "motion_sensor",
+                "environment_sensor", "energy_meter")
+
+CATALOG_SCHEMA: dict[str, pl.DataType] = {
+    "device_id": pl.String(), "device_type": pl.String(), "home_id": pl.String(), "location": pl.String(),
+    "installation_date": pl.Date(), "manufacturer": pl.String(), "model": pl.String(),
+    "home_name": pl.String(), "latitude": pl.Float64(), "longitude": pl.Float64(),
+}
+
+
+@dataclass(frozen=True)
+class DeviceType:
+    """What a device type measures and the valid [min, max] of each numeric metric."""
+
+    name: str
+    metrics: tuple[str, ...]
+    ranges: dict[str, tuple[float, float]]
+    behaviour: dict[str, object]
+
+
+@cache
+def device_types(path: Path = CONFIG_DIR / "device_types.toml") -> dict[str, DeviceType]:
+    """Every device type from the TOML file, by name."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); restore it from git") from None
+    types = {}
+    for name, spec in raw.items():
+        ranges = {metric: (float(lo), float(hi)) for metric, (lo, hi) in spec.get("ranges", {}).items()}
+        types[name] = DeviceType(name, tuple(spec["metrics"]), ranges, dict(spec.get("behaviour", {})))
+    if missing := set(DEVICE_TYPES) - set(types):
+        raise ConfigError(f"{path} lacks device types {sorted(missing)}")
+    return types
+
+
+def ranges_frame() -> pl.DataFrame:
+    """One row per (device_type, metric) with its valid min and max: the table of range rules."""
+    rows = [(t.name, metric, lo, hi) for t in device_types().values() for metric, (lo, hi) in t.ranges.items()]
+    return pl.DataFrame(rows, schema={"device_type": pl.String, "metric": pl.String, "min": pl.Float64,
+                                      "max": pl.Float64}, orient="row")
+
+
+def config_catalog(devices_csv: Path = CONFIG_DIR / "device_catalog.csv",
+                   homes_csv: Path = CONFIG_DIR / "homes.csv") -> pl.DataFrame:
+    """The shipped catalog: devices joined with their homes, in CATALOG_SCHEMA."""
+    try:
+        devices = pl.read_csv(devices_csv, schema_overrides={"installation_date": pl.Date})
+        homes = pl.read_csv(homes_csv)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"device catalog cannot be read ({exc}); check {devices_csv} and {homes_csv}") from None
+    catalog = devices.join(homes, on="home_id", how="left").select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA)
+    unknown = set(catalog["device_type"]) - set(DEVICE_TYPES)
+    if unknown:
+        raise ConfigError(f"{devices_csv}: unknown device types {sorted(unknown)}; known: {', '.join(DEVICE_TYPES)}")
+    return catalog
+
+
+def registry_path(settings: Settings) -> Path:
+    """The lake's device registry table."""
+    return settings.table_path("reference", "devices")
+
+
+def load_catalog(settings: Settings) -> pl.DataFrame:
+    """Config catalog ∪ lake registry, one row per device_id (the registry wins)."""
+    registry = delta_io.read(registry_path(settings))
+    if registry.is_empty():
+        return config_catalog()
+    registry = registry.select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA)
+    shipped = config_catalog().join(registry, on="device_id", how="anti")
+    return pl.concat([registry, shipped]).sort("device_id")
+
+
+def register_devices(settings: Settings, devices: pl.DataFrame) -> None:
+    """Upsert devices (CATALOG_SCHEMA columns) into the lake's registry, in one atomic commit."""
+    devices = devices.select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA).unique("device_id", keep="last")
+    path = registry_path(settings)
+
+    def upsert() -> None:
+        current = delta_io.read(path)
+        if not current.is_empty():
+            merged = pl.concat([current.select(list(CATALOG_SCHEMA)).join(devices, on="device_id", how="anti"), devices])
+        else:
+            merged = devices
+        delta_io.write(path, merged.sort("device_id"), mode="overwrite")
+
+    delta_io.retry_on_conflict(upsert, what="device registry")

@@ -1,0 +1,202 @@
+"""The one settings object: typed, frozen, read from the environment and an optional `.env`.
+
+Every environment variable the project reads is declared here, once, in `Settings`' fields.
+Build it once per entry point with `Settings.from_env()` and pass it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from common.errors import ConfigError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+_LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _setting(default: Any, env: str, doc: str, *, parse: Callable[[str], Any] | None = None,
+             secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc, "parse": parse, "secret": secret})
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError
+        return value
+
+    parse.accepted = f"an integer {lo}..{hi}" if hi is not None else f"an integer >= {lo}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _float(lo: float, hi: float | None = None) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not (value >= lo and (hi is None or value <= hi)):
+            raise ValueError
+        return value
+
+    parse.accepted = f"a number {lo}..{hi}" if hi is not None else f"a number >= {lo}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in options:
+            raise ValueError
+        return value
+
+    parse.accepted = "one of " + ", ".join(options)  # type: ignore[attr-defined]
+    return parse
+
+
+def _text(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError
+    return value
+
+
+_text.accepted = "a non-empty string"  # type: ignore[attr-defined]
+
+
+def _optional_text(raw: str) -> str:
+    return raw.strip()
+
+
+_optional_text.accepted = "a string"  # type: ignore[attr-defined]
+
+
+def _path(raw: str) -> Path:
+    return Path(_text(raw))
+
+
+_path.accepted = "a path"  # type: ignore[attr-defined]
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": _text, "Path": _path}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every knob of the platform; `Settings.from_env()` reads them, `describe()` prints them."""
+
+    # Kafka
+    kafka_bootstrap_servers: str = _setting("localhost:9092", "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, host:port[,host:port]")
+    kafka_sasl_username: str = _setting("", "KAFKA_SASL_USERNAME", "SASL/PLAIN user (empty: no SASL)", parse=_optional_text)
+    kafka_sasl_password: str = _setting("", "KAFKA_SASL_PASSWORD", "SASL/PLAIN password", parse=_optional_text, secret=True)
+    telemetry_topic: str = _setting("smart_home.telemetry", "TELEMETRY_TOPIC", "topic the devices publish to")
+    telemetry_partitions: int = _setting(6, "TELEMETRY_PARTITIONS", "partitions of the telemetry topic when created", parse=_int(1, 1000))
+    bronze_consumer_group: str = _setting("bronze-ingest", "BRONZE_CONSUMER_GROUP", "consumer group of the bronze ingest")
+    kafka_version: str = _setting("4.4.0", "KAFKA_VERSION", "Apache Kafka version the local broker runs (without Docker)")
+    kafka_home: Path = _setting(Path(".kafka"), "KAFKA_HOME", "cache of broker jars, data and logs of the local broker")
+    # Lake
+    lake_root: Path = _setting(Path("data"), "LAKE_ROOT", "root folder of the Delta Lake tables")
+    bronze_flush_records: int = _setting(250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1))
+    bronze_flush_seconds: float = _setting(15.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1))
+    bronze_flush_bytes: int = _setting(128 * 1024 * 1024, "BRONZE_FLUSH_BYTES", "bronze: flush after this many buffered bytes", parse=_int(1024))
+    vacuum_retention_hours: float = _setting(24.0, "VACUUM_RETENTION_HOURS", "maintenance: keep unreferenced files this long (safe for running readers)", parse=_float(1.0))
+    # ETL schedule
+    silver_interval_s: float = _setting(10.0, "SILVER_INTERVAL_S", "scheduler: seconds between silver runs", parse=_float(1.0))
+    gold_interval_s: float = _setting(30.0, "GOLD_INTERVAL_S", "scheduler: seconds between gold runs", parse=_float(1.0))
+    maintenance_interval_s: float = _setting(3600.0, "MAINTENANCE_INTERVAL_S", "scheduler: seconds between maintenance runs", parse=_float(60.0))
+    # Data quality
+    max_future_skew_s: float = _setting(300.0, "MAX_FUTURE_SKEW_S", "silver: events further in the future than this are quarantined", parse=_float(0.0))
+    late_event_threshold_s: float = _setting(3600.0, "LATE_EVENT_THRESHOLD_S", "silver: events ingested later than this after their time are late", parse=_float(0.0))
+    rolling_window: int = _setting(5, "ROLLING_WINDOW", "silver: readings in the per-device rolling means", parse=_int(1, 1000))
+    # Energy and alerts
+    tariff_per_kwh: float = _setting(0.30, "TARIFF_PER_KWH", "energy price per kWh", parse=_float(0.0))
+    billing_base_charge: float = _setting(9.90, "BILLING_BASE_CHARGE", "fixed charge per home and month", parse=_float(0.0))
+    currency: str = _setting("EUR", "CURRENCY", "currency of cost and billing")
+    alert_temp_high_c: float = _setting(30.0, "ALERT_TEMP_HIGH_C", "alert above this temperature", parse=_float(-100.0))
+    alert_temp_low_c: float = _setting(10.0, "ALERT_TEMP_LOW_C", "alert below this temperature", parse=_float(-100.0))
+    alert_power_high_w: float = _setting(2000.0, "ALERT_POWER_HIGH_W", "alert above this power", parse=_float(0.0))
+    anomaly_z_score: float = _setting(3.0, "ANOMALY_Z_SCORE", "gold: |z| above this is an anomaly", parse=_float(0.5))
+    offline_after_s: float = _setting(300.0, "OFFLINE_AFTER_S", "gold: a device silent this long is offline", parse=_float(1.0))
+    health_window_hours: float = _setting(24.0, "HEALTH_WINDOW_HOURS", "gold: trailing window of device health", parse=_float(0.1))
+    telemetry_1min_retention_days: int = _setting(7, "TELEMETRY_1MIN_RETENTION_DAYS", "gold: days of minute rows kept", parse=_int(1))
+    # Dashboard and operations
+    dashboard_refresh_s: float = _setting(10.0, "DASHBOARD_REFRESH_S", "dashboard: seconds between refreshes", parse=_float(1.0))
+    dashboard_port: int = _setting(8501, "DASHBOARD_PORT", "dashboard: HTTP port", parse=_int(1, 65535))
+    log_level: LogLevel = _setting("INFO", "LOG_LEVEL", "log level", parse=_choice(*_LOG_LEVELS))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
+        """Build settings from `environ` (default: os.environ) over an optional `.env` file."""
+        values: dict[str, str] = _read_dotenv(dotenv) if dotenv is not None else {}
+        values.update(os.environ if environ is None else environ)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            raw = values.get(f.metadata["env"])
+            if raw is not None:
+                kwargs[f.name] = _parse(f, raw)
+        settings = cls(**kwargs)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Cross-field checks; raise ConfigError with one line that says what to change."""
+        if self.alert_temp_low_c >= self.alert_temp_high_c:
+            raise ConfigError("ALERT_TEMP_LOW_C must be below ALERT_TEMP_HIGH_C; fix one of them in the environment or .env")
+        for server in self.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: expected host:port[,host:port]")
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(env name, value, doc) for every setting; secrets masked."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            shown = "****" if f.metadata["secret"] and value else str(value)
+            rows.append((f.metadata["env"], shown, f.metadata["doc"]))
+        return rows
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{env}={value}" for env, value, _ in self.describe()) + ")"
+
+    __str__ = __repr__
+
+    @property
+    def bootstrap_host_port(self) -> tuple[str, int]:
+        """Host and port of the first bootstrap server."""
+        host, _, port = self.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
+        return host, int(port)
+
+    def table_path(self, layer: Literal["reference", "bronze", "silver", "gold"], name: str) -> Path:
+        """Folder of the Delta table `layer/name` in the lake."""
+        return self.lake_root / layer / name
+
+
+def env_names() -> list[str]:
+    """Every environment variable the settings read."""
+    return [f.metadata["env"] for f in dataclasses.fields(Settings)]
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    parse = f.metadata["parse"] or _PARSERS[f.type]
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ConfigError(f"{f.metadata['env']}={raw!r} is not valid: expected {parse.accepted} ({f.metadata['doc']})") from None
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    values = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected NAME=value, got {line!r}")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values

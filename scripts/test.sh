@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one test command. On a fresh machine it installs everything first (venv and requirements, the Kafka
+# broker jars via Maven, Debian's chromium for the browser test), then runs pytest with any arguments given:
+#   ./scripts/test.sh                 everything
+#   ./scripts/test.sh -m "not e2e"    skip the long end-to-end tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+for tool in java mvn; do
+  command -v "$tool" >/dev/null || { echo "error: '$tool' not found: install Java 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)" >&2; exit 2; }
+done
+.venv/bin/python -m scripts.kafka_local install
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium for the browser test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "warning: chromium could not be installed; the browser test will fail" >&2
+  else
+    echo "warning: chromium not found (apt-get install chromium); the browser test will fail" >&2
+  fi
+fi
+exec .venv/bin/python -m pytest "$@"

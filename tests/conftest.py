@@ -1,0 +1,61 @@
+"""Shared fixtures: one real Kafka broker per test session, a fresh topic per test, a temporary lake."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.kafka_io import ensure_topic
+from common.local_kafka import LocalKafka, free_port
+from config.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a real broker: KAFKA_BOOTSTRAP_SERVERS when set, else a local broker on a free port."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    broker = LocalKafka(home=REPO / ".kafka", version=Settings().kafka_version, port=free_port(),
+                        controller_port=free_port(), state_home=tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def lake_root(tmp_path: Path) -> Path:
+    """An empty lake for one test."""
+    root = tmp_path / "lake"
+    root.mkdir()
+    return root
+
+
+def make_settings(**env: str | int | float | Path) -> Settings:
+    """Settings from defaults plus env-style overrides (names as in .env.example); no .env file read."""
+    return Settings.from_env({key: str(value) for key, value in env.items()}, dotenv=None)
+
+
+@pytest.fixture
+def settings(lake_root: Path) -> Settings:
+    """Settings for a test without Kafka: a fresh lake."""
+    return make_settings(LAKE_ROOT=lake_root)
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str, lake_root: Path) -> Settings:
+    """Settings for a test against the real broker: a fresh topic and consumer group, and a fresh lake."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = make_settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, LAKE_ROOT=lake_root,
+                             TELEMETRY_TOPIC=f"test.telemetry.{suffix}", BRONZE_CONSUMER_GROUP=f"test-bronze-{suffix}")
+    ensure_topic(settings)
+    return settings
