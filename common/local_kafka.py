@@ -10,7 +10,6 @@ import base64
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import LocalKafkaError
+from common.processes import pid_alive, terminate
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +124,7 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if b"kafka.Kafka" in cmdline else None
+        return pid if pid_alive(pid, marker="kafka.Kafka") else None
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -185,26 +181,7 @@ class LocalKafka:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            logger.warning("broker pid %d ignored SIGTERM for %.0fs, sending SIGKILL", pid, timeout_s)
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+        terminate(pid, timeout_s=timeout_s, marker="kafka.Kafka")
         self.pid_file.unlink(missing_ok=True)
         return True
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return False
-    return state != "Z"

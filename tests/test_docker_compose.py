@@ -1,0 +1,50 @@
+"""docker-compose.yml cannot run here (no Docker engine); check that it agrees with the settings defaults."""
+
+import yaml
+
+from config.settings import Settings
+from tests.conftest import REPO
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def _listeners(value: str) -> dict[str, str]:
+    return dict(item.split("://", 1) for item in value.split(","))
+
+
+def test_kafka_host_listener_matches_default_bootstrap():
+    kafka = compose()["services"]["kafka"]
+    env = kafka["environment"]
+    host, port = Settings().bootstrap_host_port
+    assert f"{port}:{port}" in kafka["ports"]
+    advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    assert advertised["HOST"] == f"{host}:{port}"
+    assert _listeners(env["KAFKA_LISTENERS"])["HOST"].endswith(f":{port}")
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
+    assert int(env["KAFKA_NUM_PARTITIONS"]) == Settings().telemetry_partitions
+
+
+def test_kafka_image_is_the_version_the_local_broker_runs():
+    assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{Settings().kafka_version}"
+
+
+def test_every_listener_has_a_protocol_and_controller_is_not_advertised():
+    env = compose()["services"]["kafka"]["environment"]
+    names = {item.split(":")[0] for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")}
+    assert set(_listeners(env["KAFKA_LISTENERS"])) == names
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in names
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in names
+    assert "CONTROLLER" not in _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+
+
+def test_kafka_ui_points_at_the_internal_listener():
+    services = compose()["services"]
+    internal = _listeners(services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"])["INTERNAL"]
+    ui = services["kafka-ui"]
+    assert ui["environment"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == internal
+    assert "8080:8080" in ui["ports"]
+    assert ui["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "kafka-data" in compose()["volumes"]
