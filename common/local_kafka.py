@@ -7,13 +7,16 @@ log (`server.log`) and pid file (under `state_home` instead, when given). Data s
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import tempfile
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,3 +188,16 @@ class LocalKafka:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+
+
+@contextlib.contextmanager
+def temporary_broker(*, home: Path, version: str) -> Iterator[LocalKafka]:
+    """A throwaway broker on free ports with its data in a temporary folder (tests, benchmarks)."""
+    with tempfile.TemporaryDirectory(prefix="kafka-") as state:
+        broker = LocalKafka(home=home, version=version, port=free_port(), controller_port=free_port(),
+                            state_home=Path(state))
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.kafka_io import ensure_topic
-from common.local_kafka import LocalKafka, free_port
+from common.local_kafka import temporary_broker
 from config.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,18 +18,13 @@ SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """host:port of a real broker: KAFKA_BOOTSTRAP_SERVERS when set, else a local broker on a free port."""
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of a real broker: KAFKA_BOOTSTRAP_SERVERS when set, else a local broker on free ports."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
-    broker = LocalKafka(home=REPO / ".kafka", version=Settings().kafka_version, port=free_port(),
-                        controller_port=free_port(), state_home=tmp_path_factory.mktemp("kafka"))
-    broker.start()
-    try:
+    with temporary_broker(home=REPO / ".kafka", version=Settings().kafka_version) as broker:
         yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
