@@ -65,6 +65,7 @@ class ManagedProcess:
     argv: Sequence[str]
     run_dir: Path
     log_dir: Path
+    cwd: Path
     ready: Callable[[], bool] | None = None
     env: dict[str, str] | None = None
 
@@ -96,7 +97,7 @@ class ManagedProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(list(self.argv), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env={**os.environ, **(self.env or {})},
+                                       stdin=subprocess.DEVNULL, cwd=self.cwd, env={**os.environ, **(self.env or {})},
                                        **DETACHED)
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + (timeout_s if self.ready else 2.0)

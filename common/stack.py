@@ -115,7 +115,7 @@ def components(settings: Settings) -> list[ManagedProcess]:
                                          "--browser.gatherUsageStats", "false"], lambda: _dashboard_ready(port)),
         ("producer", "producer.telemetry_sim", [python, "-m", "producer.telemetry_sim"], None),
     ]
-    return [ManagedProcess(name=name, argv=argv, run_dir=RUN_DIR, log_dir=LOG_DIR, ready=ready)
+    return [ManagedProcess(name=name, argv=argv, run_dir=RUN_DIR, log_dir=LOG_DIR, cwd=REPO, ready=ready)
             for name, module, argv, ready in candidates if _module_exists(module)]
 
 
