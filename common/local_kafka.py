@@ -82,7 +82,7 @@ class LocalKafka:
 
     @property
     def lib_dir(self) -> Path:
-        return self.home / "lib" / self.version
+        return (self.home / "lib" / self.version).resolve()
 
     @property
     def state_dir(self) -> Path:
@@ -118,6 +118,8 @@ class LocalKafka:
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
             raise LocalKafkaError(f"Maven could not fetch Kafka {self.version}: {' | '.join(tail)}")
+        if not any(self.lib_dir.glob("kafka_2.13-*.jar")):
+            raise LocalKafkaError(f"Maven ran but no Kafka jars landed in {self.lib_dir}; remove it and retry")
         marker.touch()
         return self.lib_dir
 
@@ -148,7 +150,7 @@ class LocalKafka:
             result = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                                                "-c", str(properties)), capture_output=True, text=True, check=False)
             if result.returncode != 0:
-                raise LocalKafkaError(f"formatting KRaft storage failed: {result.stdout.strip()[-300:]}")
+                raise LocalKafkaError(f"formatting KRaft storage failed: {(result.stdout + result.stderr).strip()[-300:]}")
             logger.info("formatted KRaft storage in %s (cluster %s)", self.state_dir / "data", cluster_id)
         return properties
 
