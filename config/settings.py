@@ -99,7 +99,7 @@ class Settings:
     # Lake
     lake_root: Path = _setting(Path("data"), "LAKE_ROOT", "root folder of the Delta Lake tables")
     bronze_flush_records: int = _setting(250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1))
-    bronze_flush_seconds: float = _setting(15.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1))
+    bronze_flush_seconds: float = _setting(5.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1))
     bronze_flush_bytes: int = _setting(128 * 1024 * 1024, "BRONZE_FLUSH_BYTES", "bronze: flush after this many buffered bytes", parse=_int(1024))
     vacuum_retention_hours: float = _setting(24.0, "VACUUM_RETENTION_HOURS", "maintenance: keep unreferenced files this long (safe for running readers)", parse=_float(1.0))
     # ETL schedule
@@ -157,6 +157,10 @@ class Settings:
             shown = "****" if f.metadata["secret"] and value else str(value)
             rows.append((f.metadata["env"], shown, f.metadata["doc"]))
         return rows
+
+    def to_env(self) -> dict[str, str]:
+        """Every setting as the environment variables that rebuild it (secrets included: for child processes)."""
+        return {f.metadata["env"]: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def __repr__(self) -> str:
         return "Settings(" + ", ".join(f"{env}={value}" for env, value, _ in self.describe()) + ")"

@@ -1,0 +1,235 @@
+"""Bronze ingest: Kafka → the bronze Delta table, every record exactly once, untouched, in large files.
+
+    python -m consumer.ingest_bronze [--max-records N] [--idle-exit S]
+
+The table is the truth: each append records the last offset per topic-partition in the same Delta commit, and on
+every partition assignment the consumer seeks to the offset after it. Kafka offsets are committed after each flush
+only so that lag shows in Kafka UI and the status report. Run several processes to split the partitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from common import delta_io
+from common.cli import run as run_cli
+from common.cli import setup_logging
+from common.kafka_io import broker_unavailable, client_config
+from common.local_kafka import port_open
+from config.settings import Settings
+from consumer.bronze_batch import BronzeBatch, append_batch
+from consumer.bronze_schema import bronze_path, offset_app_id
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 10.0
+BROKER_CHECK_EVERY_S = 5.0
+# --idle-exit counts from the latest partition assignment; joining a group can take a session timeout when a
+# killed member has to be expelled first.
+JOIN_GRACE_S = 30.0
+
+
+@dataclass
+class IngestStats:
+    """Counters of one ingest run."""
+
+    records: int = 0
+    skipped: int = 0
+    flushes: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        return self.records / max(time.monotonic() - self.started, 1e-9)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Flush before partitions move away; seek new partitions to the table's recorded position."""
+
+    def __init__(self, ingest: BronzeIngest) -> None:
+        self.ingest = ingest
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            self.ingest.flush(reason="rebalance")
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.ingest.seek_to_table(assigned)
+
+
+class BronzeIngest:
+    """One consumer-group member that lands its partitions' records in bronze."""
+
+    def __init__(self, settings: Settings, consumer: KafkaConsumer) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.path = bronze_path(settings)
+        self.batch = BronzeBatch()
+        self.stats = IngestStats()
+        self.assigned_at = 0.0
+
+    def seek_to_table(self, partitions: Any) -> None:
+        """Position each partition right after the last offset the table holds (or at its beginning)."""
+        self.assigned_at = time.monotonic()
+        table = delta_io.open_table(self.path)
+        for tp in partitions:
+            upto = delta_io.txn_version(table, offset_app_id(tp.topic, tp.partition))
+            if upto is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, upto + 1)
+        logger.info("assigned %s", ", ".join(f"p{tp.partition}" for tp in sorted(partitions)) or "no partitions")
+
+    def poll(self) -> int:
+        """One poll into the buffer; returns the number of records received."""
+        polled = self.consumer.poll(timeout_ms=200, max_records=min(50_000, self.settings.bronze_flush_records))
+        now = time.monotonic()
+        for tp, records in polled.items():
+            self.batch.add(tp.topic, tp.partition, records, now=now)
+        return sum(len(r) for r in polled.values())
+
+    def due(self) -> bool:
+        """Whether the buffer reached a flush threshold (records, bytes or age)."""
+        s, b = self.settings, self.batch
+        return b.records > 0 and (b.records >= s.bronze_flush_records or b.bytes >= s.bronze_flush_bytes
+                                  or time.monotonic() - (b.started or 0) >= s.bronze_flush_seconds)
+
+    def flush(self, *, reason: str) -> None:
+        """Land the buffer in bronze, then commit the Kafka offsets it covers."""
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        dropped = self.batch.keep_only(owned)
+        if dropped:
+            logger.warning("dropped %d buffered records of partitions no longer assigned (their new owner "
+                           "re-reads them from the table's position)", dropped)
+        if not self.batch.records:
+            self.batch = BronzeBatch()
+            return
+        result = append_batch(self.path, self.batch)
+        self.batch = BronzeBatch()
+        self.stats.records += result.rows
+        self.stats.skipped += result.skipped
+        self.stats.flushes += 1
+        logger.debug("flush (%s): %d rows, %d already present", reason, result.rows, result.skipped)
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1) for (t, p), o in result.positions.items()}
+        try:
+            self.consumer.commit(offsets)
+        except KafkaError as exc:  # the table holds the position; Kafka's copy is informational
+            logger.warning("Kafka offset commit failed (%s); bronze is unaffected", type(exc).__name__)
+
+    def lag(self) -> int | None:
+        """Records behind the partitions' high watermarks, from the last fetch responses (no extra request)."""
+        total = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                return None
+            total += max(high - self.consumer.position(tp), 0)
+        return total
+
+    def close(self) -> None:
+        self.flush(reason="shutdown")
+        self.consumer.close(autocommit=False)
+
+
+def _consumer(settings: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
+        **client_config(settings), group_id=settings.bronze_consumer_group, client_id="bronze-ingest",
+        enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024, receive_buffer_bytes=4 * 1024 * 1024, max_poll_interval_ms=600_000,
+        reconnect_backoff_max_ms=5000, session_timeout_ms=6000, heartbeat_interval_ms=2000,
+    )
+
+
+def _connect(settings: Settings, stop: threading.Event, *, give_up_after_s: float | None) -> KafkaConsumer | None:
+    """A consumer once the broker answers; retries with backoff, logging once while it is down."""
+    delay, waited, logged = 1.0, 0.0, False
+    while not stop.is_set():
+        try:
+            return _consumer(settings)
+        except (KafkaError, OSError) as exc:
+            if give_up_after_s is not None and waited >= give_up_after_s:
+                raise broker_unavailable(settings, exc) from None
+            if not logged:
+                logger.warning("%s; retrying with backoff", broker_unavailable(settings, exc))
+                logged = True
+            stop.wait(delay)
+            waited += delay
+            delay = min(delay * 2, 30.0)
+    return None
+
+
+def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: float | None = None,
+        stop_event: threading.Event | None = None) -> IngestStats:
+    """Ingest until stopped, until `max_records` were written, or until nothing arrived for `idle_exit_s`."""
+    stop = stop_event or threading.Event()
+    consumer = _connect(settings, stop, give_up_after_s=idle_exit_s)
+    if consumer is None:
+        return IngestStats()
+    ingest = BronzeIngest(settings, consumer)
+    consumer.subscribe([settings.telemetry_topic], listener=_Rebalance(ingest))
+    host, port = settings.bootstrap_host_port
+    last_progress = last_check = time.monotonic()
+    last_data, join_deadline = 0.0, last_progress + JOIN_GRACE_S
+    broker_up = True
+    try:
+        while not stop.is_set():
+            received = ingest.poll()
+            now = time.monotonic()
+            last_data = max(now if received else last_data, ingest.assigned_at)
+            if ingest.due() or (max_records is not None and ingest.stats.records + ingest.batch.records >= max_records):
+                ingest.flush(reason="threshold")
+            if max_records is not None and ingest.stats.records >= max_records:
+                break
+            if idle_exit_s is not None and now - (last_data or join_deadline) >= idle_exit_s:
+                break
+            if not received and now - last_check >= BROKER_CHECK_EVERY_S:
+                last_check = now
+                up = port_open(host, port)
+                if up != broker_up:
+                    broker_up = up
+                    logger.warning("Kafka broker %s", "reachable again" if up else
+                                   f"not reachable at {settings.kafka_bootstrap_servers}; retrying")
+            if now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                _log_progress(ingest)
+    finally:
+        ingest.close()
+    _log_progress(ingest)
+    return ingest.stats
+
+
+def _log_progress(ingest: BronzeIngest) -> None:
+    s = ingest.stats
+    lag = ingest.lag()
+    logger.info("bronze: %d records written (%.0f rec/s), %d commits, %d already present, lag %s", s.records, s.rate,
+                s.flushes, s.skipped, "?" if lag is None else lag)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer.ingest_bronze",
+                                     description="Ingest the telemetry topic into the bronze Delta table, exactly once.")
+    parser.add_argument("--max-records", type=int, metavar="N", help="stop after writing N records")
+    parser.add_argument("--idle-exit", type=float, metavar="S", help="stop after S seconds without new records")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    logger.info("bronze ingest: %s → %s (group %s)", settings.telemetry_topic, bronze_path(settings),
+                settings.bronze_consumer_group)
+    run(settings, max_records=args.max_records, idle_exit_s=args.idle_exit, stop_event=stop)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,101 @@
+"""Lake maintenance: compact small files, checkpoint the log, and vacuum unreferenced files, for every table.
+
+    python -m consumer.maintenance [--table LAYER/NAME] [--no-vacuum]
+
+Compaction rewrites small files into large ones in a commit that changes no data (readers of the change feed, like
+silver, skip it); vacuum deletes only files unreferenced for longer than VACUUM_RETENTION_HOURS, so readers of
+older snapshots keep working. Both retry on concurrent commits, so it is safe while the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from common import delta_io
+from common.cli import run as run_cli
+from common.cli import setup_logging
+from common.errors import ConfigError
+from config.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TARGET_FILE_SIZE = 256 * 1024 * 1024
+LAYERS = ("reference", "bronze", "silver", "gold")
+
+
+@dataclass(frozen=True)
+class TableMaintenance:
+    """What maintenance did to one table."""
+
+    table: str
+    files_removed: int
+    files_added: int
+    files_vacuumed: int
+    version: int
+
+
+def lake_tables(settings: Settings) -> list[Path]:
+    """Every Delta table in the lake, as layer/name folders."""
+    root = settings.lake_root
+    return sorted(p.parent for layer in LAYERS for p in (root / layer).glob("*/_delta_log") if p.is_dir())
+
+
+def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -> TableMaintenance:
+    """Compact, checkpoint and (optionally) vacuum one table."""
+    name = f"{path.parent.name}/{path.name}"
+
+    def compact() -> dict:
+        return DeltaTable(str(path)).optimize.compact(target_size=TARGET_FILE_SIZE,
+                                                      writer_properties=delta_io.WRITER_PROPERTIES)
+
+    metrics = delta_io.retry_on_conflict(compact, what=f"compaction of {name}")
+    table = DeltaTable(str(path))
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    vacuumed: list[str] = []
+    if vacuum:
+        vacuumed = delta_io.retry_on_conflict(
+            lambda: DeltaTable(str(path)).vacuum(retention_hours=int(retention_hours), dry_run=False,
+                                                 enforce_retention_duration=False),
+            what=f"vacuum of {name}")
+    result = TableMaintenance(name, int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0)),
+                              len(vacuumed), DeltaTable(str(path)).version())
+    logger.info("maintenance %s: compacted %d files into %d, vacuumed %d, now version %d", name,
+                result.files_removed, result.files_added, result.files_vacuumed, result.version)
+    return result
+
+
+def run(settings: Settings, *, tables: list[str] | None = None, vacuum: bool = True) -> list[TableMaintenance]:
+    """Maintain every lake table (or the named layer/name ones)."""
+    paths = lake_tables(settings)
+    if tables:
+        known = {f"{p.parent.name}/{p.name}": p for p in paths}
+        missing = [t for t in tables if t not in known]
+        if missing:
+            raise ConfigError(f"no such lake table: {', '.join(missing)} (known: {', '.join(known) or 'none yet'})")
+        paths = [known[t] for t in tables]
+    return [maintain_table(p, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum) for p in paths]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer.maintenance",
+                                     description="Compact small files and vacuum old ones in every lake table.")
+    parser.add_argument("--table", action="append", metavar="LAYER/NAME",
+                        help="only this table, e.g. bronze/telemetry (repeatable)")
+    parser.add_argument("--no-vacuum", action="store_true", help="compact and checkpoint only")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    results = run(settings, tables=args.table, vacuum=not args.no_vacuum)
+    if not results:
+        logger.info("maintenance: the lake at %s has no tables yet", settings.lake_root)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
