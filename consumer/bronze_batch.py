@@ -9,6 +9,7 @@ record; the markers are the ingest's restart position.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,11 +18,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from kafka.consumer.fetcher import ConsumerRecord
 
 from common import delta_io
 from consumer.bronze_schema import BRONZE_PARTITION_BY, BRONZE_SCHEMA, BRONZE_TABLE_CONFIGURATION, offset_app_id
 
 logger = logging.getLogger(__name__)
+
+_FIELD_GETTERS = {name: operator.itemgetter(ConsumerRecord._fields.index(name))
+                  for name in ("offset", "timestamp", "key", "value", "headers")}
+_VALUE_SIZE = operator.attrgetter("serialized_value_size")
+_KEY_SIZE = operator.attrgetter("serialized_key_size")
 
 # Roughly 1 GiB Parquet files once compacted; appends write one file per ingest_date per flush.
 TARGET_FILE_SIZE = 256 * 1024 * 1024
@@ -49,7 +56,7 @@ class BronzeBatch:
             return
         self.chunks.append(_PartitionChunk(topic, partition, list(records)))
         self.records += len(records)
-        self.bytes += sum(r.serialized_value_size + max(r.serialized_key_size, 0) for r in records)
+        self.bytes += sum(map(_VALUE_SIZE, records)) + sum(map(_KEY_SIZE, records))
         if self.started is None:
             self.started = now
 
@@ -72,24 +79,35 @@ class BronzeBatch:
         return last
 
     def to_arrow(self, *, ingested_at: datetime) -> pa.Table:
-        """The batch as rows of the bronze schema."""
+        """The batch as rows of the bronze schema (fields pulled out of the ConsumerRecords in C, no per-row Python)."""
         records = [r for chunk in self.chunks for r in chunk.records]
         n = len(records)
-        ts_ms = pa.array([r.timestamp for r in records], pa.int64())
+        field = {name: list(map(getter, records)) for name, getter in _FIELD_GETTERS.items()}
+        ts_ms = pa.array(field["timestamp"], pa.int64())
         columns = {
-            "topic": pa.array([c.topic for c in self.chunks for _ in c.records], pa.string()),
-            "partition": pa.array([c.partition for c in self.chunks for _ in c.records], pa.int32()),
-            "offset": pa.array([r.offset for r in records], pa.int64()),
+            "topic": pa.concat_arrays([pa.repeat(pa.scalar(c.topic, pa.string()), len(c.records)) for c in self.chunks])
+                     if self.chunks else pa.array([], pa.string()),
+            "partition": pa.concat_arrays([pa.repeat(pa.scalar(c.partition, pa.int32()), len(c.records))
+                                           for c in self.chunks]) if self.chunks else pa.array([], pa.int32()),
+            "offset": pa.array(field["offset"], pa.int64()),
             "kafka_timestamp": pc.if_else(pc.less(ts_ms, 0), None, pc.multiply(ts_ms, 1000))
                                  .cast(pa.timestamp("us", tz="UTC")),
-            "key": pa.array([r.key for r in records], pa.binary()),
-            "value": pa.array([r.value for r in records], pa.binary()),
-            "headers": pa.array([[{"key": k, "value": v} for k, v in r.headers] if r.headers else []
-                                 for r in records], BRONZE_SCHEMA.field("headers").type),
-            "ingested_at": pa.array([ingested_at] * n, BRONZE_SCHEMA.field("ingested_at").type),
-            "ingest_date": pa.array([ingested_at.date()] * n, pa.date32()),
+            "key": pa.array(field["key"], pa.binary()),
+            "value": pa.array(field["value"], pa.binary()),
+            "headers": _headers(field["headers"]),
+            "ingested_at": pa.repeat(pa.scalar(ingested_at, BRONZE_SCHEMA.field("ingested_at").type), n),
+            "ingest_date": pa.repeat(pa.scalar(ingested_at.date(), pa.date32()), n),
         }
         return pa.table(columns, schema=BRONZE_SCHEMA)
+
+
+def _headers(headers: list[list[tuple[str, bytes]]]) -> pa.Array:
+    """Record headers as list<struct<key, value>>; the common no-headers case without touching rows."""
+    header_type = BRONZE_SCHEMA.field("headers").type
+    if any(headers):
+        return pa.array([[{"key": k, "value": v} for k, v in h] for h in headers], header_type)
+    return pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), len(headers) + 1),
+                                    pa.array([], header_type.value_type))
 
 
 @dataclass(frozen=True)

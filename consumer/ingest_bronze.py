@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -45,11 +45,15 @@ class IngestStats:
     records: int = 0
     skipped: int = 0
     flushes: int = 0
-    started: float = field(default_factory=time.monotonic)
+    first_record_at: float | None = None
+    finished_at: float | None = None
 
     @property
     def rate(self) -> float:
-        return self.records / max(time.monotonic() - self.started, 1e-9)
+        """Records written per second since the first record arrived (group joins do not count)."""
+        if self.first_record_at is None:
+            return 0.0
+        return self.records / max((self.finished_at or time.monotonic()) - self.first_record_at, 1e-9)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -93,6 +97,8 @@ class BronzeIngest:
         """One poll into the buffer; returns the number of records received."""
         polled = self.consumer.poll(timeout_ms=200, max_records=min(50_000, self.settings.bronze_flush_records))
         now = time.monotonic()
+        if polled and self.stats.first_record_at is None:
+            self.stats.first_record_at = now
         for tp, records in polled.items():
             self.batch.add(tp.topic, tp.partition, records, now=now)
         return sum(len(r) for r in polled.values())
@@ -203,6 +209,7 @@ def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: floa
                 _log_progress(ingest)
     finally:
         ingest.close()
+        ingest.stats.finished_at = time.monotonic()
     _log_progress(ingest)
     return ingest.stats
 

@@ -6,10 +6,10 @@ import random
 import signal
 import threading
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import polars as pl
 import pytest
+from kafka.consumer.fetcher import ConsumerRecord
 
 from common import delta_io
 from common.kafka_io import group_lag
@@ -19,20 +19,22 @@ from consumer.bronze_schema import bronze_path, offset_app_id
 from tests.kafka_helpers import bronze_count, bronze_rows, produce_raw, start_module, wait_for
 
 
-def _record(offset: int, value: bytes | None, *, key: bytes | None = b"k", headers=()) -> SimpleNamespace:
-    return SimpleNamespace(offset=offset, value=value, key=key, headers=list(headers), timestamp=1_700_000_000_000,
-                           serialized_value_size=len(value or b""), serialized_key_size=len(key or b""))
+def _record(topic: str, partition: int, offset: int, value: bytes | None, *, key: bytes | None = b"k",
+            headers=()) -> ConsumerRecord:
+    return ConsumerRecord(topic, partition, 0, offset, 1_700_000_000_000, 0, key, value, list(headers), None,
+                          len(key) if key is not None else -1, len(value) if value is not None else -1, 0)
 
 
 def _batch(topic: str, partition: int, offsets: range) -> BronzeBatch:
     batch = BronzeBatch()
-    batch.add(topic, partition, [_record(o, b"v%d" % o) for o in offsets], now=0.0)
+    batch.add(topic, partition, [_record(topic, partition, o, b"v%d" % o) for o in offsets], now=0.0)
     return batch
 
 
 def test_batch_to_arrow_keeps_bytes_keys_and_headers_exactly():
     batch = BronzeBatch()
-    batch.add("t", 3, [_record(7, b"\xff\x00not json", key=None, headers=[("h", b"\x01")]), _record(8, None)], now=1.0)
+    batch.add("t", 3, [_record("t", 3, 7, b"\xff\x00not json", key=None, headers=[("h", b"\x01")]),
+                       _record("t", 3, 8, None)], now=1.0)
     at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     rows = pl.from_arrow(batch.to_arrow(ingested_at=at))
     assert rows.select("topic", "partition", "offset", "key", "value").rows() == [
@@ -40,7 +42,8 @@ def test_batch_to_arrow_keeps_bytes_keys_and_headers_exactly():
     assert rows["headers"].to_list() == [[{"key": "h", "value": b"\x01"}], []]
     assert rows["ingest_date"].to_list() == [at.date()] * 2
     assert rows["kafka_timestamp"][0] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
-    assert (batch.records, batch.bytes) == (2, 11)
+    assert batch.records == 2
+    assert _batch("t", 0, range(3)).bytes == 3 * len(b"v0") + 3 * len(b"k")  # serialized value + key sizes
 
 
 def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
@@ -57,7 +60,7 @@ def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
 
 def test_keep_only_drops_partitions_no_longer_owned():
     batch = _batch("t", 0, range(3))
-    batch.add("t", 1, [_record(0, b"x")], now=0.0)
+    batch.add("t", 1, [_record("t", 1, 0, b"x")], now=0.0)
     assert batch.keep_only({("t", 1)}) == 3
     assert batch.last_offsets() == {("t", 1): 0}
 
