@@ -186,10 +186,11 @@ def alerts(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
         ("maintenance_required", pl.col("alert") == "maintenance_required", pl.lit(None, pl.Float64), pl.lit(None, pl.Float64)),
     ]
     for metric, kind in (("temperature_c", "temperature_anomaly"), ("power_w", "power_anomaly")):
-        hi, lo = z_bound(metric, 1, params, day), z_bound(metric, -1, params, day)
+        hi, lo = pl.col(f"{metric}_hi"), pl.col(f"{metric}_lo")
         checks.append((kind, (pl.col(metric) > hi) | (pl.col(metric) < lo), pl.col(metric),
                        pl.when(pl.col(metric) > hi).then(hi).otherwise(lo)))
-    base = silver.lazy()
+    base = silver.lazy().with_columns(**{f"{m}_{side}": z_bound(m, sign, params, day) for m in ("temperature_c", "power_w")
+                                         for side, sign in (("hi", 1), ("lo", -1))})
     rows = [base.filter(fired.fill_null(False)).select(
         alert_time=pl.col("event_time"), date=pl.col("event_date"), home_id=pl.col("home_id"),
         device_id=pl.col("device_id"), device_type=pl.col("device_type"), kind=pl.lit(kind), value=value.cast(pl.Float64),

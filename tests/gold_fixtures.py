@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import numpy as np
 import polars as pl
 
 from common import delta_io
@@ -29,6 +30,8 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "device_id": pl.String(), "quarantined_at": TS, "quarantine_date": pl.Date(),
 }
 
+TYPES = ["thermostat", "smart_plug", "smart_bulb", "security_camera", "motion_sensor", "environment_sensor",
+         "energy_meter"]
 HOMES = {"h1": "Home One", "h2": "Home Two"}
 
 
@@ -75,3 +78,30 @@ def gold(settings: Settings, table: str) -> pl.DataFrame:
     """A gold table, sorted by all its columns (comparable across runs)."""
     frame = delta_io.read(settings.table_path("gold", table))
     return frame.select(sorted(frame.columns)).sort(sorted(frame.columns), nulls_last=True)
+
+
+def synthetic_silver(n: int, *, start: datetime, days: float, devices: int = 700, seed: int = 0,
+                     first_id: int = 0) -> pl.DataFrame:
+    """`n` silver rows spread evenly over `days` from `start` across `devices` devices (7 per home), vectorised."""
+    rng = np.random.default_rng(seed)
+    step_us = int(days * 86_400_000_000 / n)
+    i = pl.int_range(first_id, first_id + n, eager=True, dtype=pl.Int64)
+    device = i % devices
+    power = rng.uniform(0.0, 1500.0, n).round(2)
+    frame = pl.DataFrame({
+        "i": i, "device": device, "power_w": power, "energy_wh": (power * 10 / 3600).round(4),
+        "temperature_c": rng.normal(21.0, 3.0, n).round(2), "u": rng.uniform(0.0, 1.0, n),
+    }).with_columns(
+        event_id=pl.format("e{}", pl.col("i")), device_id=pl.format("dev_{}", pl.col("device").cast(pl.String).str.zfill(5)),
+        home_id=pl.format("home_{}", (pl.col("device") // 7).cast(pl.String).str.zfill(4)),
+        device_type=pl.lit(pl.Series(TYPES)).gather(pl.col("device") % 7),
+        event_time=pl.lit(start, TS) + pl.duration(microseconds=(pl.col("i") - first_id) * step_us),
+        status=pl.when(pl.col("u") < 0.01).then(pl.lit("error")).otherwise(pl.lit("online")),
+        alert=pl.when(pl.col("u") > 0.995).then(pl.lit("high_power")),
+        warnings=pl.when(pl.col("u").is_between(0.5, 0.51)).then(pl.lit(["stale_reading"]))
+        .otherwise(pl.lit([], pl.List(pl.String))),
+        seq=pl.col("i"), kafka_offset=pl.col("i"), schema_version=pl.lit(1),
+    ).with_columns(event_date=pl.col("event_time").dt.date(), ingested_at=pl.col("event_time"),
+                   home_name=pl.col("home_id"), location=pl.lit("kitchen"))
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in SILVER_SCHEMA.items() if name not in frame.columns]
+    return frame.with_columns(missing).select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA)
