@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 DAYS = 10
 CHUNK = 1_000_000
 NEW_EVENTS = 10_000
+DEVICES = 700
 
 
 def run(ctx: BenchContext) -> list[Result]:
@@ -24,13 +25,13 @@ def run(ctx: BenchContext) -> list[Result]:
     for first in range(0, n, CHUNK):
         size = min(CHUNK, n - first)
         chunk_start = start + timedelta(days=DAYS * first / n)
-        write_silver(ctx.settings, synthetic_silver(size, start=chunk_start, days=DAYS * size / n, first_id=first,
+        write_silver(ctx.settings, synthetic_silver(size, start=chunk_start, days=DAYS * size / n, first_id=first, devices=DEVICES,
                                                     seed=first), version_marker=first)
     clock = ManualClock(end)
     full, full_s = timed(lambda: silver_to_gold.run(ctx.settings, clock=clock))
     clock.advance(10)
     late = end - timedelta(seconds=10)
-    write_silver(ctx.settings, synthetic_silver(NEW_EVENTS, start=late, days=10 / 86400, first_id=n, seed=n),
+    write_silver(ctx.settings, synthetic_silver(NEW_EVENTS, start=late, days=10 / 86400, first_id=n, seed=n, devices=DEVICES),
                  version_marker=n)
     incremental, inc_s = timed(lambda: silver_to_gold.run(ctx.settings, clock=clock))
     rate = n / full_s

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import polars as pl
 
-from consumer.gold_transforms import UTC_TS, GoldParams, health_score, is_alert, is_anomaly
+from consumer.gold_rollups import health_score
+from consumer.gold_transforms import UTC_TS, GoldParams
 
 SCHEMA: dict[str, pl.DataType] = {
     "device_id": pl.String(), "device_type": pl.String(), "home_id": pl.String(), "home_name": pl.String(),
@@ -34,31 +35,30 @@ def status(params: GoldParams, now: datetime) -> pl.Expr:
             .otherwise(pl.lit("healthy")))
 
 
-def device_health_metrics(window: pl.DataFrame, catalog: pl.DataFrame, params: GoldParams, *, now: datetime,
+def device_health_metrics(hourly: pl.DataFrame, catalog: pl.DataFrame, params: GoldParams, *, now: datetime,
                           window_start: datetime) -> pl.DataFrame:
     """One row per device (catalog ∪ seen): uptime, alert/anomaly/quality rates, last seen, score, risk and status.
 
-    `window` holds the silver rows with window_start ≤ event_time ≤ now. Uptime is the share of minutes, from the
-    window's start (or the fleet's first reading in it, if later) to now, in which the device sent an online reading.
+    `hourly` holds the device_hourly rows of the hours from window_start's hour to now. Uptime is the share of
+    minutes, from the window's start (or the fleet's first reading in it, if later) to now, in which the device
+    sent an online reading.
     """
-    minute = pl.col("event_time").dt.truncate("1m")
-    first = window["event_time"].min() if window.height else None
-    start = max(window_start, first) if first is not None else window_start
+    first = hourly["first_seen"].min() if hourly.height else None
+    start = max(window_start, first) if first is not None else window_start  # type: ignore[type-var]
     expected_minutes = (pl.lit(now, UTC_TS).dt.truncate("1m") - pl.lit(start, UTC_TS).dt.truncate("1m")
                         ).dt.total_minutes() + 1
+    per_reading = {name: pl.col(column).sum() / pl.col("readings").sum() for name, column in
+                   (("alert_rate", "alerts"), ("anomaly_rate", "anomalies"), ("warned_rate", "warned"),
+                    ("error_rate", "errors"))}
     stats = (
-        window.lazy()
-        .with_columns(alerted=is_alert(params), anomalous=is_anomaly(params, ["device_id"]),
-                      warned=pl.col("warnings").list.len().fill_null(0) > 0,
-                      online_minute=pl.when(pl.col("status") == "online").then(minute))
+        hourly.lazy().sort("hour")
         .group_by("device_id")
-        .agg(seen_type=pl.col("device_type").first(), seen_home=pl.col("home_id").first(),
-             seen_home_name=pl.col("home_name").first(), seen_location=pl.col("location").first(),
-             readings=pl.len().cast(pl.Int64), last_seen=pl.col("event_time").max(),
-             online_minutes=pl.col("online_minute").drop_nulls().n_unique(),
-             alert_rate=pl.col("alerted").mean(), anomaly_rate=pl.col("anomalous").mean(),
-             data_quality_rate=1 - pl.col("warned").mean(), error_rate=(pl.col("status") == "error").mean())
-        .with_columns(uptime_pct=(100 * pl.col("online_minutes") / expected_minutes).clip(upper_bound=100.0))
+        .agg(seen_type=pl.col("device_type").last(), seen_home=pl.col("home_id").last(),
+             seen_home_name=pl.col("home_name").last(), seen_location=pl.col("location").last(),
+             readings=pl.col("readings").sum(), last_seen=pl.col("last_seen").max(),
+             online_minutes=pl.col("online_minutes").sum(), **per_reading)
+        .with_columns(uptime_pct=(100 * pl.col("online_minutes") / expected_minutes).clip(upper_bound=100.0),
+                      data_quality_rate=1 - pl.col("warned_rate"))
         .collect()
     )
     known = catalog.select(CATALOG_COLUMNS)

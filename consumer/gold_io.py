@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
+import orjson
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
 
 from common import delta_io
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SILVER_COLUMNS = ("event_id", "device_id", "home_id", "device_type", "home_name", "location", "event_time",
-                  "event_date", "status", "alert", "temperature_c", "power_w", "energy_wh", "battery_pct", "warnings")
-QUARANTINE_COLUMNS = ("quarantine_date", "failed_rules")
+QUARANTINE_TYPES: dict[str, pl.DataType] = {"quarantine_date": pl.Date(), "failed_rules": pl.List(pl.String())}
+UTC_TS = pl.Datetime("us", "UTC")
+SILVER_TYPES: dict[str, pl.DataType] = {
+    "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
+    "home_name": pl.String(), "location": pl.String(), "event_time": UTC_TS, "event_date": pl.Date(),
+    "status": pl.String(), "alert": pl.String(), "temperature_c": pl.Float64(), "power_w": pl.Float64(),
+    "energy_wh": pl.Float64(), "battery_pct": pl.Float64(), "warnings": pl.List(pl.String()),
+}
+SILVER_COLUMNS = tuple(SILVER_TYPES)
+ALL_HOURS = frozenset(range(24))
 
 
 def silver_path(settings: Settings) -> Path:
@@ -44,43 +53,120 @@ def consumed(settings: Settings, table: str, source: str = "silver") -> int | No
     return delta_io.txn_version(delta_io.open_table(gold_path(settings, table)), app_id(table, source))
 
 
-def _partition_files(table: DeltaTable, column: str) -> pl.DataFrame:
-    actions = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
-    return actions.select("path", pl.col(f"partition.{column}").alias("date"))  # type: ignore[union-attr]
-
-
-def touched_dates(table: DeltaTable, path: Path, column: str, since: int | None) -> set[date]:
-    """Partition dates whose files changed between version `since` and `table`'s version (all when since is None).
-
-    Comparing the two snapshots' file lists covers appends, overwrites, deletes and compactions alike; a version
-    whose log was cleaned up falls back to every date.
-    """
-    current = _partition_files(table, column)
-    if since is not None and since >= table.version():
-        return set()
-    if since is None:
-        return set(current["date"].drop_nulls())
+def _log_actions(path: Path, version: int) -> list[dict] | None:
+    """The actions of one commit of the table's log, None when that log file is gone (cleaned up)."""
     try:
-        before = _partition_files(DeltaTable(str(path), version=since), column)
-    except (DeltaError, OSError) as exc:
-        logger.warning("%s version %d cannot be loaded (%s); recomputing every date", path, since, exc)
-        return set(current["date"].drop_nulls())
-    changed = pl.concat([current.join(before, on="path", how="anti"), before.join(current, on="path", how="anti")])
-    return set(changed["date"].drop_nulls())
+        text = (path / "_delta_log" / f"{version:020d}.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def read_dates(table: DeltaTable | None, column: str, dates: Iterable[date], columns: Iterable[str]) -> pl.DataFrame:
-    """The rows of the given partition dates (only those files are read), only `columns`; empty without a table."""
+def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
+    """Hours of `day` a file's rows may fall in, from its min/max statistics (every hour without them)."""
+    stats = orjson.loads(entry.get("stats") or "{}") if time_column else {}
+    low = stats.get("minValues", {}).get(time_column)
+    high = stats.get("maxValues", {}).get(time_column)
+    if not low or not high:
+        return set(ALL_HOURS)
+    low_t, high_t = datetime.fromisoformat(low).astimezone(UTC), datetime.fromisoformat(high).astimezone(UTC)
+    first = low_t.hour if low_t.date() == day else 0
+    last = high_t.hour if high_t.date() == day else 23
+    return set(range(first, last + 1))
+
+
+def touched_hours(table: DeltaTable, path: Path, *, partition: str, time_column: str | None,
+                  since: int | None) -> dict[date, set[int]]:
+    """Event date → hours whose rows changed in commits after version `since` (every hour of every date when None).
+
+    Reads the commits' add/remove actions; commits that change no data (compaction) are skipped. A removed file
+    touches its whole date. A commit whose log file was cleaned up falls back to everything.
+    """
+    if since is not None and since >= table.version():
+        return {}
+    if since is None:
+        return _everything(table, partition)
+    touched: dict[date, set[int]] = defaultdict(set)
+    for version in range(since + 1, table.version() + 1):
+        actions = _log_actions(path, version)
+        if actions is None:
+            logger.warning("%s: log of version %d is gone; recomputing every date", path, version)
+            return _everything(table, partition)
+        for action in actions:
+            for kind in ("add", "remove"):
+                entry = action.get(kind)
+                value = entry and entry.get("partitionValues", {}).get(partition)
+                if not value or not entry.get("dataChange", True):
+                    continue
+                day = date.fromisoformat(value)
+                touched[day] |= _hours(entry, day, time_column) if kind == "add" else set(ALL_HOURS)
+    return dict(touched)
+
+
+def _everything(table: DeltaTable, partition: str) -> dict[date, set[int]]:
+    actions = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    return {d: set(ALL_HOURS) for d in actions[f"partition.{partition}"].drop_nulls()}  # type: ignore[index]
+
+
+def hour_starts(touched: Mapping[date, Iterable[int]]) -> list[datetime]:
+    """The start of every touched hour, sorted."""
+    return sorted(datetime.combine(d, time(h), UTC) for d, hours in touched.items() for h in hours)
+
+
+def _file_ranges(table: DeltaTable) -> pl.DataFrame:
+    """Every data file: path, and the min/max event_time of its rows (null without statistics)."""
+    actions: pl.DataFrame = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))  # type: ignore[assignment]
+
+    def stat(name: str) -> pl.Expr:
+        return pl.col(name).cast(UTC_TS) if name in actions.columns else pl.lit(None, UTC_TS)
+
+    return actions.select("path", low=stat("min.event_time"), high=stat("max.event_time"))
+
+
+def read_hours(table: DeltaTable, path: Path, touched: Mapping[date, Iterable[int]],
+               columns: Iterable[str]) -> pl.DataFrame:
+    """Silver rows of the touched hours, reading only files whose event_time range overlaps one of them."""
+    columns, starts = list(columns), hour_starts(touched)
+    hours = pl.DataFrame({"start": starts}, schema={"start": UTC_TS})
+    overlap = (pl.col("low").is_null() | pl.col("high").is_null()
+               | ((pl.col("low") < pl.col("start") + pl.duration(hours=1)) & (pl.col("high") >= pl.col("start"))))
+    files = _file_ranges(table).join(hours, how="cross").filter(overlap)["path"].unique().sort()
+    if files.is_empty():
+        return pl.DataFrame(schema={c: SILVER_TYPES[c] for c in columns})
+    return (pl.scan_parquet([str(path / unquote(f)) for f in files], hive_partitioning=False)
+            .select([c for c in columns if c != "event_date"])
+            .filter(pl.col("event_time").is_between(starts[0], starts[-1] + timedelta(hours=1), closed="left")
+                    & pl.col("event_time").dt.truncate("1h").is_in(starts))
+            .with_columns(event_date=pl.col("event_time").dt.date())
+            .select(columns).collect())
+
+
+def read_dates(table: DeltaTable | None, column: str, dates: Iterable[date],
+               schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """The rows of the given partition dates (only those files are read), in `schema`'s columns; empty without table."""
     if table is None:
-        return pl.DataFrame()
-    wanted = sorted(dates)
-    return pl.scan_delta(table).filter(pl.col(column).is_in(wanted)).select(list(columns)).collect()
+        return pl.DataFrame(schema=dict(schema))
+    return (pl.scan_delta(table).filter(pl.col(column).is_in(sorted(dates))).select(list(schema))
+            .collect().cast(dict(schema)))
 
 
 def date_predicate(column: str, dates: Iterable[date]) -> str:
-    """SQL predicate selecting the given dates of `column`."""
+    """SQL predicate selecting the given dates of `column` ("false" for none)."""
     listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(dates))
-    return f"{column} IN ({listed})"
+    return f"{column} IN ({listed})" if listed else "false"
+
+
+def hours_predicate(column: str, touched: Mapping[date, Iterable[int]]) -> str:
+    """SQL predicate selecting the touched hours of the timestamp `column` (consecutive hours merged into ranges)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for start in hour_starts(touched):
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], start + timedelta(hours=1))
+        else:
+            ranges.append((start, start + timedelta(hours=1)))
+    clauses = [f"(date = '{a.date().isoformat()}' AND {column} >= '{a:%Y-%m-%dT%H:%M:%SZ}' AND "
+               f"{column} < '{b:%Y-%m-%dT%H:%M:%SZ}')" for a, b in ranges]
+    return " OR ".join(clauses) or "false"
 
 
 def replace(settings: Settings, table: str, frame: pl.DataFrame, *, predicate: str | None,

@@ -1,5 +1,7 @@
-"""Gold tables as pure polars functions: silver rows in, business rows out (device health: consumer/gold_health.py).
+"""Gold from silver rows, as pure polars functions: the hourly partials, minute rows and alerts.
 
+The daily tables roll up the hourly partials (consumer/gold_rollups.py); device health too (consumer/gold_health.py).
+Recomputing an hour needs only that hour's silver rows, so a run after a few seconds of new events stays cheap.
 Energy is summed exactly: every reading's energy_wh is quantised to an integer number of µWh (lossless for the
 at most 6 decimals silver carries) and summed as int64, so any grouping (minute, device-day, home-month) adds up
 to the same total in any order; kWh = µWh / 10^9 is then one correctly rounded float64 division.
@@ -22,6 +24,14 @@ SEVERITY = {"high_temperature": "critical", "high_power": "critical", "low_tempe
             "temperature_anomaly": "warning", "power_anomaly": "warning"}
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "device_hourly": {
+        "date": pl.Date(), "hour": UTC_TS, "home_id": pl.String(), "home_name": pl.String(), "device_id": pl.String(),
+        "device_type": pl.String(), "location": pl.String(), "energy_uwh": pl.Int64(), "readings": pl.Int64(),
+        "power_sum": pl.Float64(), "power_n": pl.Int64(), "power_max": pl.Float64(), "temperature_sum": pl.Float64(),
+        "temperature_n": pl.Int64(), "temperature_min": pl.Float64(), "temperature_max": pl.Float64(),
+        "online_minutes": pl.Int64(), "alerts": pl.Int64(), "anomalies": pl.Int64(), "warned": pl.Int64(),
+        "errors": pl.Int64(), "first_seen": UTC_TS, "last_seen": UTC_TS},
+    "quality_hourly": {"date": pl.Date(), "hour": UTC_TS, "rule": pl.String(), "rows": pl.Int64()},
     "daily_energy_consumption": {
         "date": pl.Date(), "home_id": pl.String(), "device_id": pl.String(), "device_type": pl.String(),
         "energy_kwh": pl.Float64(), "cost": pl.Float64(), "avg_power_w": pl.Float64(), "max_power_w": pl.Float64(),
@@ -87,95 +97,64 @@ def z_bound(metric: str, sign: int, params: GoldParams, group: list[str]) -> pl.
 
 
 def is_anomaly(params: GoldParams, group: list[str]) -> pl.Expr:
-    """A reading whose temperature or power lies more than z standard deviations from its group's mean."""
+    """A reading whose temperature or power lies more than z standard deviations from its device-hour's mean."""
     flags = [(pl.col(m) > z_bound(m, 1, params, group)) | (pl.col(m) < z_bound(m, -1, params, group))
              for m in ("temperature_c", "power_w")]
     return (flags[0].fill_null(False) | flags[1].fill_null(False))
 
 
-def health_score(uptime_pct: pl.Expr, alert_rate: pl.Expr, anomaly_rate: pl.Expr, quality_rate: pl.Expr) -> pl.Expr:
-    """100 × (0.4·uptime + 0.2·(1 − alert rate) + 0.2·(1 − anomaly rate) + 0.2·data-quality rate)."""
-    return 100 * (0.4 * uptime_pct / 100 + 0.2 * (1 - alert_rate) + 0.2 * (1 - anomaly_rate) + 0.2 * quality_rate)
-
-
-def device_days(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per date × device with the sums, extremes and counts every daily table is built from."""
-    day = ["event_date", "device_id"]
-    minute = pl.col("event_time").dt.truncate("1m")
-    fleet_minutes = ((minute.max() - minute.min()).dt.total_minutes() + 1).over("event_date")
+def device_hourly(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
+    """One row per device × hour: the additive partials (sums, counts, extremes) the daily tables and health roll up."""
+    schema = SCHEMAS["device_hourly"]
+    rows = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h"))
     return (
-        silver.lazy()
-        .with_columns(uwh=micro_wh(), alerted=is_alert(params), anomalous=is_anomaly(params, day),
-                      warned=pl.col("warnings").list.len().fill_null(0) > 0, fleet_minutes=fleet_minutes,
-                      online_minute=pl.when(pl.col("status") == "online").then(minute))
-        .group_by(day)
-        .agg(home_id=pl.col("home_id").first(), home_name=pl.col("home_name").first(),
-             device_type=pl.col("device_type").first(), energy_uwh=pl.col("uwh").sum(),
-             avg_power_w=pl.col("power_w").mean(), max_power_w=pl.col("power_w").max(),
-             avg_temperature_c=pl.col("temperature_c").mean(), min_temperature_c=pl.col("temperature_c").min(),
-             max_temperature_c=pl.col("temperature_c").max(), readings=pl.len().cast(pl.Int64),
-             online_minutes=pl.col("online_minute").drop_nulls().n_unique(), fleet_minutes=pl.col("fleet_minutes").first(),
-             alert_count=pl.col("alerted").sum().cast(pl.Int64), anomalies=pl.col("anomalous").sum(),
-             warned=pl.col("warned").sum())
-        .with_columns(uptime_pct=(100 * pl.col("online_minutes") / pl.col("fleet_minutes")).clip(upper_bound=100.0),
-                      energy_kwh=pl.col("energy_uwh") / UWH_PER_KWH)
-        .with_columns(health_score=health_score(pl.col("uptime_pct"), pl.col("alert_count") / pl.col("readings"),
-                                                pl.col("anomalies") / pl.col("readings"),
-                                                1 - pl.col("warned") / pl.col("readings")))
-        .rename({"event_date": "date"})
-        .collect()
+        rows.with_columns(uwh=micro_wh(), alerted=is_alert(params), anomalous=is_anomaly(params, ["device_id", "hour"]),
+                          warned=pl.col("warnings").list.len().fill_null(0) > 0,
+                          online_minute=pl.when(pl.col("status") == "online").then(pl.col("event_time").dt.truncate("1m")))
+        .group_by("device_id", "hour")
+        .agg(energy_uwh=pl.col("uwh").sum(), readings=pl.len(), power_sum=pl.col("power_w").sum(),
+             power_n=pl.col("power_w").count(), power_max=pl.col("power_w").max(),
+             temperature_sum=pl.col("temperature_c").sum(), temperature_n=pl.col("temperature_c").count(),
+             temperature_min=pl.col("temperature_c").min(), temperature_max=pl.col("temperature_c").max(),
+             online_minutes=pl.col("online_minute").drop_nulls().n_unique(), alerts=pl.col("alerted").sum(),
+             anomalies=pl.col("anomalous").sum(), warned=pl.col("warned").sum(),
+             errors=(pl.col("status") == "error").sum(), first_seen=pl.col("event_time").min(),
+             last_seen=pl.col("event_time").max())
+        .join(device_attributes(rows, ("home_id", "home_name", "device_type", "location")), on="device_id")
+        .with_columns(date=pl.col("hour").dt.date())
+        .select(list(schema)).cast(schema).sort("hour", "device_id").collect()
     )
 
 
-def daily_energy_consumption(days: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per date × home × device: energy, cost, power, temperature, readings, uptime and alerts."""
-    return (days.with_columns(cost=pl.col("energy_kwh") * params.tariff_per_kwh)
-            .select(list(SCHEMAS["daily_energy_consumption"])).cast(SCHEMAS["daily_energy_consumption"])
-            .sort("date", "home_id", "device_id"))
+def quality_hourly(silver: pl.DataFrame) -> pl.DataFrame:
+    """One row per hour × warn rule: the silver rows the rule flagged."""
+    schema = SCHEMAS["quality_hourly"]
+    return (silver.lazy().filter(pl.col("warnings").list.len() > 0)
+            .select(date=pl.col("event_date"), hour=pl.col("event_time").dt.truncate("1h"), rule=pl.col("warnings"))
+            .explode("rule").drop_nulls("rule").group_by("date", "hour", "rule").agg(rows=pl.len())
+            .select(list(schema)).cast(schema).sort("date", "hour", "rule").collect())
 
 
-def _summary(params: GoldParams) -> list[pl.Expr]:
-    return [(pl.col("energy_uwh").sum() / UWH_PER_KWH).alias("total_energy_kwh"),
-            (pl.col("energy_uwh").sum() / UWH_PER_KWH * params.tariff_per_kwh).alias("total_cost"),
-            pl.len().cast(pl.Int64).alias("active_devices"), pl.col("health_score").mean().alias("avg_health_score"),
-            pl.col("alert_count").sum().cast(pl.Int64).alias("alerts"), pl.col("readings").sum().alias("events")]
-
-
-def daily_home_summary(days: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per date × home: energy, cost, active devices, average device-day health, alerts and events."""
-    schema = SCHEMAS["daily_home_summary"]
-    return (days.group_by("date", "home_id").agg(pl.col("home_name").first(), *_summary(params))
-            .select(list(schema)).cast(schema).sort("date", "home_id"))
-
-
-def daily_business_summary(days: pl.DataFrame, quarantined: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per date: the fleet's energy, cost, active devices, health, alerts, events and quarantined events.
-
-    `quarantined` has one row per date: date, quarantined_events.
-    """
-    schema = SCHEMAS["daily_business_summary"]
-    per_day = days.group_by("date").agg(*_summary(params))
-    return (per_day.join(quarantined, on="date", how="full", coalesce=True)
-            .with_columns(pl.col("total_energy_kwh", "total_cost").fill_null(0.0),
-                          pl.col("active_devices", "alerts", "events", "quarantined_events").fill_null(0))
-            .select(list(schema)).cast(schema).sort("date"))
+def device_attributes(silver: pl.LazyFrame, columns: tuple[str, ...]) -> pl.LazyFrame:
+    """One row per device: its latest descriptive columns (joined after grouping on numbers only, which is faster)."""
+    return silver.group_by("device_id").agg(pl.col(list(columns)).last())
 
 
 def telemetry_1min(silver: pl.DataFrame) -> pl.DataFrame:
     """One row per minute × device: average temperature and power, energy (Wh) and readings."""
     schema = SCHEMAS["telemetry_1min"]
-    return (silver.lazy().with_columns(minute=pl.col("event_time").dt.truncate("1m"), uwh=micro_wh())
-            .group_by("minute", "device_id")
-            .agg(date=pl.col("event_date").first(), home_id=pl.col("home_id").first(),
-                 device_type=pl.col("device_type").first(), avg_temperature_c=pl.col("temperature_c").mean(),
-                 avg_power_w=pl.col("power_w").mean(), energy_wh=pl.col("uwh").sum() / UWH_PER_WH,
-                 readings=pl.len())
-            .select(list(schema)).cast(schema).sort("minute", "device_id").collect())
+    rows = silver.lazy()
+    return (rows.group_by("device_id", minute=pl.col("event_time").dt.truncate("1m"))
+            .agg(avg_temperature_c=pl.col("temperature_c").mean(), avg_power_w=pl.col("power_w").mean(),
+                 energy_wh=micro_wh().sum() / UWH_PER_WH, readings=pl.len())
+            .join(device_attributes(rows, ("home_id", "device_type")), on="device_id")
+            .with_columns(date=pl.col("minute").dt.date())
+            .select(list(schema)).cast(schema).sort("minute").collect())
 
 
 def alerts(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
     """One row per alert (device-flagged or threshold breach) or anomaly of an event, by kind."""
-    day = ["event_date", "device_id"]
+    group = ["device_id", "hour"]
     t, p = pl.col("temperature_c"), pl.col("power_w")
     checks = [  # kind, fired, value, threshold
         ("high_temperature", (pl.col("alert") == "high_temperature") | (t > params.temp_high_c), t, pl.lit(params.temp_high_c)),
@@ -189,8 +168,9 @@ def alerts(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
         hi, lo = pl.col(f"{metric}_hi"), pl.col(f"{metric}_lo")
         checks.append((kind, (pl.col(metric) > hi) | (pl.col(metric) < lo), pl.col(metric),
                        pl.when(pl.col(metric) > hi).then(hi).otherwise(lo)))
-    base = silver.lazy().with_columns(**{f"{m}_{side}": z_bound(m, sign, params, day) for m in ("temperature_c", "power_w")
-                                         for side, sign in (("hi", 1), ("lo", -1))})
+    base = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h")).with_columns(
+        **{f"{m}_{side}": z_bound(m, sign, params, group) for m in ("temperature_c", "power_w")
+           for side, sign in (("hi", 1), ("lo", -1))})
     rows = [base.filter(fired.fill_null(False)).select(
         alert_time=pl.col("event_time"), date=pl.col("event_date"), home_id=pl.col("home_id"),
         device_id=pl.col("device_id"), device_type=pl.col("device_type"), kind=pl.lit(kind), value=value.cast(pl.Float64),
@@ -198,32 +178,3 @@ def alerts(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
         for kind, fired, value, threshold in checks]
     schema = SCHEMAS["alerts"]
     return pl.concat(rows).select(list(schema)).cast(schema).sort("alert_time", "device_id", "kind").collect()
-
-
-def monthly_billing(daily_energy: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per home × month from daily_energy_consumption: kWh, rate, energy cost, base charge and total."""
-    schema = SCHEMAS["monthly_billing"]
-    return (daily_energy.group_by(month=pl.col("date").dt.truncate("1mo"), home_id=pl.col("home_id"))
-            .agg(uwh=(pl.col("energy_kwh") * UWH_PER_KWH).round().cast(pl.Int64).sum())
-            .with_columns(energy_kwh=pl.col("uwh") / UWH_PER_KWH, rate_per_kwh=pl.lit(params.tariff_per_kwh),
-                          base_charge=pl.lit(params.base_charge), currency=pl.lit(params.currency))
-            .with_columns(energy_cost=(pl.col("energy_kwh") * params.tariff_per_kwh).round(2))
-            .with_columns(total=(pl.col("energy_cost") + pl.col("base_charge")).round(2))
-            .select(list(schema)).cast(schema).sort("month", "home_id"))
-
-
-def data_quality_daily(silver: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame:
-    """One row per date × rule × action: rows silver flagged (warn) or quarantine rejected (quarantine)."""
-    schema = SCHEMAS["data_quality_daily"]
-    warned = (silver.select(date=pl.col("event_date"), rule=pl.col("warnings")).explode("rule")
-              .drop_nulls("rule").with_columns(action=pl.lit("warn")))
-    rejected = (quarantine.select(date=pl.col("quarantine_date"), rule=pl.col("failed_rules")).explode("rule")
-                .drop_nulls("rule").with_columns(action=pl.lit("quarantine")))
-    return (pl.concat([warned, rejected]).group_by("date", "rule", "action").agg(rows=pl.len())
-            .select(list(schema)).cast(schema).sort("date", "rule", "action"))
-
-
-def quarantined_per_day(quarantine: pl.DataFrame) -> pl.DataFrame:
-    """One row per quarantine date: the records quarantined that day."""
-    return (quarantine.group_by(date=pl.col("quarantine_date")).agg(quarantined_events=pl.len().cast(pl.Int64))
-            .sort("date"))

@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from common import delta_io
 from common.clock import ManualClock
-from consumer import gold_io, silver_to_gold
+from consumer import gold_io, maintenance, silver_to_gold
 from consumer import gold_transforms as gt
 from tests.conftest import REPO, make_settings
 from tests.gold_fixtures import (quarantine_rows, gold, silver_rows, synthetic_silver, write_quarantine,
@@ -69,7 +69,7 @@ def test_late_event_changes_only_its_own_day_and_rerun_changes_nothing(settings)
     write_silver(settings, silver_rows([{"event_time": "2026-11-18 12:00:00", "device_id": "dev_00001",
                                          "home_id": "home_0000", "energy_wh": 1234.5, "power_w": 10.0}]))
     result = silver_to_gold.run(settings, clock=clock)
-    assert result.dates == (late_day,)
+    assert (result.dates, result.hours) == ((late_day,), 1)
     after, files_after = snapshot(settings), files_by_date(settings, "daily_energy_consumption")
     assert {d: f for d, f in files_after.items() if d != late_day} == \
            {d: f for d, f in files_before.items() if d != late_day}
@@ -126,3 +126,18 @@ def test_command_line_run(settings):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert gold(settings, "daily_energy_consumption")["energy_kwh"].to_list() == [0.005]
+
+
+def test_silver_compaction_recomputes_nothing(settings):
+    for part in synthetic_silver(2_000, start=START, days=1, devices=5).iter_slices(500):
+        write_silver(settings, part)
+    clock = ManualClock(CLOCK_AT)
+    silver_to_gold.run(settings, clock=clock)
+    before = snapshot(settings)
+    maintenance.maintain_table(gold_io.silver_path(settings), retention_hours=24)
+    result = silver_to_gold.run(settings, clock=clock)
+    assert result.dates == ()
+    assert {table for table, rows in result.rows.items() if rows} == {"device_health_metrics"}
+    assert {gold_io.consumed(settings, t) for t in silver_to_gold.DATE_TABLES} == {result.silver_version}
+    for table, frame in snapshot(settings).items():
+        assert_frame_equal(frame, before[table])

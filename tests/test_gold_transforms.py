@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from consumer import gold_rollups as gr
 from consumer import gold_transforms as gt
 from consumer.gold_health import SCHEMA as HEALTH_SCHEMA
 from consumer.gold_health import device_health_metrics
@@ -42,7 +43,22 @@ def frame(table: str, rows: list[tuple]) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def days() -> pl.DataFrame:
-    return gt.device_days(SILVER, PARAMS)
+    return gr.device_days(gt.device_hourly(SILVER, PARAMS))
+
+
+def test_device_hourly():
+    # p1's day-20 hour: power sum 3150 over 3, temperature never measured (sum 0 over 0), online minutes {10:00}, one error reading
+    hourly = gt.device_hourly(SILVER, PARAMS).filter(device_id="p1")
+    h10, h0 = ts("2026-11-20 10:00:00"), ts("2026-11-21 00:00:00")
+    expected = pl.DataFrame([
+        (D20, h10, "h1", "Home One", "p1", "smart_plug", "kitchen", 1_875_000_000, 3, 3150.0, 3, 3000.0, 0.0, 0, None,
+         None, 1, 1, 1, 1, 1, ts("2026-11-20 10:00:00"), ts("2026-11-20 10:02:10")),
+        (D21, h0, "h1", "Home One", "p1", "smart_plug", "kitchen", 2_000_000_000, 1, 200.0, 1, 200.0, 0.0, 0, None,
+         None, 1, 0, 0, 0, 0, ts("2026-11-21 00:00:10"), ts("2026-11-21 00:00:10")),
+    ], schema=gt.SCHEMAS["device_hourly"], orient="row")
+    assert_frame_equal(hourly, expected)
+    assert_frame_equal(gt.quality_hourly(SILVER), pl.DataFrame([(D20, h10, "w1", 1)],
+                                                               schema=gt.SCHEMAS["quality_hourly"], orient="row"))
 
 
 def test_daily_energy_consumption(days):
@@ -55,7 +71,7 @@ def test_daily_energy_consumption(days):
         (D20, "h2", "p2", "smart_plug", 0.01, 0.003, 5.0, 5.0, None, None, None, 1, 0.0, 0),
         (D21, "h1", "p1", "smart_plug", 2.0, 0.6, 200.0, 200.0, None, None, None, 1, 100.0, 0),
     ])
-    assert_frame_equal(gt.daily_energy_consumption(days, PARAMS), expected)
+    assert_frame_equal(gr.daily_energy_consumption(days, PARAMS), expected)
 
 
 def test_device_day_health_score(days):
@@ -73,13 +89,13 @@ def test_daily_home_and_business_summary(days):
         (D20, "h2", "Home Two", 0.01, 0.003, 1, 60.0, 0, 1),
         (D21, "h1", "Home One", 2.0, 0.6, 1, 100.0, 0, 1),
     ])
-    assert_frame_equal(gt.daily_home_summary(days, PARAMS), homes)
+    assert_frame_equal(gr.daily_home_summary(days, PARAMS), homes)
     business = frame("daily_business_summary", [
         (D20, 2.585, 0.7755, 3, (50 + 60 + 60) / 3, 3, 6, 1),
         (D21, 2.0, 0.6, 1, 100.0, 0, 1, 0),
         (D22, 0.0, 0.0, 0, None, 0, 0, 1),  # only quarantined records that day
     ])
-    assert_frame_equal(gt.daily_business_summary(days, gt.quarantined_per_day(QUARANTINE), PARAMS), business)
+    assert_frame_equal(gr.daily_business_summary(days, gr.quarantined_per_day(QUARANTINE), PARAMS), business)
 
 
 def test_telemetry_1min():
@@ -91,7 +107,7 @@ def test_telemetry_1min():
         (ts("2026-11-20 10:03:00"), D20, "h1", "t1", "thermostat", 9.5, 10.0, 200.0, 1),
         (ts("2026-11-21 00:00:00"), D21, "h1", "p1", "smart_plug", None, 200.0, 2000.0, 1),
     ])
-    assert_frame_equal(gt.telemetry_1min(SILVER), expected)
+    assert_frame_equal(gt.telemetry_1min(SILVER).sort("minute", "device_id"), expected)
 
 
 def test_alerts():
@@ -108,17 +124,17 @@ def test_alerts():
 
 def test_monthly_billing(days):
     # h1: 1.875 + 0.7 + 2.0 = 4.575 kWh × 0.30 = 1.3725 → 1.37 + 9.90 = 11.27; h2: 0.01 kWh → 0.00 + 9.90
-    daily = gt.daily_energy_consumption(days, PARAMS)
+    daily = gr.daily_energy_consumption(days, PARAMS)
     expected = frame("monthly_billing", [(date(2026, 11, 1), "h1", 4.575, 0.3, 1.37, 9.9, 11.27, "EUR"),
                                          (date(2026, 11, 1), "h2", 0.01, 0.3, 0.0, 9.9, 9.9, "EUR")])
-    assert_frame_equal(gt.monthly_billing(daily, PARAMS), expected)
+    assert_frame_equal(gr.monthly_billing(daily, PARAMS), expected)
 
 
 def test_data_quality_daily():
     expected = frame("data_quality_daily", [(D20, "bad_json", "quarantine", 1), (D20, "w1", "warn", 1),
                                             (D22, "unknown_device", "quarantine", 1),
                                             (D22, "value_in_range", "quarantine", 1)])
-    assert_frame_equal(gt.data_quality_daily(SILVER, QUARANTINE), expected)
+    assert_frame_equal(gr.data_quality_daily(gt.quality_hourly(SILVER), QUARANTINE), expected)
 
 
 def test_device_health_metrics():
@@ -128,7 +144,7 @@ def test_device_health_metrics():
     # t1: uptime 40 %, alert 1, anomaly 0, quality 1: score 100·(0.16 + 0 + 0.2 + 0.2) = 56; risk 0.24 + 0.3 = 0.54
     # p2: silent 210 s > 180 s → offline (score 60, risk 0.4); c9: never seen → score 0, risk 1, offline
     now = ts("2026-11-20 10:04:30")
-    window = SILVER.filter(pl.col("event_date") == D20)
+    window = gt.device_hourly(SILVER.filter(pl.col("event_date") == D20), PARAMS)
     catalog = pl.DataFrame({"device_id": ["c9", "p1"], "device_type": ["thermostat", "smart_plug"],
                             "home_id": ["h2", "h1"], "home_name": ["Home Two", "Home One"],
                             "location": ["bedroom", "office"], "latitude": [53.5, 52.5], "longitude": [9.9, 13.4]})
@@ -155,10 +171,11 @@ def test_energy_adds_up_exactly_at_every_grain(readings):
                                        f"{s % 60:02d}", "device_id": f"d{d}", "energy_wh": e / 1000, "power_w": 1.0}
                         for d, s, e in readings])
     silver_uwh = rows.select(gt.micro_wh()).to_series().sum()
-    days = gt.device_days(rows, gt.GoldParams())
-    daily = gt.daily_energy_consumption(days, gt.GoldParams())
+    hourly = gt.device_hourly(rows, gt.GoldParams())
+    assert hourly["energy_uwh"].sum() == silver_uwh
+    daily = gr.daily_energy_consumption(gr.device_days(hourly), gt.GoldParams())
     to_uwh = (pl.col("energy_kwh") * gt.UWH_PER_KWH).round().cast(pl.Int64)
     assert daily.select(to_uwh).to_series().sum() == silver_uwh
-    assert gt.monthly_billing(daily, gt.GoldParams()).select(to_uwh).to_series().sum() == silver_uwh
+    assert gr.monthly_billing(daily, gt.GoldParams()).select(to_uwh).to_series().sum() == silver_uwh
     minute_uwh = gt.telemetry_1min(rows).select((pl.col("energy_wh") * gt.UWH_PER_WH).round().cast(pl.Int64))
     assert minute_uwh.to_series().sum() == silver_uwh
