@@ -1,0 +1,75 @@
+"""Plotly figures built from the frames in dashboard.metrics (no Streamlit, no I/O)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+
+from dashboard.metrics import STATUS_COLORS
+
+LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
+
+
+def energy_by_type_bar(by_type: pl.DataFrame) -> go.Figure:
+    """Bar per device type: kWh over the selected dates."""
+    fig = go.Figure(go.Bar(x=by_type["device_type"].to_list(), y=by_type["energy_kwh"].to_list(),
+                           hovertemplate="%{x}: %{y:.2f} kWh<extra></extra>"))
+    return fig.update_layout(title="Energy by device type (kWh)", **LAYOUT)
+
+
+def health_vs_risk(health: pl.DataFrame) -> go.Figure:
+    """Scatter of health score against failure risk, one point per device, coloured by status."""
+    fig = go.Figure()
+    for status, color in STATUS_COLORS.items():
+        rows = health.filter(pl.col("status") == status)
+        if rows.is_empty():
+            continue
+        fig.add_trace(go.Scattergl(x=rows["health_score"].to_list(), y=rows["failure_risk"].to_list(), mode="markers",
+                                   name=status, marker={"color": color}, text=rows["device_id"].to_list(),
+                                   hovertemplate="%{text}<br>health %{x:.0f}<br>risk %{y:.2f}<extra></extra>"))
+    return fig.update_layout(title="Health score vs failure risk", xaxis_title="health score",
+                             yaxis_title="failure risk", **LAYOUT)
+
+
+def system_gauge(operational: float) -> go.Figure:
+    """Gauge of the share of devices that are operational (healthy or attention)."""
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=operational, number={"suffix": " %", "valueformat": ".0f"},
+        gauge={"axis": {"range": [0, 100]}, "bar": {"color": "#1f77b4"},
+               "steps": [{"range": [0, 70], "color": "#f4c7c3"}, {"range": [70, 90], "color": "#fce8b2"},
+                         {"range": [90, 100], "color": "#b7e1cd"}]}))
+    return fig.update_layout(title="System health: devices operational", **LAYOUT)
+
+
+def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: str) -> go.Figure:
+    """One line per `by` value (e.g. per device) of `y` over `x`."""
+    fig = go.Figure()
+    for key, rows in frame.filter(pl.col(y).is_not_null()).partition_by(by, as_dict=True, maintain_order=True).items():
+        fig.add_trace(go.Scattergl(x=rows[x].to_list(), y=rows[y].to_list(), mode="lines", name=str(key[0])))
+    return fig.update_layout(title=title, yaxis_title=y_title, showlegend=len(fig.data) <= 20, **LAYOUT)
+
+
+def homes_map(homes: pl.DataFrame) -> go.Figure:
+    """Homes on an OpenStreetMap map, coloured by their worst device's status, with counts on hover."""
+    fig = go.Figure()
+    for status, color in STATUS_COLORS.items():
+        rows = homes.filter(pl.col("worst_status") == status)
+        if rows.is_empty():
+            continue
+        hover = [f"<b>{r['home_name']}</b> ({r['home_id']})<br>{r['devices']} devices, avg health {r['avg_health']}"
+                 f"<br>healthy {r['healthy']} · attention {r['attention']} · critical {r['critical']}"
+                 f" · offline {r['offline']}" for r in rows.iter_rows(named=True)]
+        fig.add_trace(go.Scattermap(lat=rows["latitude"].to_list(), lon=rows["longitude"].to_list(), mode="markers",
+                                    marker={"size": 14, "color": color}, name=status, text=hover,
+                                    hovertemplate="%{text}<extra></extra>"))
+    center = {"lat": float(homes["latitude"].mean()), "lon": float(homes["longitude"].mean())}  # type: ignore[arg-type]
+    return fig.update_layout(title="Homes by worst device status", map={"style": "open-street-map", "center": center,
+                                                                         "zoom": 4}, **{**LAYOUT, "height": 420})
+
+
+def daily_bars(frame: pl.DataFrame, *, x: str, y: str, color: str, title: str) -> go.Figure:
+    """Stacked bars of `y` per `x`, one series per `color` value."""
+    fig = go.Figure()
+    for key, rows in frame.partition_by(color, as_dict=True, maintain_order=True).items():
+        fig.add_trace(go.Bar(x=rows[x].to_list(), y=rows[y].to_list(), name=str(key[0])))
+    return fig.update_layout(title=title, barmode="stack", **LAYOUT)

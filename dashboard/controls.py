@@ -1,0 +1,79 @@
+"""Sidebar controls (dates, homes, device types, refresh) and the guard that turns failures into friendly messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import streamlit as st
+from deltalake.exceptions import DeltaError
+
+from common.errors import LakehouseError
+from config.settings import Settings
+from dashboard import data
+
+logger = logging.getLogger(__name__)
+
+START_HINT = "Start the pipeline with `./start.sh` (producer → Kafka → bronze → silver → gold) and this page fills in."
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user selected in the sidebar."""
+
+    dates: tuple[date, date]
+    homes: tuple[str, ...]
+    device_types: tuple[str, ...]
+    refresh_s: float
+    live_minutes: int
+
+
+def sidebar(settings: Settings) -> Filters:
+    """Draw the sidebar controls; their defaults come from what the lake holds."""
+    health = data.read_table(settings, "device_health_metrics", columns=("home_id", "device_type"))
+    days = data.read_table(settings, "daily_energy_consumption", columns=("date",))
+    newest = days.get_column("date").max() if not days.is_empty() else datetime.now(UTC).date()
+    oldest = days.get_column("date").min() if not days.is_empty() else newest
+    side = st.sidebar
+    side.header("Filters")
+    picked = side.date_input("Dates", value=(max(oldest, newest - timedelta(days=6)), newest),  # type: ignore[operator]
+                             min_value=oldest, max_value=newest)
+    dates = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (newest, newest)
+    homes = side.multiselect("Homes", _options(health, "home_id"), placeholder="all homes")
+    types = side.multiselect("Device types", _options(health, "device_type"), placeholder="all types")
+    side.header("Refresh")
+    refresh = side.number_input("Refresh every (s)", min_value=1.0, max_value=3600.0,
+                                value=float(settings.dashboard_refresh_s), step=1.0)
+    live = side.slider("Live window (minutes)", min_value=5, max_value=240, value=60, step=5)
+    return Filters(dates=dates, homes=tuple(homes), device_types=tuple(types), refresh_s=float(refresh),  # type: ignore[arg-type]
+                   live_minutes=int(live))
+
+
+def _options(frame: pl.DataFrame, column: str) -> list[str]:
+    return [] if frame.is_empty() else sorted(frame.get_column(column).drop_nulls().unique().to_list())
+
+
+def guarded(render: Callable[[], None]) -> None:
+    """Run a page body; an expected failure becomes one friendly message, never a traceback."""
+    try:
+        render()
+    except LakehouseError as exc:
+        st.error(str(exc))
+    except (DeltaError, OSError) as exc:
+        logger.warning("lake read failed: %s", exc)
+        st.error(f"The lake could not be read ({exc}). If the pipeline is writing right now, the next refresh "
+                 "usually succeeds; otherwise check LAKE_ROOT.")
+
+
+def no_data(what: str) -> None:
+    """The friendly 'nothing here yet' message."""
+    st.info(f"No data yet: {what}. {START_HINT}")
+
+
+def csv_button(frame: pl.DataFrame, *, name: str, key: str) -> None:
+    """A button that downloads the frame as CSV."""
+    st.download_button(f"Download {name} (CSV)", frame.write_csv().encode(), file_name=f"{name}.csv", mime="text/csv",
+                       key=key)

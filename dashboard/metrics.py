@@ -1,0 +1,127 @@
+"""What the dashboard shows, computed from gold frames: pure polars functions (no Streamlit, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+STATUS_RANK = {"healthy": 0, "attention": 1, "offline": 2, "critical": 3}
+STATUS_COLORS = {"healthy": "#2ca02c", "attention": "#ff7f0e", "critical": "#d62728", "offline": "#7f7f7f"}
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI card: its value on the day and on the day before (None when there is no such day)."""
+
+    label: str
+    value: float | None
+    previous: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+
+def filter_frame(frame: pl.DataFrame, *, homes: tuple[str, ...] = (), device_types: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Rows of the selected homes and device types (no selection: all); frames without the column pass through."""
+    if homes and "home_id" in frame.columns:
+        frame = frame.filter(pl.col("home_id").is_in(homes))
+    if device_types and "device_type" in frame.columns:
+        frame = frame.filter(pl.col("device_type").is_in(device_types))
+    return frame
+
+
+def latest_day(frame: pl.DataFrame, *, until: date | None = None) -> date | None:
+    """The newest `date` in the frame (not after `until`), None when there is none."""
+    if frame.is_empty():
+        return None
+    dates = frame.get_column("date")
+    if until is not None:
+        dates = dates.filter(dates <= until)
+    return dates.max()  # type: ignore[return-value]
+
+
+def _day_totals(energy: pl.DataFrame, day: date) -> dict[str, float] | None:
+    rows = energy.filter(pl.col("date") == day)
+    if rows.is_empty():
+        return None
+    return {"energy": rows.get_column("energy_kwh").sum(), "cost": rows.get_column("cost").sum(),
+            "devices": float(rows.filter(pl.col("readings") > 0).get_column("device_id").n_unique()),
+            "alerts": float(rows.get_column("alert_count").sum())}
+
+
+def _day_health(homes: pl.DataFrame, day: date) -> float | None:
+    rows = homes.filter((pl.col("date") == day) & pl.col("avg_health_score").is_not_null())
+    weight = rows.get_column("active_devices").sum() if not rows.is_empty() else 0
+    if not weight:
+        return None
+    return float((rows.get_column("avg_health_score") * rows.get_column("active_devices")).sum() / weight)
+
+
+def kpis(energy: pl.DataFrame, home_summary: pl.DataFrame, day: date) -> list[Kpi]:
+    """KPI cards for `day` against the day before: energy, cost, active devices, average health, alerts."""
+    today, yesterday = _day_totals(energy, day), _day_totals(energy, day - timedelta(days=1))
+
+    def pick(key: str, totals: dict[str, float] | None) -> float | None:
+        return totals[key] if totals else None
+
+    cards = [Kpi(label, pick(key, today), pick(key, yesterday))
+             for label, key in (("Energy (kWh)", "energy"), ("Cost", "cost"), ("Active devices", "devices"))]
+    cards.append(Kpi("Avg health", _day_health(home_summary, day), _day_health(home_summary, day - timedelta(days=1))))
+    cards.append(Kpi("Alerts", pick("alerts", today), pick("alerts", yesterday)))
+    return cards
+
+
+def energy_by_type(energy: pl.DataFrame) -> pl.DataFrame:
+    """One row per device type: its energy (kWh) and cost over the frame, largest first."""
+    return (energy.group_by("device_type").agg(pl.col("energy_kwh").sum(), pl.col("cost").sum())
+            .sort(["energy_kwh", "device_type"], descending=[True, False]))
+
+
+def homes_map(health: pl.DataFrame) -> pl.DataFrame:
+    """One row per home: position, device count, per-status counts and its worst device status."""
+    ranked = health.with_columns(pl.col("status").replace_strict(STATUS_RANK, default=0).alias("rank"))
+    by_home = ranked.group_by("home_id").agg(
+        pl.col("home_name").first(), pl.col("latitude").mean(), pl.col("longitude").mean(),
+        pl.len().alias("devices"), pl.col("rank").max().alias("worst_rank"),
+        *(pl.col("status").eq(status).sum().alias(status) for status in STATUS_RANK),
+        pl.col("health_score").mean().round(1).alias("avg_health"),
+    )
+    worst = {rank: status for status, rank in STATUS_RANK.items()}
+    return (by_home.with_columns(pl.col("worst_rank").replace_strict(worst, return_dtype=pl.String).alias("worst_status"))
+            .drop("worst_rank").drop_nulls(["latitude", "longitude"]).sort("home_id"))
+
+
+def operational_pct(health: pl.DataFrame) -> float | None:
+    """Share of devices (%) that are healthy or need attention (not critical, not offline)."""
+    if health.is_empty():
+        return None
+    return 100.0 * health.get_column("status").is_in(["healthy", "attention"]).mean()  # type: ignore[operator]
+
+
+def live_window(minutes: pl.DataFrame, *, window_min: int) -> pl.DataFrame:
+    """The last `window_min` minutes of minute rows, counted back from the newest minute in the frame."""
+    if minutes.is_empty():
+        return minutes
+    newest = minutes.get_column("minute").max()
+    return minutes.filter(pl.col("minute") > newest - timedelta(minutes=window_min)).sort(["device_id", "minute"])
+
+
+def quarantine_by_rule(quality: pl.DataFrame) -> pl.DataFrame:
+    """Quarantined rows per date and rule (warn rules left out)."""
+    if quality.is_empty():
+        return quality
+    return (quality.filter(pl.col("action") == "quarantine").group_by(["date", "rule"]).agg(pl.col("rows").sum())
+            .sort(["date", "rule"]))
+
+
+def recent_alerts(alerts: pl.DataFrame, *, limit: int) -> pl.DataFrame:
+    """The newest `limit` alerts, newest first."""
+    if alerts.is_empty():
+        return alerts
+    return alerts.sort("alert_time", descending=True).head(limit)

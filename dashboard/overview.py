@@ -1,0 +1,68 @@
+"""Overview page: KPI cards against yesterday, energy by type, health vs risk, system gauge, live lines, homes map."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from config.settings import Settings
+from dashboard import charts, data, metrics
+from dashboard.controls import Filters, no_data
+
+KPI_FORMATS = {"Energy (kWh)": "{:,.2f}", "Cost": "{:,.2f}", "Active devices": "{:,.0f}", "Avg health": "{:.1f}",
+               "Alerts": "{:,.0f}"}
+
+
+def _kpi_cards(settings: Settings, filters: Filters) -> None:
+    energy = metrics.filter_frame(data.read_table(settings, "daily_energy_consumption", dates=filters.dates),
+                                  homes=filters.homes, device_types=filters.device_types)
+    homes = metrics.filter_frame(data.read_table(settings, "daily_home_summary", dates=filters.dates), homes=filters.homes)
+    day = metrics.latest_day(energy, until=filters.dates[1])
+    if day is None:
+        no_data("no daily energy for the selected dates, homes and device types")
+        return
+    st.caption(f"KPIs for {day.isoformat()} (UTC), change against the day before")
+    for column, kpi in zip(st.columns(5), metrics.kpis(energy, homes, day), strict=True):
+        fmt = KPI_FORMATS[kpi.label]
+        label = f"{kpi.label} ({settings.currency})" if kpi.label == "Cost" else kpi.label
+        column.metric(label, "–" if kpi.value is None else fmt.format(kpi.value),
+                      None if kpi.delta is None else fmt.format(kpi.delta),
+                      delta_color="inverse" if kpi.label in ("Cost", "Alerts") else "normal")
+    st.plotly_chart(charts.energy_by_type_bar(metrics.energy_by_type(energy)), key="energy_by_type")
+
+
+def _health(settings: Settings, filters: Filters) -> None:
+    health = metrics.filter_frame(data.read_table(settings, "device_health_metrics"), homes=filters.homes,
+                                  device_types=filters.device_types)
+    if health.is_empty():
+        no_data("no device health yet")
+        return
+    left, right = st.columns([2, 1])
+    left.plotly_chart(charts.health_vs_risk(health), key="health_vs_risk")
+    right.plotly_chart(charts.system_gauge(metrics.operational_pct(health) or 0.0), key="system_gauge")
+    homes = metrics.homes_map(health)
+    if homes.is_empty():
+        st.info("No home has coordinates yet, so the map is empty.")
+    else:
+        st.plotly_chart(charts.homes_map(homes), key="homes_map")
+
+
+def _live(settings: Settings, filters: Filters) -> None:
+    minutes = metrics.filter_frame(data.read_table(settings, "telemetry_1min", dates=filters.dates),
+                                   homes=filters.homes, device_types=filters.device_types)
+    window = metrics.live_window(minutes, window_min=filters.live_minutes)
+    if window.is_empty():
+        no_data("no minute telemetry for the selected dates")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.lines(window, x="minute", y="avg_temperature_c", by="device_id",
+                                   title=f"Temperature, last {filters.live_minutes} min", y_title="°C"), key="live_temp")
+    right.plotly_chart(charts.lines(window, x="minute", y="avg_power_w", by="device_id",
+                                    title=f"Power, last {filters.live_minutes} min", y_title="W"), key="live_power")
+
+
+def render(settings: Settings, filters: Filters) -> None:
+    """The whole Overview page."""
+    st.subheader("Overview")
+    _kpi_cards(settings, filters)
+    _health(settings, filters)
+    _live(settings, filters)

@@ -1,0 +1,98 @@
+"""Dashboard pages rendered with Streamlit's AppTest against fixture lakes: the numbers shown, and every empty state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests import dashboard_fixtures as fx
+from tests.conftest import make_settings
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, lake_root: Path) -> Path:
+    """The app reads its settings from the environment: point it at the test lake and at no broker."""
+    monkeypatch.setenv("LAKE_ROOT", str(lake_root))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    return lake_root
+
+
+def run_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    if page is not None:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """Every plotly chart on the page as its JSON spec, by title."""
+    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
+
+
+def test_empty_lake_says_what_to_start(app_env: Path) -> None:
+    at = run_app()
+    assert "No data yet" in at.info[0].value and "./start.sh" in at.info[0].value
+    assert not at.metric
+
+
+def test_missing_lake_folder_is_an_empty_lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "nowhere"))
+    at = run_app()
+    assert "No data yet" in at.info[0].value
+
+
+def test_overview_kpis_are_the_fixture_sums_against_yesterday(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    shown = metrics(run_app())
+    # day 2: 1.5 + 2.5 + 4.0 + 0.0 kWh; day 1: 1.0 + 2.0 + 3.0 + 0.5
+    assert shown["Energy (kWh)"] == ("8.00", "1.50")
+    assert shown["Cost (EUR)"] == ("2.40", "0.45")
+    # d4 had no readings on day 2
+    assert shown["Active devices"] == ("3", "-1")
+    # health weighted by active devices: (85*2 + 40*1)/3 = 70.0 against (90*2 + 60*2)/4 = 75.0
+    assert shown["Avg health"] == ("70.0", "-5.0")
+    assert shown["Alerts"] == ("3", "2")
+
+
+def test_overview_filters_narrow_the_numbers(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    at = run_app()
+    at.multiselect[0].set_value(["h2"]).run()
+    shown = metrics(at)
+    assert shown["Energy (kWh)"] == ("4.00", "0.50")
+    assert shown["Avg health"] == ("40.0", "-20.0")
+    at.multiselect[1].set_value(["security_camera"]).run()
+    assert metrics(at)["Energy (kWh)"] == ("0.00", "-0.50")
+
+
+def test_overview_charts_hold_the_fixture_values(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    charts = figures(run_app())
+    assert set(charts) >= {"Energy by device type (kWh)", "Health score vs failure risk",
+                           "System health: devices operational", "Homes by worst device status",
+                           "Temperature, last 60 min", "Power, last 60 min"}
+    bar = charts["Energy by device type (kWh)"]["data"][0]
+    assert dict(zip(bar["x"], bar["y"], strict=True)) == {"energy_meter": 7.0, "smart_plug": 4.5, "thermostat": 2.5,
+                                                          "security_camera": 0.5}
+    gauge = charts["System health: devices operational"]["data"][0]
+    assert gauge["value"] == 50.0
+    homes = charts["Homes by worst device status"]["data"]
+    assert {t["name"]: len(t["lat"]) for t in homes} == {"attention": 1, "critical": 1}
+
+
+def test_one_row_tables_render_without_yesterday(app_env: Path) -> None:
+    fx.one_row_lake(make_settings(LAKE_ROOT=app_env))
+    shown = metrics(run_app())
+    assert shown["Energy (kWh)"] == ("2.50", "")
+    assert shown["Active devices"] == ("1", "")
