@@ -17,6 +17,7 @@ from dashboard import data
 
 logger = logging.getLogger(__name__)
 
+CONTEXT_KEY = "dashboard_context"
 START_HINT = "Start the pipeline with `./start.sh` (producer → Kafka → bronze → silver → gold) and this page fills in."
 
 
@@ -56,6 +57,25 @@ def _options(frame: pl.DataFrame, column: str) -> list[str]:
     return [] if frame.is_empty() else sorted(frame.get_column(column).drop_nulls().unique().to_list())
 
 
+def remember(settings: Settings, filters: Filters | None) -> None:
+    """Hand the settings and the sidebar's filters (None: no gold yet) to the page this run shows."""
+    st.session_state[CONTEXT_KEY] = (settings, filters)
+
+
+def run_page(render: Callable[[Settings, Filters], None], *, needs_gold: bool = True) -> None:
+    """Show a page whose body re-renders itself every refresh (only the body, not the whole app)."""
+    settings, filters = st.session_state[CONTEXT_KEY]
+    if needs_gold and filters is None:
+        no_data(f"the lake at `{settings.lake_root}` has no gold tables")
+        return
+
+    @st.fragment(run_every=filters.refresh_s if filters else settings.dashboard_refresh_s)
+    def body() -> None:
+        guarded(lambda: render(settings, filters))
+
+    body()
+
+
 def guarded(render: Callable[[], None]) -> None:
     """Run a page body; an expected failure becomes one friendly message, never a traceback."""
     try:
@@ -66,6 +86,9 @@ def guarded(render: Callable[[], None]) -> None:
         logger.warning("lake read failed: %s", exc)
         st.error(f"The lake could not be read ({exc}). If the pipeline is writing right now, the next refresh "
                  "usually succeeds; otherwise check LAKE_ROOT.")
+    except Exception as exc:  # a dashboard page must never show a traceback: say what failed, log the rest
+        logger.exception("page failed")
+        st.error(f"This view failed ({type(exc).__name__}: {exc}); the other pages still work. Details are in the log.")
 
 
 def no_data(what: str) -> None:

@@ -87,8 +87,8 @@ def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: t
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _row_count(_table: DeltaTable, path: str, version: int) -> int:
-    actions = _table.get_add_actions(flatten=True)
-    return int(pl.from_arrow(actions.select(["num_records"])).get_column("num_records").sum())  # type: ignore[union-attr]
+    actions = pl.DataFrame(_table.get_add_actions(flatten=True))
+    return int(actions.get_column("num_records").sum()) if "num_records" in actions.columns else 0
 
 
 def table_info(settings: Settings, layer: str, name: str, source: str | None, marker: str | None) -> TableInfo:

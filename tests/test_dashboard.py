@@ -34,6 +34,16 @@ def metrics(at: AppTest) -> dict[str, tuple[str, str]]:
     return {m.label: (m.value, m.delta) for m in at.metric}
 
 
+def table_with(at: AppTest, *columns: str):
+    """The first table shown that has all these columns (AppTest does not expose a dataframe's key)."""
+    for element in at.dataframe:
+        value = element.value
+        value = value.data if hasattr(value, "data") else value
+        if set(columns) <= set(value.columns):
+            return value
+    raise AssertionError(f"no table with columns {columns}")
+
+
 def figures(at: AppTest) -> dict[str, dict]:
     """Every plotly chart on the page as its JSON spec, by title."""
     specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
@@ -96,3 +106,71 @@ def test_one_row_tables_render_without_yesterday(app_env: Path) -> None:
     shown = metrics(run_app())
     assert shown["Energy (kWh)"] == ("2.50", "")
     assert shown["Active devices"] == ("1", "")
+
+
+def page(name: str) -> AppTest:
+    return run_app(f"views/{name}.py")
+
+
+def test_every_page_says_no_data_on_an_empty_lake(app_env: Path) -> None:
+    for name in ("overview", "devices", "alerts"):
+        at = page(name)
+        assert "No data yet" in at.info[0].value, name
+        assert not at.error
+    at = page("pipeline")
+    assert "No lake tables yet" in at.info[0].value
+    assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
+
+
+def test_devices_table_sorted_by_health_and_device_details(app_env: Path) -> None:
+    fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("devices")
+    table = table_with(at, "device_id", "health_score")
+    assert table["device_id"].tolist() == ["d3", "d4", "d2", "d1"]
+    assert table["health_score"].tolist() == [35.0, 50.0, 70.0, 95.0]
+    shown = metrics(at)
+    assert shown["Status"][0] == "critical" and shown["Health"][0] == "35.0" and shown["Failure risk"][0] == "0.80"
+    at.selectbox(key="device_pick").set_value("d2").run()
+    assert metrics(at)["Status"][0] == "attention"
+    daily = figures(at)["Energy per day (kWh)"]["data"][0]
+    assert daily["y"] == [2.0, 2.5]
+    alerts = table_with(at, "kind", "severity")
+    assert alerts["kind"].tolist() == ["high_power", "anomaly_power_w"]
+    assert not at.error
+
+
+def test_alerts_counts_by_severity_newest_first_and_csv(app_env: Path) -> None:
+    fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("alerts")
+    assert {k: v[0] for k, v in metrics(at).items()} == {"Critical": "1", "Warning": "1", "Info": "1"}
+    table = table_with(at, "kind", "severity")
+    assert table["device_id"].tolist() == ["d3", "d2", "d2"]
+    assert table["severity"].tolist() == ["critical", "warning", "info"]
+    csv = at.get("download_button")[0].proto
+    assert csv.label == "Download alerts (CSV)"
+    at.multiselect(key="alert_kinds").set_value(["high_power"]).run()
+    assert {k: v[0] for k, v in metrics(at).items()} == {"Critical": "0", "Warning": "1", "Info": "0"}
+
+
+def test_alerts_page_without_alerts_table(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("alerts")
+    assert "No data yet: no alerts" in at.info[0].value
+
+
+def test_pipeline_lake_quality_reconciliation_with_broker_down(app_env: Path) -> None:
+    fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("pipeline")
+    lake = table_with(at, "table", "consumed_version").set_index("table")
+    assert lake.loc["gold/alerts", "rows"] == 3 and lake.loc["gold/alerts", "version"] == 0
+    assert lake.loc["gold/telemetry_1min", "rows"] == 180
+    assert lake.loc["gold/alerts", "consumed_version"] == 3
+    assert lake["version"].isna()["bronze/telemetry"]
+    totals = table_with(at, "rule", "rows")
+    assert dict(zip(totals["rule"], totals["rows"], strict=True)) == {"invalid_json": 8, "unknown_device": 2}
+    shown = metrics(at)
+    assert shown["Bronze rows"][0] == "1,001" and shown["Quarantined"][0] == "9" and shown["Reconciled"][0] == "yes"
+    rules = table_with(at, "rule", "rows_in_run")
+    assert dict(zip(rules["rule"], rules["rows_in_run"], strict=True)) == {"invalid_json": 6, "unknown_device": 3}
+    assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
+    assert not at.error

@@ -1,0 +1,67 @@
+"""Devices page: a sortable health table, and one device's history and recent alerts."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from config.settings import Settings
+from dashboard import charts, data, metrics
+from dashboard.controls import Filters, csv_button, no_data
+
+TABLE_COLUMNS = ("device_id", "home_name", "device_type", "location", "status", "health_score", "failure_risk",
+                 "uptime_pct", "last_seen", "readings", "alert_rate", "anomaly_rate", "data_quality_rate")
+
+
+def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
+    device_id = device["device_id"]
+    st.markdown(f"#### {device_id} · {device['device_type']} · {device['home_name']} ({device['location']})")
+    cards = st.columns(5)
+    cards[0].metric("Status", device["status"])
+    cards[1].metric("Health", f"{device['health_score']:.1f}")
+    cards[2].metric("Failure risk", f"{device['failure_risk']:.2f}")
+    cards[3].metric("Uptime", f"{device['uptime_pct']:.1f} %")
+    cards[4].metric("Last seen", device["last_seen"].strftime("%Y-%m-%d %H:%M UTC") if device["last_seen"] else "never")
+    mine = pl.col("device_id") == device_id
+    daily = data.read_table(settings, "daily_energy_consumption", dates=filters.dates).filter(mine).sort("date")
+    minutes = metrics.live_window(data.read_table(settings, "telemetry_1min", dates=filters.dates).filter(mine),
+                                  window_min=filters.live_minutes)
+    left, right = st.columns(2)
+    if daily.is_empty():
+        left.info("No daily energy for this device in the selected dates.")
+    else:
+        left.plotly_chart(charts.daily_bars(daily, x="date", y="energy_kwh", color="device_id",
+                                            title="Energy per day (kWh)"), key="device_daily")
+    if minutes.is_empty():
+        right.info("No minute telemetry for this device in the selected dates.")
+    else:
+        right.plotly_chart(charts.lines(minutes, x="minute", y="avg_power_w", by="device_id",
+                                        title=f"Power, last {filters.live_minutes} min", y_title="W"),
+                           key="device_power")
+    alerts = metrics.recent_alerts(data.read_table(settings, "alerts", dates=filters.dates).filter(mine), limit=50)
+    st.markdown("##### Recent alerts")
+    if alerts.is_empty():
+        st.info("No alerts for this device in the selected dates.")
+    else:
+        st.dataframe(alerts.drop("date", "home_id", "device_id", "device_type"), hide_index=True, key="device_alerts")
+
+
+def render(settings: Settings, filters: Filters) -> None:
+    """The whole Devices page."""
+    st.subheader("Devices")
+    health = metrics.filter_frame(data.read_table(settings, "device_health_metrics"), homes=filters.homes,
+                                  device_types=filters.device_types)
+    if health.is_empty():
+        no_data("no device health for the selected homes and device types")
+        return
+    table = health.select([c for c in TABLE_COLUMNS if c in health.columns]).sort(["health_score", "device_id"])
+    st.dataframe(table, hide_index=True, key="devices_table", column_config={
+        "health_score": st.column_config.ProgressColumn("health", min_value=0, max_value=100, format="%.1f"),
+        "failure_risk": st.column_config.NumberColumn("failure risk", format="%.2f"),
+        "uptime_pct": st.column_config.NumberColumn("uptime %", format="%.1f")})
+    csv_button(table, name="devices", key="devices_csv")
+    rows = {row["device_id"]: row for row in table.iter_rows(named=True)}
+    picked = st.selectbox("Device", list(rows), format_func=lambda d: f"{d} · {rows[d]['device_type']} · "
+                          f"{rows[d]['home_name']} · {rows[d]['status']}", key="device_pick")
+    if picked is not None:
+        _device_history(settings, filters, rows[picked])
