@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import orjson
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
@@ -99,3 +100,12 @@ def last_commit(path: Path) -> dict[str, object] | None:
     entry = table.history(1)[0]
     return {"version": table.version(), "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
             "operation": entry.get("operation")}
+
+
+def log_actions(path: Path, version: int) -> list[dict] | None:
+    """The actions of one commit of the table's log, None when that log file is gone (cleaned up)."""
+    try:
+        text = (path / "_delta_log" / f"{version:020d}.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]

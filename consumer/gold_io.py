@@ -53,15 +53,6 @@ def consumed(settings: Settings, table: str, source: str = "silver") -> int | No
     return delta_io.txn_version(delta_io.open_table(gold_path(settings, table)), app_id(table, source))
 
 
-def _log_actions(path: Path, version: int) -> list[dict] | None:
-    """The actions of one commit of the table's log, None when that log file is gone (cleaned up)."""
-    try:
-        text = (path / "_delta_log" / f"{version:020d}.json").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
     """Hours of `day` a file's rows may fall in, from its min/max statistics (every hour without them)."""
     stats = orjson.loads(entry.get("stats") or "{}") if time_column else {}
@@ -88,7 +79,7 @@ def touched_hours(table: DeltaTable, path: Path, *, partition: str, time_column:
         return _everything(table, partition)
     touched: dict[date, set[int]] = defaultdict(set)
     for version in range(since + 1, table.version() + 1):
-        actions = _log_actions(path, version)
+        actions = delta_io.log_actions(path, version)
         if actions is None:
             logger.warning("%s: log of version %d is gone; recomputing every date", path, version)
             return _everything(table, partition)
