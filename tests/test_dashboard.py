@@ -6,10 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 from streamlit.testing.v1 import AppTest
 
+from common import kafka_io
+from config.settings import Settings
 from tests import dashboard_fixtures as fx
 from tests.conftest import make_settings
+from tests.kafka_helpers import produce_raw
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -174,3 +180,50 @@ def test_pipeline_lake_quality_reconciliation_with_broker_down(app_env: Path) ->
     assert dict(zip(rules["rule"], rules["rows_in_run"], strict=True)) == {"invalid_json": 6, "unknown_device": 3}
     assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
     assert not at.error
+
+
+def test_refresh_rereads_only_tables_whose_version_changed(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(LAKE_ROOT=app_env)
+    fx.normal_lake(settings)
+    at = run_app()
+    reads: list[str] = []
+    original = DeltaTable.to_pyarrow_dataset
+
+    def counting(self: DeltaTable, *args: object, **kwargs: object) -> object:
+        reads.append(self.table_uri)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "to_pyarrow_dataset", counting)
+    at.run()
+    assert reads == []
+    assert metrics(at)["Energy (kWh)"] == ("8.00", "1.50")
+    extra = [{**fx.energy_rows()[-1], "device_id": "d5", "energy_kwh": 2.0, "readings": 10}]
+    fx.write_gold(settings, "daily_energy_consumption", extra)
+    at.run()
+    assert {Path(uri).name for uri in reads} == {"daily_energy_consumption"}
+    assert metrics(at)["Energy (kWh)"] == ("10.00", "3.50")
+    assert metrics(at)["Active devices"] == ("4", "0")
+
+
+@pytest.mark.integration
+def test_pipeline_kafka_topics_lag_and_last_messages(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    topic, group = kafka_settings.telemetry_topic, kafka_settings.bronze_consumer_group
+    produce_raw(kafka_settings, [f"m{i}".encode() for i in range(30)], keys=[b"same-key"] * 30)
+    ends = {p: end for p, end in kafka_io.end_offsets(kafka_settings, topic).items() if end}
+    (partition, end), = ends.items()
+    consumer = KafkaConsumer(**kafka_io.client_config(kafka_settings), group_id=group, enable_auto_commit=False)
+    consumer.commit({TopicPartition(topic, partition): OffsetAndMetadata(12, "", -1)})
+    consumer.close()
+    for name, value in kafka_settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    at = page("pipeline")
+    topics = table_with(at, "topic", "messages_total").set_index("topic")
+    assert topics.loc[topic, "partitions"] == kafka_settings.telemetry_partitions
+    assert topics.loc[topic, "messages_total"] == 30
+    assert metrics(at)[f"Lag of {group} on {topic}"][0] == "18"
+    lag = table_with(at, "partition", "lag").set_index("partition")
+    assert lag.loc[partition, "committed"] == 12 and lag.loc[partition, "lag"] == 18
+    at.selectbox(key="kafka_partition").set_value(partition).run()
+    messages = table_with(at, "offset", "value")
+    assert messages["value"].tolist() == [f"m{i}" for i in range(29, 9, -1)]
+    assert messages["key"].unique().tolist() == ["same-key"]
