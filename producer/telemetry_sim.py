@@ -1,57 +1,271 @@
-"""Smart-home telemetry producer: simulated fleet, CSV replay and fault injection into Kafka."""
+"""Smart-home telemetry producer: a simulated fleet (live or backfill), CSV replay and fault injection, into Kafka."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
+import math
+import signal
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
 
 from common.cli import run as run_cli
 from common.cli import setup_logging
+from common.clock import Clock, SystemClock
+from common.errors import ConfigError
+from config.catalog import register_devices
 from config.settings import Settings
+from producer import replay as replay_io
+from producer.encode import encode
+from producer.faults import FAULT_KINDS, choose_faults, fault_records, make_late
+from producer.fleet import default_fleet, synthetic_fleet
+from producer.ledger import Ledger
+from producer.simulator import AlertThresholds, Simulator
+from producer.sink import KafkaSink
+from producer.state import SeqStore, state_path
 
 logger = logging.getLogger(__name__)
+
+BATCH_EVENTS = 20_000
+PROGRESS_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
 class ProducerSummary:
-    """What one producer run sent."""
+    """What one producer run sent: valid events, failed deliveries, faults by kind, events/s."""
 
     sent: int
+    failed: int
     faults: dict[str, int]
     rate: float
+    elapsed_s: float
+
+
+@dataclass
+class _Emitter:
+    """Turns event frames into Kafka records (with faults), counts them and logs progress."""
+
+    sink: KafkaSink
+    clock: Clock
+    bad_fraction: float
+    rng: np.random.Generator
+    ledger: Ledger = field(default_factory=Ledger)
+    events: int = 0
+    faults: Counter = field(default_factory=Counter)
+    started: float = 0.0
+    last_log: float = 0.0
+    last_events: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = self.last_log = self.clock.monotonic()
+
+    def emit(self, frame: pl.DataFrame) -> None:
+        rows, kinds = choose_faults(self.rng, frame.height, self.bad_fraction)
+        late = np.unique(rows[kinds == FAULT_KINDS.index("late_event")])
+        frame = make_late(frame, late)
+        ordered, keys, values = encode(frame)
+        self.sink.send(keys, values)
+        records = fault_records(ordered, values, rows, kinds, rng=self.rng, now_ms=_ms(self.clock.now()))
+        self.sink.send([r.key for r in records], [r.value for r in records])
+        self.ledger.add_events(ordered)
+        self.ledger.add_faults(records, frame[late.tolist()] if late.size else None)
+        self.events += frame.height
+        self.faults.update(r.kind for r in records)
+        self.faults["late_event"] += int(late.size)
+        self._progress()
+
+    def _progress(self) -> None:
+        now = self.clock.monotonic()
+        if now - self.last_log >= PROGRESS_EVERY_S:
+            rate = (self.events - self.last_events) / (now - self.last_log)
+            logger.info("sent %d events (+%d faulty records), %.0f events/s over the last %.0f s", self.events,
+                        sum(self.faults.values()), rate, now - self.last_log)
+            self.last_log, self.last_events = now, self.events
+
+    def summary(self) -> ProducerSummary:
+        elapsed = max(self.clock.monotonic() - self.started, 1e-9)
+        return ProducerSummary(self.events, self.sink.failed, {k: self.faults[k] for k in FAULT_KINDS},
+                               self.events / elapsed, elapsed)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def parse_time(text: str | None, option: str) -> int | None:
+    """An ISO-8601 time (naive = UTC) as epoch ms."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not an ISO-8601 time such as 2026-11-01T00:00:00Z") from None
+    return _ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed: int, interval: float,
+              duration: float | None, events: int | None, start: str | None, end: str | None,
+              stop: threading.Event) -> None:
+    fleet = synthetic_fleet(homes, seed=seed) if homes else default_fleet()
+    register_devices(settings, fleet)
+    store = SeqStore(state_path(settings), fleet["device_id"].to_list())
+    sim = Simulator(fleet, seed=seed, cursor=store.load(), thresholds=AlertThresholds(
+        settings.alert_temp_high_c, settings.alert_temp_low_c, settings.alert_power_high_w))
+    step = int(interval * 1000)
+    phase = np.random.default_rng([seed, 0x9A5E]).integers(0, step, fleet.height)
+    now = _ms(emitter.clock.now())
+    start_ms, end_ms = parse_time(start, "--start"), parse_time(end, "--end")
+    backfill = events is not None or start_ms is not None
+    if backfill:
+        start_ms = start_ms if start_ms is not None else now - math.ceil((events or 0) / fleet.height + 1) * step
+        end_ms = end_ms if end_ms is not None else (start_ms + int(duration * 1000) if duration else
+                                                    (None if events else now))
+    else:
+        start_ms = now - now % step
+        end_ms = start_ms + int(duration * 1000) if duration else None
+    logger.info("simulating %d devices in %d homes, %s, every %.3g s", fleet.height, fleet["home_id"].n_unique(),
+                "backfill" if backfill else "live", interval)
+    batch: list[pl.DataFrame] = []
+    sent, tick = 0, 0
+    while not stop.is_set() and (events is None or sent < events):
+        t = start_ms + tick * step
+        if end_ms is not None and t >= end_ms:
+            break
+        if not backfill and stop.wait(max(0.0, (t + step - _ms(emitter.clock.now())) / 1000)):
+            break
+        frame = sim.tick(t + phase, limit=None if events is None else events - sent)
+        if store.needs_reservation(sim.cursor):
+            store.reserve(sim.cursor)
+        batch.append(frame)
+        sent += frame.height
+        tick += 1
+        if not backfill or sum(f.height for f in batch) >= BATCH_EVENTS:
+            emitter.emit(pl.concat(batch))
+            batch = []
+    if batch:
+        emitter.emit(pl.concat(batch))
+    _finish(emitter, store, sim.cursor)
+
+
+def _replay(settings: Settings, emitter: _Emitter, *, csv: Path, config_path: Path | None, seed: int, speed: float,
+            duration: float | None, events: int | None, stop: threading.Event) -> None:
+    if config_path is None:
+        raise ConfigError("--replay needs --replay-config (a TOML mapping, e.g. config/replay/iot_env_telemetry.toml)")
+    config = replay_io.load_config(config_path)
+    readings = replay_io.readings(csv, config)
+    if events is not None:
+        readings = readings.head(events)
+    devices = replay_io.devices(readings, config)
+    register_devices(settings, devices)
+    store = SeqStore(state_path(settings), devices["device_id"].to_list())
+    cursor = store.load()
+    frame = replay_io.to_events(readings, config, store.device_ids, cursor, seed=seed)
+    store.reserve(cursor)
+    logger.info("replaying %d readings of %d devices from %s at speed %s", frame.height, devices.height, csv,
+                speed or "max")
+    ts = frame["ts_ms"].to_numpy()
+    began, done = emitter.clock.monotonic(), 0
+    while done < frame.height and not stop.is_set():
+        elapsed = emitter.clock.monotonic() - began
+        if duration is not None and elapsed >= duration:
+            break
+        due = frame.height if speed == 0 else int(np.searchsorted(ts, ts[0] + elapsed * speed * 1000, side="right"))
+        due = min(due, done + BATCH_EVENTS)
+        if due > done:
+            emitter.emit(frame[done:due])
+            done = due
+        else:
+            stop.wait(0.05)
+    _finish(emitter, store, cursor)
+
+
+def _finish(emitter: _Emitter, store: SeqStore, cursor) -> None:
+    emitter.sink.flush()
+    if emitter.sink.failed == 0:
+        store.save(cursor)
+
+
+def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval: float = 1.0,
+        duration: float | None = None, events: int | None = None, start: str | None = None, end: str | None = None,
+        replay: Path | str | None = None, replay_config: Path | str | None = None, speed: float = 1.0,
+        bad_fraction: float = 0.0, ledger: Path | str | None = None, stop_event: threading.Event | None = None,
+        clock: Clock | None = None) -> ProducerSummary:
+    """Produce telemetry (simulated fleet or CSV replay) into the telemetry topic; return what was sent."""
+    _check(homes=homes, interval=interval, events=events, speed=speed, bad_fraction=bad_fraction, replay=replay)
+    stop = stop_event or threading.Event()
+    sink = KafkaSink(settings)
+    emitter = _Emitter(sink, clock or SystemClock(), bad_fraction, np.random.default_rng([seed, 0xBAD]))
+    try:
+        if replay is not None:
+            _replay(settings, emitter, csv=Path(replay), config_path=Path(replay_config) if replay_config else None,
+                    seed=seed, speed=speed, duration=duration, events=events, stop=stop)
+        else:
+            _simulate(settings, emitter, homes=homes, seed=seed, interval=interval, duration=duration, events=events,
+                      start=start, end=end, stop=stop)
+    finally:
+        sink.close()
+        if ledger is not None:
+            emitter.ledger.write(Path(ledger))
+    summary = emitter.summary()
+    logger.info("done: %d events, %d faulty records, %d failed deliveries, %.0f events/s", summary.sent,
+                sum(summary.faults.values()), summary.failed, summary.rate)
+    return summary
+
+
+def _check(*, homes: int | None, interval: float, events: int | None, speed: float, bad_fraction: float,
+           replay: object) -> None:
+    if homes is not None and homes < 1:
+        raise ConfigError(f"--homes must be at least 1, got {homes}")
+    if homes is not None and replay is not None:
+        raise ConfigError("--homes and --replay exclude each other")
+    if not interval >= 0.001:
+        raise ConfigError(f"--interval must be at least 0.001 s, got {interval}")
+    if events is not None and events < 0:
+        raise ConfigError(f"--events must not be negative, got {events}")
+    if not speed >= 0:
+        raise ConfigError(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
+    if not 0.0 <= bad_fraction <= 1.0:
+        raise ConfigError(f"--bad-fraction must be within 0..1, got {bad_fraction}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of the producer."""
     p = argparse.ArgumentParser(prog="python -m producer.telemetry_sim", description=__doc__)
     p.add_argument("--homes", type=int, default=None, help="synthetic fleet of N homes (default: config/device_catalog.csv)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same events)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between readings of a device (default 1)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (wall time in live mode)")
-    p.add_argument("--events", type=int, default=None, help="backfill: send N events as fast as possible")
-    p.add_argument("--start", default=None, help="backfill: simulated start time (ISO-8601, UTC)")
-    p.add_argument("--end", default=None, help="backfill: simulated end time (ISO-8601, UTC)")
-    p.add_argument("--replay", default=None, help="replay readings from a CSV file")
-    p.add_argument("--replay-config", default=None, help="column mapping of the replayed CSV (TOML)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay time compression (0 = as fast as possible)")
-    p.add_argument("--bad-fraction", type=float, default=0.0, help="fraction of deliberately faulty events")
-    p.add_argument("--ledger", default=None, help="write the per device x day ledger of what was sent here")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same events (default 0)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between two readings of a device (default 1)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds to run (live, replay: wall time; backfill with --start: simulated time)")
+    p.add_argument("--events", type=int, default=None, help="backfill: send N valid events as fast as possible")
+    p.add_argument("--start", default=None, help="backfill from this simulated time (ISO-8601 UTC), as fast as possible")
+    p.add_argument("--end", default=None, help="backfill up to this simulated time (ISO-8601 UTC; default now)")
+    p.add_argument("--replay", default=None, metavar="FILE.csv", help="replay readings from a CSV file")
+    p.add_argument("--replay-config", default=None, metavar="FILE.toml", help="column mapping of the replayed CSV")
+    p.add_argument("--speed", type=float, default=1.0, help="replay time compression (default 1; 0 = as fast as possible)")
+    p.add_argument("--bad-fraction", type=float, default=0.0, help="about this fraction of extra faulty records")
+    p.add_argument("--ledger", default=None, metavar="PATH", help="add per device x day counts of what was sent to "
+                   "this .csv or .parquet file")
     return p
-
-
-def run(settings: Settings, **options: object) -> ProducerSummary:
-    """Produce telemetry according to `options`; return what was sent."""
-    raise NotImplementedError
 
 
 def main() -> int:
     args = build_parser().parse_args()
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    summary = run(settings, **vars(args))
-    print(f"sent={summary.sent} faults={sum(summary.faults.values())} rate={summary.rate:.0f}/s")
-    return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    summary = run(settings, stop_event=stop, **vars(args))
+    faults = ", ".join(f"{k}={v}" for k, v in summary.faults.items() if v)
+    print(f"sent={summary.sent} failed={summary.failed} faults={sum(summary.faults.values())}"
+          f"{f' ({faults})' if faults else ''} rate={summary.rate:.0f}/s")
+    return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":
