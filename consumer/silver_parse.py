@@ -73,6 +73,8 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
         return None
     if table.num_rows != len(values):  # a value holding a line break spans several lines
         return None
+    if any(pc.any(pc.is_nan(table[name])).as_py() for name in FLOAT_FIELDS):  # NaN is not JSON
+        return None
     table = table.cast(EVENT_SCHEMA)
     return table.append_column("parse_error", pa.nulls(len(values), pa.string()))
 
@@ -81,9 +83,11 @@ def _decode_rows(values: pa.Array) -> pa.Table:
     """The slow path for one failing block: find each bad value, decode the good ones together."""
     errors = [row_error(value) for value in values.to_pylist()]
     good = [i for i, error in enumerate(errors) if error is None]
-    decoded = _decode_block(values.take(good)) if good else None
+    # These values are valid JSON, so any line break in them is whitespace between tokens.
+    flat = pc.replace_substring_regex(values, pattern="[\r\n]", replacement=" ")
+    decoded = _decode_block(flat.take(good)) if good else None
     if decoded is None and good:  # Arrow refuses something the row check let through: decide value by value
-        singles = {i: _decode_block(values.slice(i, 1)) for i in good}
+        singles = {i: _decode_block(flat.slice(i, 1)) for i in good}
         for i, single in singles.items():
             errors[i] = None if single is not None else "field_types"
         good = [i for i in good if errors[i] is None]

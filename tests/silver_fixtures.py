@@ -24,7 +24,7 @@ def plug_event(n: int = 0, **overrides: object) -> dict:
     event = {"schema_version": 1, "event_id": str(uuid.UUID(int=n + 1)), "device_id": "smart_plug_001",
              "home_id": "home_001", "device_type": "smart_plug", "seq": n,
              "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "status": "online",
-             "alert": None, "is_on": True, "power_w": 100.0 + n, "energy_wh": 0.5}
+             "alert": None, "is_on": True, "power_w": 100.0 + n % 1000, "energy_wh": 0.5}
     return event | overrides
 
 
