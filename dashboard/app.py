@@ -9,18 +9,18 @@ from config.settings import Settings
 from dashboard import data
 from dashboard.controls import remember, sidebar
 
-PAGES = (("views/overview.py", "Overview", "📊"), ("views/devices.py", "Devices", "🔌"),
-         ("views/alerts.py", "Alerts", "🚨"), ("views/pipeline.py", "Pipeline", "🛠️"))
+PAGES = (("views/overview.py", "Overview", ":material/dashboard:"), ("views/devices.py", "Devices", ":material/devices:"),
+         ("views/alerts.py", "Alerts", ":material/notifications:"), ("views/pipeline.py", "Pipeline", ":material/lan:"))
 
 
 def main() -> None:
-    st.set_page_config(page_title="Smart Home Lakehouse", page_icon="🏠", layout="wide")
+    st.set_page_config(page_title="Smart Home Lakehouse", page_icon=":material/home:", layout="wide")
     try:
         settings = Settings.from_env()
     except LakehouseError as exc:
         st.error(f"The dashboard's settings are not valid: {exc}")
         return
-    st.title("🏠 Smart Home Lakehouse")
+    st.title("Smart Home Lakehouse")
     remember(settings, sidebar(settings) if data.gold_exists(settings) else None)
     st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                    for i, (path, title, icon) in enumerate(PAGES)]).run()
