@@ -101,7 +101,7 @@ def known_events(settings: Settings, candidates: pl.DataFrame) -> pl.DataFrame:
         return empty
     dates = candidates["event_time"].dt.date().unique().sort().to_list()
     low, high = candidates["event_time"].min(), candidates["event_time"].max()
-    dataset = table.to_pyarrow_dataset(partitions=[("event_date", "in", [d.isoformat() for d in dates])])
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=[("event_date", "in", [d.isoformat() for d in dates])])
     rows = dataset.to_table(columns=list(empty.columns), filter=(ds.field("event_time") >= _scalar(low))
                             & (ds.field("event_time") <= _scalar(high)))
     known: pl.DataFrame = pl.from_arrow(rows)  # type: ignore[assignment]
