@@ -7,6 +7,7 @@ byte copy (silver drops it as a duplicate); `late_event` shifts a valid event's 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +16,7 @@ import orjson
 import polars as pl
 
 from config.catalog import device_types
-from producer.simulator import HEADER, iso_ms, uuid4_strings
+from producer.simulator import HEADER, iso_ms
 
 FaultKind = Literal["invalid_json", "non_utf8", "missing_field", "wrong_type", "out_of_range", "future_timestamp",
                     "unknown_device", "duplicate", "late_event"]
@@ -53,11 +54,15 @@ def make_late(frame: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
     return frame.with_columns(pl.Series("ts_ms", ts, dtype=pl.Int64), iso_ms(ts).alias("timestamp"))
 
 
+def _uuid(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
 def _corrupt(event: dict, raw: bytes, kind: FaultKind, rng: np.random.Generator, now_ms: int) -> tuple[bytes, bytes]:
     key = event["device_id"].encode()
     if kind == "duplicate":
         return key, raw
-    event = {**event, "event_id": uuid4_strings(rng, 1)[0]}
+    event = {**event, "event_id": _uuid(rng)}
     if kind == "invalid_json":
         return key, orjson.dumps(event)[: len(raw) // 2]
     if kind == "non_utf8":
@@ -72,7 +77,7 @@ def _corrupt(event: dict, raw: bytes, kind: FaultKind, rng: np.random.Generator,
     elif kind == "future_timestamp":
         event["timestamp"] = iso_ms(np.array([now_ms + FUTURE_BY_MS]))[0]
     elif kind == "unknown_device":
-        event["device_id"] = f"unknown_{uuid4_strings(rng, 1)[0][:8]}"
+        event["device_id"] = f"unknown_{_uuid(rng)[:8]}"
         key = event["device_id"].encode()
     return key, orjson.dumps(event)
 

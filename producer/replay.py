@@ -104,8 +104,7 @@ def to_events(frame: pl.DataFrame, config: ReplayConfig, device_ids: list[str], 
     cursor.last_ms[last["device_id"].replace_strict(index, return_dtype=pl.Int64).to_numpy()] = last["ts_ms"].to_numpy()
     present = [pl.col(m) if m in frame.columns else pl.lit(None, pl.Boolean if m in BOOL_METRICS else pl.Float64).alias(m)
                for m in METRICS if m != "energy_wh"]
-    energy = (pl.col("power_w") * (pl.col("ts_ms") - pl.col("ts_ms").shift(1).over("device_id")) / 3_600_000
-              ).fill_null(0.0) if "power_w" in frame.columns else pl.lit(None, pl.Float64)
+    energy = _energy_wh(frame) if "power_w" in frame.columns else pl.Series([None] * frame.height, dtype=pl.Float64)
     rng = np.random.default_rng([seed, 0x8E9A])
     return frame.select(
         pl.lit(1, pl.Int32).alias("schema_version"), pl.Series("event_id", uuid4_strings(rng, frame.height)),
@@ -113,3 +112,9 @@ def to_events(frame: pl.DataFrame, config: ReplayConfig, device_ids: list[str], 
         pl.lit(config.device["device_type"]).alias("device_type"), pl.Series("seq", seq, dtype=pl.Int64),
         iso_ms(frame["ts_ms"].to_numpy()).alias("timestamp"), pl.lit("online").alias("status"),
         pl.lit(None, pl.String).alias("alert"), *present, energy.alias("energy_wh"), "ts_ms")
+
+
+def _energy_wh(frame: pl.DataFrame) -> pl.Series:
+    """power_w × milliseconds since the device's previous row / 3,600,000 (0 for its first row)."""
+    dt_ms = frame.select(pl.col("ts_ms") - pl.col("ts_ms").shift(1).over("device_id"))[:, 0].fill_null(0).to_numpy()
+    return pl.Series(frame["power_w"].to_numpy() * dt_ms / 3_600_000, dtype=pl.Float64)

@@ -26,7 +26,7 @@ from producer.encode import encode
 from producer.faults import FAULT_KINDS, choose_faults, fault_records, make_late
 from producer.fleet import default_fleet, synthetic_fleet
 from producer.ledger import Ledger
-from producer.simulator import AlertThresholds, Simulator
+from producer.simulator import AlertThresholds, Readings, Simulator
 from producer.sink import KafkaSink
 from producer.state import SeqStore, state_path
 
@@ -62,10 +62,10 @@ class _Emitter:
     last_log: float = 0.0
     last_events: int = 0
 
-    def __post_init__(self) -> None:
-        self.started = self.last_log = self.clock.monotonic()
-
     def emit(self, frame: pl.DataFrame) -> None:
+        """Send `frame`'s events plus the faults drawn for them; count them in the ledger."""
+        if not self.started:
+            self.started = self.last_log = self.clock.monotonic()
         rows, kinds = choose_faults(self.rng, frame.height, self.bad_fraction)
         late = np.unique(rows[kinds == FAULT_KINDS.index("late_event")])
         frame = make_late(frame, late)
@@ -89,9 +89,9 @@ class _Emitter:
             self.last_log, self.last_events = now, self.events
 
     def summary(self) -> ProducerSummary:
-        elapsed = max(self.clock.monotonic() - self.started, 1e-9)
+        elapsed = max(self.clock.monotonic() - self.started, 1e-9) if self.started else 0.0
         return ProducerSummary(self.events, self.sink.failed, {k: self.faults[k] for k in FAULT_KINDS},
-                               self.events / elapsed, elapsed)
+                               self.events / elapsed if elapsed else 0.0, elapsed)
 
 
 def _ms(moment: datetime) -> int:
@@ -131,25 +131,26 @@ def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed:
         end_ms = start_ms + int(duration * 1000) if duration else None
     logger.info("simulating %d devices in %d homes, %s, every %.3g s", fleet.height, fleet["home_id"].n_unique(),
                 "backfill" if backfill else "live", interval)
-    batch: list[pl.DataFrame] = []
-    sent, tick = 0, 0
+    batch: list[Readings] = []
+    sent, tick, pending = 0, 0, 0
     while not stop.is_set() and (events is None or sent < events):
         t = start_ms + tick * step
         if end_ms is not None and t >= end_ms:
             break
         if not backfill and stop.wait(max(0.0, (t + step - _ms(emitter.clock.now())) / 1000)):
             break
-        frame = sim.tick(t + phase, limit=None if events is None else events - sent)
+        readings = sim.step(t + phase, limit=None if events is None else events - sent)
         if store.needs_reservation(sim.cursor):
             store.reserve(sim.cursor)
-        batch.append(frame)
-        sent += frame.height
+        batch.append(readings)
+        sent += readings.idx.size
+        pending += readings.idx.size
         tick += 1
-        if not backfill or sum(f.height for f in batch) >= BATCH_EVENTS:
-            emitter.emit(pl.concat(batch))
-            batch = []
+        if not backfill or pending >= BATCH_EVENTS:
+            emitter.emit(sim.frame(batch))
+            batch, pending = [], 0
     if batch:
-        emitter.emit(pl.concat(batch))
+        emitter.emit(sim.frame(batch))
     _finish(emitter, store, sim.cursor)
 
 
