@@ -7,6 +7,7 @@ import polars as pl
 
 from dashboard.metrics import STATUS_COLORS
 
+MAX_LINES = 10
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
 
 
@@ -41,12 +42,17 @@ def system_gauge(operational: float) -> go.Figure:
     return fig.update_layout(title="System health: devices operational", **LAYOUT)
 
 
-def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: str) -> go.Figure:
-    """One line per `by` value (e.g. per device) of `y` over `x`."""
+def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: str,
+          max_lines: int = MAX_LINES) -> go.Figure:
+    """One line per `by` value (e.g. per device) of `y` over `x`: the `max_lines` with the highest mean `y`."""
+    rows = frame.filter(pl.col(y).is_not_null())
+    top = rows.group_by(by).agg(pl.col(y).mean()).sort([y, by], descending=[True, False]).head(max_lines)
     fig = go.Figure()
-    for key, rows in frame.filter(pl.col(y).is_not_null()).partition_by(by, as_dict=True, maintain_order=True).items():
-        fig.add_trace(go.Scattergl(x=rows[x].to_list(), y=rows[y].to_list(), mode="lines", name=str(key[0])))
-    return fig.update_layout(title=title, yaxis_title=y_title, showlegend=len(fig.data) <= 20, **LAYOUT)
+    for key, series in rows.filter(pl.col(by).is_in(top.get_column(by).implode())).partition_by(
+            by, as_dict=True, maintain_order=True).items():
+        fig.add_trace(go.Scattergl(x=series[x].to_list(), y=series[y].to_list(), mode="lines", name=str(key[0])))
+    shown = f" (top {max_lines} of {rows.get_column(by).n_unique()})" if top.height < rows.get_column(by).n_unique() else ""
+    return fig.update_layout(title=title + shown, yaxis_title=y_title, **LAYOUT)
 
 
 def homes_map(homes: pl.DataFrame) -> go.Figure:

@@ -35,9 +35,8 @@ class Filters:
 def sidebar(settings: Settings) -> Filters:
     """Draw the sidebar controls; their defaults come from what the lake holds."""
     health = data.read_table(settings, "device_health_metrics", columns=("home_id", "device_type"))
-    days = data.read_table(settings, "daily_energy_consumption", columns=("date",))
-    newest = days.get_column("date").max() if not days.is_empty() else datetime.now(UTC).date()
-    oldest = days.get_column("date").min() if not days.is_empty() else newest
+    today = datetime.now(UTC).date()
+    oldest, newest = data.date_bounds(settings, "daily_energy_consumption") or (today, today)
     side = st.sidebar
     side.header("Filters")
     picked = side.date_input("Dates", value=(max(oldest, newest - timedelta(days=6)), newest),  # type: ignore[operator]

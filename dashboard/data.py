@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import polars as pl
-import pyarrow.dataset as ds
+import pyarrow as pa
 import streamlit as st
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
 from common import delta_io
 from config.settings import Settings
@@ -56,21 +59,84 @@ def gold_exists(settings: Settings) -> bool:
     return any((settings.table_path("gold", name) / "_delta_log").is_dir() for name in GOLD_TABLES)
 
 
+_LOCK = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> dict[str, DeltaTable]:
+    """One DeltaTable per path for the whole server, so a refresh reads only the log entries added since."""
+    return {}
+
+
 def _open(path: Path) -> DeltaTable | None:
-    return delta_io.open_table(path)
+    """The table at `path` brought up to its latest version, or None when there is none (yet, or any more)."""
+    key, tables = str(path), _registry()
+    with _LOCK:
+        table = tables.get(key)
+        if table is not None and (path / "_delta_log").is_dir():
+            try:
+                table.update_incremental()
+                return table
+            except (DeltaError, OSError) as exc:
+                logger.info("reopening %s (%s)", path, exc)
+        tables.pop(key, None)
+        table = delta_io.open_table(path)
+        if table is not None:
+            tables[key] = table
+        return table
+
+
+@dataclass(frozen=True)
+class _Files:
+    """A table version's data files (absolute paths, partition date, time-column maximum) and its Arrow schema."""
+
+    files: pl.DataFrame
+    schema: pa.Schema
+
+    def empty(self) -> pl.DataFrame:
+        return pl.from_arrow(self.schema.empty_table())  # type: ignore[return-value]
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _files(_table: DeltaTable, path: str, version: int) -> _Files:
+    with _LOCK:
+        actions = pl.DataFrame(_table.get_add_actions(flatten=True))
+        schema = pa.schema(_table.schema().to_arrow())
+    columns = [pl.concat_str(pl.lit(path + "/"), pl.col("path").map_elements(unquote, return_dtype=pl.String))
+               .alias("file")]
+    columns += [pl.col(c).alias(c.split(".", 1)[1]) for c in actions.columns if c.startswith(("partition.", "max."))]
+    columns += [pl.col("num_records")] if "num_records" in actions.columns else []
+    return _Files(actions.select(columns) if not actions.is_empty() else pl.DataFrame({"file": []}, schema={"file": pl.String}),
+                  schema)
+
+
+def _scan(files: _Files, selected: pl.DataFrame, columns: tuple[str, ...] | None,
+          predicate: pl.Expr | None = None) -> pl.DataFrame:
+    """Read the selected files with polars (`predicate` pushed down to row groups); `date` comes from the log."""
+    wanted = list(columns) if columns else files.schema.names
+    if selected.is_empty():
+        return files.empty().select(wanted)
+    partitioned = "date" in selected.columns and selected.schema["date"] == pl.Date
+    read = [c for c in wanted if not (partitioned and c == "date")]
+    frame = pl.scan_parquet(selected.get_column("file").to_list(), hive_partitioning=False, include_file_paths="_file")
+    frame = frame.select(*read, "_file")
+    if predicate is not None:
+        frame = frame.filter(predicate)
+    if partitioned:
+        frame = frame.join(selected.lazy().select(pl.col("file").alias("_file"), "date"), on="_file")
+    return frame.select(wanted).collect()
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _read_version(_table: DeltaTable, path: str, version: int, columns: tuple[str, ...] | None,
                   dates: tuple[date, date] | None) -> pl.DataFrame:
     """One version of a table (some columns, some date partitions); the frame is shared, never mutate it."""
-    logger.debug("reading %s v%d columns=%s dates=%s", path, version, columns, dates)
-    dataset = _table.to_pyarrow_dataset()
-    row_filter = None
-    if dates is not None:
-        row_filter = (ds.field("date") >= dates[0]) & (ds.field("date") <= dates[1])
-    arrow = dataset.to_table(columns=list(columns) if columns else None, filter=row_filter)
-    return pl.from_arrow(arrow)  # type: ignore[return-value]
+    files = _files(_table, path, version)
+    selected = files.files
+    if dates is not None and "date" in selected.columns:
+        selected = selected.filter(pl.col("date").is_between(*dates))
+    frame = _scan(files, selected, columns)
+    return frame.filter(pl.col("date").is_between(*dates)) if dates is not None else frame
 
 
 def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: tuple[str, ...] | None = None,
@@ -85,10 +151,43 @@ def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: t
     return _read_version(table, str(path), table.version(), columns, dates)
 
 
-@st.cache_resource(max_entries=256, show_spinner=False)
-def _row_count(_table: DeltaTable, path: str, version: int) -> int:
-    actions = pl.DataFrame(_table.get_add_actions(flatten=True))
-    return int(actions.get_column("num_records").sum()) if "num_records" in actions.columns else 0
+def date_bounds(settings: Settings, name: str) -> tuple[date, date] | None:
+    """The oldest and newest date partition of a gold table, from the log alone (no data file read)."""
+    path = settings.table_path("gold", name)
+    table = _open(path)
+    if table is None:
+        return None
+    files = _files(table, str(path), table.version()).files
+    if "date" not in files.columns or files.is_empty():
+        return None
+    return files.get_column("date").min(), files.get_column("date").max()  # type: ignore[return-value]
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _read_recent(_table: DeltaTable, path: str, version: int, time_column: str, minutes: int) -> pl.DataFrame:
+    """The rows of the last `minutes` before the newest `time_column` value (found in the log's file statistics)."""
+    files = _files(_table, path, version)
+    if time_column not in files.files.columns or files.files.is_empty():
+        return files.empty()
+    newest = files.files.get_column(time_column).cast(pl.Datetime("us", "UTC")).max()
+    start = newest - timedelta(minutes=minutes)  # type: ignore[operator]
+    selected = files.files.filter(pl.col(time_column).cast(pl.Datetime("us", "UTC")) > start)
+    frame = _scan(files, selected, None, pl.col(time_column) > start)
+    return frame.sort(["device_id", time_column])
+
+
+def read_recent(settings: Settings, name: str, *, time_column: str, minutes: int) -> pl.DataFrame:
+    """The last `minutes` of a gold table by `time_column`, counted back from its newest row (cached per version)."""
+    path = settings.table_path("gold", name)
+    table = _open(path)
+    if table is None:
+        return pl.DataFrame()
+    return _read_recent(table, str(path), table.version(), time_column, minutes)
+
+
+def _rows(table: DeltaTable, path: str) -> int | None:
+    files = _files(table, path, table.version()).files
+    return int(files.get_column("num_records").sum()) if "num_records" in files.columns else None
 
 
 def table_info(settings: Settings, layer: str, name: str, source: str | None, marker: str | None) -> TableInfo:
@@ -103,7 +202,7 @@ def table_info(settings: Settings, layer: str, name: str, source: str | None, ma
         source_table = _open(settings.lake_root / source)
         source_version = source_table.version() if source_table is not None else None
     return TableInfo(f"{layer}/{name}", table.version(), commit.get("timestamp"), commit.get("operation"),  # type: ignore[arg-type]
-                     _row_count(table, str(path), table.version()), source, source_version,
+                     _rows(table, str(path)), source, source_version,
                      delta_io.txn_version(table, marker) if marker else None)
 
 

@@ -24,8 +24,8 @@ def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
     cards[4].metric("Last seen", device["last_seen"].strftime("%Y-%m-%d %H:%M UTC") if device["last_seen"] else "never")
     mine = pl.col("device_id") == device_id
     daily = data.read_table(settings, "daily_energy_consumption", dates=filters.dates).filter(mine).sort("date")
-    minutes = metrics.live_window(data.read_table(settings, "telemetry_1min", dates=filters.dates).filter(mine),
-                                  window_min=filters.live_minutes)
+    minutes = data.read_recent(settings, "telemetry_1min", time_column="minute", minutes=filters.live_minutes)
+    minutes = minutes.filter(mine) if not minutes.is_empty() else minutes
     left, right = st.columns(2)
     if daily.is_empty():
         left.info("No daily energy for this device in the selected dates.")
@@ -33,7 +33,7 @@ def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
         left.plotly_chart(charts.daily_bars(daily, x="date", y="energy_kwh", color="device_id",
                                             title="Energy per day (kWh)"), key="device_daily")
     if minutes.is_empty():
-        right.info("No minute telemetry for this device in the selected dates.")
+        right.info(f"No minute telemetry for this device in the last {filters.live_minutes} minutes.")
     else:
         right.plotly_chart(charts.lines(minutes, x="minute", y="avg_power_w", by="device_id",
                                         title=f"Power, last {filters.live_minutes} min", y_title="W"),

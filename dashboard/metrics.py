@@ -104,14 +104,6 @@ def operational_pct(health: pl.DataFrame) -> float | None:
     return 100.0 * health.get_column("status").is_in(["healthy", "attention"]).mean()  # type: ignore[operator]
 
 
-def live_window(minutes: pl.DataFrame, *, window_min: int) -> pl.DataFrame:
-    """The last `window_min` minutes of minute rows, counted back from the newest minute in the frame."""
-    if minutes.is_empty():
-        return minutes
-    newest = minutes.get_column("minute").max()
-    return minutes.filter(pl.col("minute") > newest - timedelta(minutes=window_min)).sort(["device_id", "minute"])
-
-
 def quarantine_by_rule(quality: pl.DataFrame) -> pl.DataFrame:
     """Quarantined rows per date and rule (warn rules left out)."""
     if quality.is_empty():

@@ -47,11 +47,10 @@ def _health(settings: Settings, filters: Filters) -> None:
 
 
 def _live(settings: Settings, filters: Filters) -> None:
-    minutes = metrics.filter_frame(data.read_table(settings, "telemetry_1min", dates=filters.dates),
-                                   homes=filters.homes, device_types=filters.device_types)
-    window = metrics.live_window(minutes, window_min=filters.live_minutes)
+    recent = data.read_recent(settings, "telemetry_1min", time_column="minute", minutes=filters.live_minutes)
+    window = metrics.filter_frame(recent, homes=filters.homes, device_types=filters.device_types)
     if window.is_empty():
-        no_data("no minute telemetry for the selected dates")
+        no_data("no minute telemetry for the selected homes and device types")
         return
     left, right = st.columns(2)
     left.plotly_chart(charts.lines(window, x="minute", y="avg_temperature_c", by="device_id",

@@ -187,13 +187,13 @@ def test_refresh_rereads_only_tables_whose_version_changed(app_env: Path, monkey
     fx.normal_lake(settings)
     at = run_app()
     reads: list[str] = []
-    original = DeltaTable.to_pyarrow_dataset
+    original = DeltaTable.get_add_actions
 
     def counting(self: DeltaTable, *args: object, **kwargs: object) -> object:
         reads.append(self.table_uri)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DeltaTable, "to_pyarrow_dataset", counting)
+    monkeypatch.setattr(DeltaTable, "get_add_actions", counting)
     at.run()
     assert reads == []
     assert metrics(at)["Energy (kWh)"] == ("8.00", "1.50")
