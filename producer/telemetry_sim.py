@@ -26,7 +26,7 @@ from producer.encode import encode
 from producer.faults import FAULT_KINDS, choose_faults, fault_records, make_late
 from producer.fleet import default_fleet, synthetic_fleet
 from producer.ledger import Ledger
-from producer.simulator import AlertThresholds, Readings, Simulator
+from producer.simulator import AlertThresholds, DeviceCursor, Readings, Simulator
 from producer.sink import KafkaSink
 from producer.state import SeqStore, state_path
 
@@ -186,7 +186,8 @@ def _replay(settings: Settings, emitter: _Emitter, *, csv: Path, config_path: Pa
     _finish(emitter, store, cursor)
 
 
-def _finish(emitter: _Emitter, store: SeqStore, cursor) -> None:
+def _finish(emitter: _Emitter, store: SeqStore, cursor: DeviceCursor) -> None:
+    """Flush; only a run whose records were all delivered records its exact seqs (else the reservation stands)."""
     emitter.sink.flush()
     if emitter.sink.failed == 0:
         store.save(cursor)

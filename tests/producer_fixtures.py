@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import polars as pl
 from kafka import KafkaConsumer, TopicPartition
 
@@ -88,7 +87,3 @@ b = "dev_b"
 temperature_c = { column = "t" }
 power_w = { column = "kw", scale = 1000.0 }
 """
-
-
-def rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
