@@ -13,14 +13,18 @@ TABLE_COLUMNS = ("device_id", "home_name", "device_type", "location", "status", 
                  "uptime_pct", "last_seen", "readings", "alert_rate", "anomaly_rate", "data_quality_rate")
 
 
+def _fmt(value: float | None, pattern: str) -> str:
+    return "–" if value is None else pattern.format(value)
+
+
 def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
     device_id = device["device_id"]
     st.markdown(f"#### {device_id} · {device['device_type']} · {device['home_name']} ({device['location']})")
     cards = st.columns(5)
     cards[0].metric("Status", device["status"])
-    cards[1].metric("Health", f"{device['health_score']:.1f}")
-    cards[2].metric("Failure risk", f"{device['failure_risk']:.2f}")
-    cards[3].metric("Uptime", f"{device['uptime_pct']:.1f} %")
+    cards[1].metric("Health", _fmt(device["health_score"], "{:.1f}"))
+    cards[2].metric("Failure risk", _fmt(device["failure_risk"], "{:.2f}"))
+    cards[3].metric("Uptime", _fmt(device["uptime_pct"], "{:.1f} %"))
     cards[4].metric("Last seen", device["last_seen"].strftime("%Y-%m-%d %H:%M UTC") if device["last_seen"] else "never")
     mine = pl.col("device_id") == device_id
     daily = data.read_table(settings, "daily_energy_consumption", dates=filters.dates).filter(mine).sort("date")
@@ -54,7 +58,7 @@ def render(settings: Settings, filters: Filters) -> None:
     if health.is_empty():
         no_data("no device health for the selected homes and device types")
         return
-    table = health.select([c for c in TABLE_COLUMNS if c in health.columns]).sort(["health_score", "device_id"])
+    table = health.select([c for c in TABLE_COLUMNS if c in health.columns]).sort(["health_score", "device_id"], nulls_last=True)
     st.dataframe(table, hide_index=True, key="devices_table", column_config={
         "health_score": st.column_config.ProgressColumn("health", min_value=0, max_value=100, format="%.1f"),
         "failure_risk": st.column_config.NumberColumn("failure risk", format="%.2f"),

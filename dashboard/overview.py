@@ -6,7 +6,7 @@ import streamlit as st
 
 from config.settings import Settings
 from dashboard import charts, data, metrics
-from dashboard.controls import Filters, no_data
+from dashboard.controls import Filters, csv_button, no_data
 
 KPI_FORMATS = {"Energy (kWh)": "{:,.2f}", "Cost": "{:,.2f}", "Active devices": "{:,.0f}", "Avg health": "{:.1f}",
                "Alerts": "{:,.0f}"}
@@ -59,9 +59,20 @@ def _live(settings: Settings, filters: Filters) -> None:
                                     title=f"Power, last {filters.live_minutes} min", y_title="W"), key="live_power")
 
 
+def _billing(settings: Settings, filters: Filters) -> None:
+    billing = metrics.filter_frame(data.read_table(settings, "monthly_billing"), homes=filters.homes)
+    if billing.is_empty():
+        return
+    with st.expander("Monthly billing per home"):
+        table = billing.sort(["month", "home_id"], descending=[True, False])
+        st.dataframe(table, hide_index=True, key="billing_table")
+        csv_button(table, name="monthly_billing", key="billing_csv")
+
+
 def render(settings: Settings, filters: Filters) -> None:
     """The whole Overview page."""
     st.subheader("Overview")
     _kpi_cards(settings, filters)
     _health(settings, filters)
     _live(settings, filters)
+    _billing(settings, filters)

@@ -15,7 +15,8 @@ from dashboard.controls import Filters, csv_button
 KAFKA_TTL_S = 5.0
 
 
-def _lake(settings: Settings) -> None:
+def _lake(settings: Settings) -> bool:
+    """The lake tables' metadata; False when there is no table at all."""
     st.markdown("#### Lake tables")
     tables = data.lake_overview(settings)
     commits = tables.select(pl.col("table").alias("source"), pl.col("last_commit").alias("source_commit"))
@@ -25,9 +26,10 @@ def _lake(settings: Settings) -> None:
         .when(pl.col("versions_behind") == 0).then(0.0).alias("trails_source_s")).drop("source_commit")
     if tables.get_column("version").is_null().all():
         st.info(f"No lake tables yet under `{settings.lake_root}`. Start the pipeline with `./start.sh`.")
-        return
+        return False
     st.dataframe(tables, hide_index=True, key="lake_tables")
     csv_button(tables, name="lake_tables", key="lake_csv")
+    return True
 
 
 def _quality(settings: Settings, filters: Filters | None) -> None:
@@ -122,8 +124,8 @@ def _kafka(settings: Settings) -> None:
 def render(settings: Settings, filters: Filters | None) -> None:
     """The whole Pipeline page (works on an empty lake too: it then shows Kafka only)."""
     st.subheader("Pipeline")
-    _lake(settings)
-    if filters is not None:
-        _quality(settings, filters)
-    _reconciliation(settings)
+    if _lake(settings):
+        if filters is not None:
+            _quality(settings, filters)
+        _reconciliation(settings)
     _kafka(settings)

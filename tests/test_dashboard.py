@@ -227,3 +227,15 @@ def test_pipeline_kafka_topics_lag_and_last_messages(kafka_settings: Settings, m
     messages = table_with(at, "offset", "value")
     assert messages["value"].tolist() == [f"m{i}" for i in range(29, 9, -1)]
     assert messages["key"].unique().tolist() == ["same-key"]
+
+
+def test_monthly_billing_table_on_the_overview(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    billing = table_with(run_app(), "month", "total")
+    assert billing["home_id"].tolist() == ["h1", "h2"] and billing["total"].tolist() == [11.4, 11.4]
+
+
+def test_invalid_setting_is_one_friendly_error(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_REFRESH_S", "soon")
+    at = run_app()
+    assert "DASHBOARD_REFRESH_S='soon' is not valid" in at.error[0].value
