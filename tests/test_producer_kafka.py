@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
+from kafka.partitioner.default import murmur2
 
 from common.kafka_io import end_offsets
 from config.catalog import device_types, load_catalog
@@ -48,8 +49,9 @@ def test_backfill_of_n_events_arrives_exactly_once_in_seq_order_per_device(kafka
     by_device = _events_by_device(records)
     fleet = synthetic_fleet(3, seed=5)
     assert set(by_device) == set(fleet["device_id"])
+    partitions = len(end_offsets(kafka_settings, kafka_settings.telemetry_topic))
     for device_id, events in by_device.items():
-        assert len({p for p, _ in events}) == 1, device_id  # one partition per device
+        assert {p for p, _ in events} == {(murmur2(device_id.encode()) & 0x7FFFFFFF) % partitions}, device_id
         assert [s for _, s in events] == list(range(len(events))), device_id  # seq order, no gap, no duplicate
     registered = load_catalog(kafka_settings).filter(pl.col("device_id").is_in(fleet["device_id"].implode()))
     assert registered.height == fleet.height
