@@ -1,4 +1,4 @@
-"""Dashboard: Overview over a gold history of 1 year × 1,000 devices — first render, refresh without and with new data.
+"""Dashboard: the Overview over 1 year × 1,000 devices of gold — first render, refresh without and with new data.
 
 Times are Streamlit AppTest runs of the whole app script on the Overview page (data reads, KPI maths, figure building
 and serialising every element), i.e. the server side of a render; the browser's drawing is not included.
@@ -99,8 +99,8 @@ def _alerts(devices: pl.DataFrame, days: list[date], count: int, rng: np.random.
         event_id=pl.Series([f"e{i}" for i in range(count)])).with_columns(date=pl.col("alert_time").dt.date())
 
 
-def write_history(settings: Settings, devices: int) -> dict[str, pl.DataFrame]:
-    """A year of gold for `devices` devices (minute rows: the last MINUTE_DAYS days); returns the devices and today."""
+def write_history(settings: Settings, devices: int) -> tuple[pl.DataFrame, datetime]:
+    """A year of gold for `devices` devices (minute rows: the last MINUTE_DAYS days); the fleet and newest minute."""
     rng = np.random.default_rng(7)
     fleet = _devices(devices, rng)
     days = [END - timedelta(days=d) for d in range(DAYS - 1, -1, -1)]
@@ -113,7 +113,7 @@ def write_history(settings: Settings, devices: int) -> dict[str, pl.DataFrame]:
     for name, frame in tables.items():
         delta_io.write(settings.table_path("gold", name), frame,
                        partition_by=["date"] if "date" in frame.columns else None)
-    return {"fleet": fleet, "minutes_end": tables["telemetry_1min"].get_column("minute").max()}  # type: ignore[dict-item]
+    return fleet, tables["telemetry_1min"].get_column("minute").max()  # type: ignore[return-value]
 
 
 def write_new_data(settings: Settings, fleet: pl.DataFrame, minutes_end: datetime) -> None:
@@ -143,10 +143,10 @@ def _env(**values: str) -> Iterator[None]:
 
 def run(ctx: BenchContext) -> list[Result]:
     devices = ctx.n(1000, 50)
-    history, write_s = timed(lambda: write_history(ctx.settings, devices))
+    (fleet, newest), write_s = timed(lambda: write_history(ctx.settings, devices))
     logger.info("dashboard: wrote %d days of gold for %d devices in %.1fs", DAYS, devices, write_s)
     with _env(LAKE_ROOT=str(ctx.settings.lake_root), KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1"):
-        AppTest.from_file(APP, default_timeout=120).run()  # imports and the first script compile, off the clock
+        AppTest.from_file(APP, default_timeout=120).run()  # module imports happen at server start: off the clock
         st.cache_resource.clear()
         st.cache_data.clear()
         app = AppTest.from_file(APP, default_timeout=120)
@@ -154,7 +154,7 @@ def run(ctx: BenchContext) -> list[Result]:
         same = [timed(app.run)[1] for _ in range(REPEATS)]
         new = []
         for round_ in range(REPEATS):
-            write_new_data(ctx.settings, history["fleet"], history["minutes_end"] + timedelta(minutes=round_))  # type: ignore[operator]
+            write_new_data(ctx.settings, fleet, newest + timedelta(minutes=round_))
             new.append(timed(app.run)[1])
         assert not app.exception, app.exception
         assert [m.label for m in app.metric][:1] == ["Energy (kWh)"], "the Overview did not render its KPIs"
@@ -165,8 +165,8 @@ def run(ctx: BenchContext) -> list[Result]:
     return [
         Result(figure=f"dashboard Overview first render, cold cache ({scope}, AppTest)", value=first_s * 1000,
                unit="ms", goal="<= 2000 ms", met=first_s <= 2.0),
-        Result(figure=f"dashboard refresh, no new data (AppTest, median of {REPEATS})", value=same_s * 1000, unit="ms", goal="<= 200 ms",
-               met=same_s <= 0.2),
-        Result(figure=f"dashboard refresh after a gold run (3 tables changed, AppTest, median of {REPEATS})", value=new_s * 1000, unit="ms",
-               goal="<= 500 ms", met=new_s <= 0.5),
+        Result(figure=f"dashboard refresh, no new data (AppTest, median of {REPEATS})", value=same_s * 1000,
+               unit="ms", goal="<= 200 ms", met=same_s <= 0.2),
+        Result(figure=f"dashboard refresh after a gold run (3 tables changed, AppTest, median of {REPEATS})",
+               value=new_s * 1000, unit="ms", goal="<= 500 ms", met=new_s <= 0.5),
     ]

@@ -9,8 +9,10 @@ from config.settings import Settings
 from dashboard import data
 from dashboard.controls import remember, sidebar
 
-PAGES = (("views/overview.py", "Overview", ":material/dashboard:"), ("views/devices.py", "Devices", ":material/devices:"),
-         ("views/alerts.py", "Alerts", ":material/notifications:"), ("views/pipeline.py", "Pipeline", ":material/lan:"))
+PAGES = (("views/overview.py", "Overview", ":material/dashboard:"),
+         ("views/devices.py", "Devices", ":material/devices:"),
+         ("views/alerts.py", "Alerts", ":material/notifications:"),
+         ("views/pipeline.py", "Pipeline", ":material/lan:"))
 
 
 def main() -> None:

@@ -51,7 +51,8 @@ def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: 
     for key, series in rows.filter(pl.col(by).is_in(top.get_column(by).implode())).partition_by(
             by, as_dict=True, maintain_order=True).items():
         fig.add_trace(go.Scattergl(x=series[x].to_list(), y=series[y].to_list(), mode="lines", name=str(key[0])))
-    shown = f" (top {max_lines} of {rows.get_column(by).n_unique()})" if top.height < rows.get_column(by).n_unique() else ""
+    total = rows.get_column(by).n_unique()
+    shown = f" (top {max_lines} of {total})" if top.height < total else ""
     return fig.update_layout(title=title + shown, yaxis_title=y_title, **LAYOUT)
 
 

@@ -31,6 +31,11 @@ class Filters:
     refresh_s: float
     live_minutes: int
 
+    @property
+    def key(self) -> tuple:
+        """What the data shown depends on (not the refresh interval), for cache keys."""
+        return (self.dates, self.homes, self.device_types, self.live_minutes)
+
 
 def sidebar(settings: Settings) -> Filters:
     """Draw the sidebar controls; their defaults come from what the lake holds."""
@@ -48,8 +53,8 @@ def sidebar(settings: Settings) -> Filters:
     refresh = side.number_input("Refresh every (s)", min_value=1.0, max_value=3600.0,
                                 value=float(settings.dashboard_refresh_s), step=1.0)
     live = side.slider("Live window (minutes)", min_value=5, max_value=240, value=60, step=5)
-    return Filters(dates=dates, homes=tuple(homes), device_types=tuple(types), refresh_s=float(refresh),  # type: ignore[arg-type]
-                   live_minutes=int(live))
+    return Filters(dates=dates, homes=tuple(homes), device_types=tuple(types),  # type: ignore[arg-type]
+                   refresh_s=float(refresh), live_minutes=int(live))
 
 
 def _options(frame: pl.DataFrame, column: str) -> list[str]:

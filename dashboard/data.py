@@ -106,8 +106,9 @@ def _files(_table: DeltaTable, path: str, version: int) -> _Files:
                .alias("file")]
     columns += [pl.col(c).alias(c.split(".", 1)[1]) for c in actions.columns if c.startswith(("partition.", "max."))]
     columns += [pl.col("num_records")] if "num_records" in actions.columns else []
-    return _Files(actions.select(columns) if not actions.is_empty() else pl.DataFrame({"file": []}, schema={"file": pl.String}),
-                  schema)
+    if actions.is_empty():
+        return _Files(pl.DataFrame(schema={"file": pl.String}), schema)
+    return _Files(actions.select(columns), schema)
 
 
 def _scan(files: _Files, selected: pl.DataFrame, columns: tuple[str, ...] | None,
@@ -149,6 +150,12 @@ def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: t
     if name not in DATED_TABLES:
         dates = None
     return _read_version(table, str(path), table.version(), columns, dates)
+
+
+def versions(settings: Settings, *names: str) -> tuple[int | None, ...]:
+    """The current versions of some gold tables (None: no table), e.g. as part of a cache key."""
+    tables = [_open(settings.table_path("gold", name)) for name in names]
+    return tuple(table.version() if table is not None else None for table in tables)
 
 
 def date_bounds(settings: Settings, name: str) -> tuple[date, date] | None:
@@ -201,8 +208,8 @@ def table_info(settings: Settings, layer: str, name: str, source: str | None, ma
     if source is not None:
         source_table = _open(settings.lake_root / source)
         source_version = source_table.version() if source_table is not None else None
-    return TableInfo(f"{layer}/{name}", table.version(), commit.get("timestamp"), commit.get("operation"),  # type: ignore[arg-type]
-                     _rows(table, str(path)), source, source_version,
+    return TableInfo(f"{layer}/{name}", table.version(), commit.get("timestamp"),
+                     commit.get("operation"), _rows(table, str(path)), source, source_version,  # type: ignore[arg-type]
                      delta_io.txn_version(table, marker) if marker else None)
 
 

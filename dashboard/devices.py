@@ -58,7 +58,8 @@ def render(settings: Settings, filters: Filters) -> None:
     if health.is_empty():
         no_data("no device health for the selected homes and device types")
         return
-    table = health.select([c for c in TABLE_COLUMNS if c in health.columns]).sort(["health_score", "device_id"], nulls_last=True)
+    table = (health.select([c for c in TABLE_COLUMNS if c in health.columns])
+             .sort(["health_score", "device_id"], nulls_last=True))
     st.dataframe(table, hide_index=True, key="devices_table", column_config={
         "health_score": st.column_config.ProgressColumn("health", min_value=0, max_value=100, format="%.1f"),
         "failure_risk": st.column_config.NumberColumn("failure risk", format="%.2f"),

@@ -1,4 +1,4 @@
-"""Kafka seen from the dashboard: topics, partitions, end offsets, consumer-group lag, the last messages of a partition."""
+"""Kafka seen from the dashboard: topics, end offsets, consumer-group lag, the last messages of a partition."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def topics(settings: Settings) -> pl.DataFrame:
         consumer.close()
     rows = [{"topic": tp.topic, "partition": tp.partition, "end_offset": offset} for tp, offset in ends.items()]
     frame = pl.DataFrame(rows, schema={"topic": pl.String, "partition": pl.Int64, "end_offset": pl.Int64})
-    return (frame.group_by("topic").agg(pl.len().alias("partitions"), pl.col("end_offset").sum().alias("messages_total"))
-            .with_columns(pl.col("partitions").cast(pl.Int64)).sort("topic"))
+    return (frame.group_by("topic")
+            .agg(pl.len().cast(pl.Int64).alias("partitions"), pl.col("end_offset").sum().alias("messages_total"))
+            .sort("topic"))
 
 
 def consumer_groups(settings: Settings) -> list[str]:

@@ -27,7 +27,8 @@ class Kpi:
         return self.value - self.previous
 
 
-def filter_frame(frame: pl.DataFrame, *, homes: tuple[str, ...] = (), device_types: tuple[str, ...] = ()) -> pl.DataFrame:
+def filter_frame(frame: pl.DataFrame, *, homes: tuple[str, ...] = (),
+                 device_types: tuple[str, ...] = ()) -> pl.DataFrame:
     """Rows of the selected homes and device types (no selection: all); frames without the column pass through."""
     if homes and "home_id" in frame.columns:
         frame = frame.filter(pl.col("home_id").is_in(homes))
@@ -93,8 +94,8 @@ def homes_map(health: pl.DataFrame) -> pl.DataFrame:
         pl.col("health_score").mean().round(1).alias("avg_health"),
     )
     worst = {rank: status for status, rank in STATUS_RANK.items()}
-    return (by_home.with_columns(pl.col("worst_rank").replace_strict(worst, return_dtype=pl.String).alias("worst_status"))
-            .drop("worst_rank").drop_nulls(["latitude", "longitude"]).sort("home_id"))
+    worst_status = pl.col("worst_rank").replace_strict(worst, return_dtype=pl.String).alias("worst_status")
+    return (by_home.with_columns(worst_status).drop("worst_rank").drop_nulls(["latitude", "longitude"]).sort("home_id"))
 
 
 def operational_pct(health: pl.DataFrame) -> float | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import plotly.graph_objects as go
 import streamlit as st
 
 from config.settings import Settings
@@ -12,10 +15,17 @@ KPI_FORMATS = {"Energy (kWh)": "{:,.2f}", "Cost": "{:,.2f}", "Active devices": "
                "Alerts": "{:,.0f}"}
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _figure(name: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    """A figure built once per `key` (the versions of its tables and the filters): a refresh without news reuses it."""
+    return _build()
+
+
 def _kpi_cards(settings: Settings, filters: Filters) -> None:
     energy = metrics.filter_frame(data.read_table(settings, "daily_energy_consumption", dates=filters.dates),
                                   homes=filters.homes, device_types=filters.device_types)
-    homes = metrics.filter_frame(data.read_table(settings, "daily_home_summary", dates=filters.dates), homes=filters.homes)
+    homes = metrics.filter_frame(data.read_table(settings, "daily_home_summary", dates=filters.dates),
+                                 homes=filters.homes)
     day = metrics.latest_day(energy, until=filters.dates[1])
     if day is None:
         no_data("no daily energy for the selected dates, homes and device types")
@@ -27,7 +37,9 @@ def _kpi_cards(settings: Settings, filters: Filters) -> None:
         column.metric(label, "–" if kpi.value is None else fmt.format(kpi.value),
                       None if kpi.delta is None else fmt.format(kpi.delta),
                       delta_color="inverse" if kpi.label in ("Cost", "Alerts") else "normal")
-    st.plotly_chart(charts.energy_by_type_bar(metrics.energy_by_type(energy)), key="energy_by_type")
+    key = (data.versions(settings, "daily_energy_consumption"), filters.key)
+    st.plotly_chart(_figure("energy_by_type", key, lambda: charts.energy_by_type_bar(metrics.energy_by_type(energy))),
+                    key="energy_by_type")
 
 
 def _health(settings: Settings, filters: Filters) -> None:
@@ -36,14 +48,16 @@ def _health(settings: Settings, filters: Filters) -> None:
     if health.is_empty():
         no_data("no device health yet")
         return
+    key = (data.versions(settings, "device_health_metrics"), filters.key)
     left, right = st.columns([2, 1])
-    left.plotly_chart(charts.health_vs_risk(health), key="health_vs_risk")
-    right.plotly_chart(charts.system_gauge(metrics.operational_pct(health) or 0.0), key="system_gauge")
+    left.plotly_chart(_figure("health_vs_risk", key, lambda: charts.health_vs_risk(health)), key="health_vs_risk")
+    right.plotly_chart(_figure("gauge", key, lambda: charts.system_gauge(metrics.operational_pct(health) or 0.0)),
+                       key="system_gauge")
     homes = metrics.homes_map(health)
     if homes.is_empty():
         st.info("No home has coordinates yet, so the map is empty.")
     else:
-        st.plotly_chart(charts.homes_map(homes), key="homes_map")
+        st.plotly_chart(_figure("homes_map", key, lambda: charts.homes_map(homes)), key="homes_map")
 
 
 def _live(settings: Settings, filters: Filters) -> None:
@@ -52,11 +66,14 @@ def _live(settings: Settings, filters: Filters) -> None:
     if window.is_empty():
         no_data("no minute telemetry for the selected homes and device types")
         return
+    key = (data.versions(settings, "telemetry_1min"), filters.key)
     left, right = st.columns(2)
-    left.plotly_chart(charts.lines(window, x="minute", y="avg_temperature_c", by="device_id",
-                                   title=f"Temperature, last {filters.live_minutes} min", y_title="°C"), key="live_temp")
-    right.plotly_chart(charts.lines(window, x="minute", y="avg_power_w", by="device_id",
-                                    title=f"Power, last {filters.live_minutes} min", y_title="W"), key="live_power")
+    left.plotly_chart(_figure("live_temp", key, lambda: charts.lines(
+        window, x="minute", y="avg_temperature_c", by="device_id",
+        title=f"Temperature, last {filters.live_minutes} min", y_title="°C")), key="live_temp")
+    right.plotly_chart(_figure("live_power", key, lambda: charts.lines(
+        window, x="minute", y="avg_power_w", by="device_id",
+        title=f"Power, last {filters.live_minutes} min", y_title="W")), key="live_power")
 
 
 def _billing(settings: Settings, filters: Filters) -> None:

@@ -143,13 +143,17 @@ QUALITY = [(DAY1, "invalid_json", "quarantine", 3), (DAY1, "unknown_device", "qu
            (DAY2, "invalid_json", "quarantine", 5), (DAY2, "stale_battery", "warn", 7)]
 
 
+def quality_rows() -> list[dict]:
+    return [{"date": d, "rule": r, "action": a, "rows": n} for d, r, a, n in QUALITY]
+
+
 def quarantine_lake(settings: Settings) -> None:
     """The normal lake plus alerts, data-quality counts and two silver run-log entries."""
     normal_lake(settings)
     write_gold(settings, "alerts", alert_rows())
-    write_gold(settings, "data_quality_daily", [{"date": d, "rule": r, "action": a, "rows": n} for d, r, a, n in QUALITY])
-    runs = [{"run_id": f"r{i}", "started_at": NOW + timedelta(minutes=i), "finished_at": NOW + timedelta(minutes=i, seconds=2),
-             "bronze_version_from": i * 10, "bronze_version_to": i * 10 + 9, "bronze_rows": 1000 + i,
+    write_gold(settings, "data_quality_daily", quality_rows())
+    runs = [{"run_id": f"r{i}", "started_at": NOW + timedelta(minutes=i),
+             "finished_at": NOW + timedelta(minutes=i, seconds=2), "bronze_version_from": i * 10, "bronze_version_to": i * 10 + 9, "bronze_rows": 1000 + i,
              "silver_rows": 990, "quarantined_rows": 8 + i, "duplicate_rows": 2, "reconciled": True,
              "rule_counts": json.dumps({"invalid_json": 5 + i, "unknown_device": 3})} for i in range(2)]
     delta_io.write(settings.table_path("silver", "run_log"), pl.DataFrame(runs, schema=RUN_LOG_SCHEMA))

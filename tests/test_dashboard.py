@@ -203,6 +203,8 @@ def test_refresh_rereads_only_tables_whose_version_changed(app_env: Path, monkey
     assert {Path(uri).name for uri in reads} == {"daily_energy_consumption"}
     assert metrics(at)["Energy (kWh)"] == ("10.00", "3.50")
     assert metrics(at)["Active devices"] == ("4", "0")
+    bar = figures(at)["Energy by device type (kWh)"]["data"][0]
+    assert dict(zip(bar["x"], bar["y"], strict=True))["security_camera"] == 2.5
 
 
 @pytest.mark.integration

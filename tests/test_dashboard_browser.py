@@ -92,9 +92,9 @@ class DevTools:
 def browser(tmp_path: Path) -> Iterator[DevTools]:
     """Headless Chromium with remote debugging on a free port, one blank tab."""
     chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed for the browser test: apt-get install -y chromium (scripts/test.sh does)"
+    assert chromium, "the browser test needs Debian's chromium: apt-get install -y chromium (scripts/test.sh does)"
     profile = tmp_path / "chromium-profile"
-    proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",  # type: ignore[list-item]
+    proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                              "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1400,1600",
                              "--hide-scrollbars", "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -131,7 +131,8 @@ def test_overview_kpis_in_headless_chromium(dashboard_url: str, browser: DevTool
     shot = browser.call("Page.captureScreenshot", format="png")
     (artifacts / "dashboard_overview.png").write_bytes(base64.b64decode(shot["data"]))
     lines = _page_lines(browser)
-    assert (_kpi(lines, "Energy (kWh)"), _kpi(lines, "Cost (EUR)"), _kpi(lines, "Active devices")) == ("8.00", "2.40", "3")
+    shown = tuple(_kpi(lines, label) for label in ("Energy (kWh)", "Cost (EUR)", "Active devices"))
+    assert shown == ("8.00", "2.40", "3")
     assert "Traceback" not in text
     assert (artifacts / "dashboard_overview.png").stat().st_size > 10_000
     # a gold run commits more energy for today: the page refreshes itself, no reload

@@ -43,9 +43,9 @@ def test_offline_ranks_below_critical_and_homes_without_position_are_left_out() 
 
 
 def test_quarantine_by_rule_leaves_out_warn_rules() -> None:
-    quality = fx.frame("data_quality_daily", [{"date": d, "rule": r, "action": a, "rows": n} for d, r, a, n in fx.QUALITY])
-    expected = pl.DataFrame({"date": [fx.DAY1, fx.DAY1, fx.DAY2], "rule": ["invalid_json", "unknown_device", "invalid_json"],
-                             "rows": [3, 2, 5]})
+    quality = fx.frame("data_quality_daily", fx.quality_rows())
+    expected = pl.DataFrame({"date": [fx.DAY1, fx.DAY1, fx.DAY2],
+                             "rule": ["invalid_json", "unknown_device", "invalid_json"], "rows": [3, 2, 5]})
     assert_frame_equal(metrics.quarantine_by_rule(quality), expected)
 
 
