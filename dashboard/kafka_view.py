@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import UTC, datetime
 
 import polars as pl
@@ -84,8 +85,8 @@ def last_messages(settings: Settings, topic: str, partition: int, *, count: int 
         end = consumer.end_offsets([tp])[tp]
         start = max(0, end - count)
         consumer.seek(tp, start)
-        deadline = datetime.now(UTC).timestamp() + timeout_s
-        while end > start and len(records) < end - start and datetime.now(UTC).timestamp() < deadline:
+        deadline = time.monotonic() + timeout_s
+        while end > start and len(records) < end - start and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=500, max_records=count).values():
                 records.extend(r for r in batch if r.offset < end)
     except (KafkaError, OSError) as exc:

@@ -28,11 +28,12 @@ def app_env(monkeypatch: pytest.MonkeyPatch, lake_root: Path) -> Path:
     return lake_root
 
 
-def run_app(page: str | None = None) -> AppTest:
+def run_app(page: str | None = None, *, errors_expected: bool = False) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30).run()
     if page is not None:
         at.switch_page(page).run()
     assert not at.exception, at.exception
+    assert errors_expected or not at.error, [e.value for e in at.error]
     return at
 
 
@@ -239,5 +240,15 @@ def test_monthly_billing_table_on_the_overview(app_env: Path) -> None:
 
 def test_invalid_setting_is_one_friendly_error(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHBOARD_REFRESH_S", "soon")
-    at = run_app()
+    at = run_app(errors_expected=True)
     assert "DASHBOARD_REFRESH_S='soon' is not valid" in at.error[0].value
+
+
+def test_a_broken_table_is_one_message_and_other_pages_work(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    log = app_env / "gold" / "alerts" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / "00000000000000000000.json").write_text("this is not a delta log\n")
+    at = run_app("views/alerts.py", errors_expected=True)
+    assert "gold/alerts" in at.error[0].value and "Traceback" not in at.error[0].value
+    assert metrics(run_app())["Energy (kWh)"][0] == "8.00"
