@@ -85,14 +85,21 @@ def guarded(render: Callable[[], None]) -> None:
     try:
         render()
     except LakehouseError as exc:
-        st.error(str(exc))
+        st.error(_one_line(str(exc)))
     except (DeltaError, OSError) as exc:
         logger.warning("lake read failed: %s", exc)
-        st.error(f"The lake could not be read ({exc}). If the pipeline is writing right now, the next refresh "
-                 "usually succeeds; otherwise check LAKE_ROOT.")
+        st.error(f"The lake could not be read ({_one_line(str(exc))}). If the pipeline is writing right now, the "
+                 "next refresh usually succeeds; otherwise check LAKE_ROOT.")
     except Exception as exc:  # a dashboard page must never show a traceback: say what failed, log the rest
         logger.exception("page failed")
-        st.error(f"This view failed ({type(exc).__name__}: {exc}); the other pages still work. Details are in the log.")
+        st.error(f"This view failed ({type(exc).__name__}: {_one_line(str(exc))}); the other pages still work. "
+                 "Details are in the log.")
+
+
+def _one_line(message: str) -> str:
+    """A message without the backtrace lines some native errors (delta-rs) append: first and last line only."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
 
 
 def no_data(what: str) -> None:
