@@ -60,7 +60,7 @@ def load_config(path: Path) -> ReplayConfig:
 
 def _time_ms(column: pl.Expr, fmt: str) -> pl.Expr:
     if fmt == "epoch_s":
-        return (column.cast(pl.Float64) * 1000).round().cast(pl.Int64)
+        return (column.cast(pl.Float64) * 1000).floor().cast(pl.Int64)  # truncate: never moves a row to the next day
     if fmt == "epoch_ms":
         return column.cast(pl.Int64)
     parsed = column.str.to_datetime(time_zone="UTC") if fmt == "iso" else column.str.to_datetime(fmt, time_zone="UTC")
