@@ -109,6 +109,24 @@ def parse_time(text: str | None, option: str) -> int | None:
     return _ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
+def timeline(now_ms: int, *, step_ms: int, devices: int, events: int | None, start: int | None, end: int | None,
+             duration: float | None) -> tuple[bool, int, int | None]:
+    """(backfill?, first tick, end exclusive or None) of a simulation, all in epoch ms.
+
+    Backfill (`events` or `start`) runs as fast as possible: `events` alone ends about now (10 % spare ticks for
+    offline devices); `start` runs to `end`, `start + duration` or now. Live starts at the current interval
+    boundary and runs for `duration` or forever.
+    """
+    if events is None and start is None:
+        first = now_ms - now_ms % step_ms
+        return False, first, first + int(duration * 1000) if duration else None
+    if start is None:
+        start = now_ms - math.ceil((events or 0) / devices * 1.1 + 1) * step_ms
+    if end is None:
+        end = start + int(duration * 1000) if duration else (None if events is not None else now_ms)
+    return True, start, end
+
+
 def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed: int, interval: float,
               duration: float | None, events: int | None, start: str | None, end: str | None,
               stop: threading.Event) -> None:
@@ -119,16 +137,9 @@ def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed:
         settings.alert_temp_high_c, settings.alert_temp_low_c, settings.alert_power_high_w))
     step = int(interval * 1000)
     phase = np.random.default_rng([seed, 0x9A5E]).integers(0, step, fleet.height)
-    now = _ms(emitter.clock.now())
-    start_ms, end_ms = parse_time(start, "--start"), parse_time(end, "--end")
-    backfill = events is not None or start_ms is not None
-    if backfill:
-        start_ms = start_ms if start_ms is not None else now - math.ceil((events or 0) / fleet.height + 1) * step
-        end_ms = end_ms if end_ms is not None else (start_ms + int(duration * 1000) if duration else
-                                                    (None if events else now))
-    else:
-        start_ms = now - now % step
-        end_ms = start_ms + int(duration * 1000) if duration else None
+    span = timeline(_ms(emitter.clock.now()), step_ms=step, devices=fleet.height, events=events,
+                    start=parse_time(start, "--start"), end=parse_time(end, "--end"), duration=duration)
+    backfill, start_ms, end_ms = span
     logger.info("simulating %d devices in %d homes, %s, every %.3g s", fleet.height, fleet["home_id"].n_unique(),
                 "backfill" if backfill else "live", interval)
     batch: list[Readings] = []

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings as hyp_settings, strategies as st
 from polars.testing import assert_frame_equal
 
+from common.errors import ConfigError
 from config.catalog import CATALOG_SCHEMA, DEVICE_TYPES, device_types
 from producer import replay
 from producer.encode import encode
@@ -21,6 +22,7 @@ from producer.fleet import synthetic_fleet
 from producer.ledger import LEDGER_SCHEMA, Ledger, read_ledger
 from producer.simulator import HEADER, METRICS, DeviceCursor, Simulator
 from producer.state import RESERVE, SeqStore
+from producer.telemetry_sim import parse_time, timeline
 from tests.producer_fixtures import SCHEMA_PATH, T0_MS, simulate, tiny_csv, validator
 
 
@@ -226,3 +228,22 @@ def test_shipped_replay_mapping_covers_the_real_dataset_columns() -> None:
     assert config.device["device_type"] == "environment_sensor"
     assert set(config.metrics) <= set(device_types()["environment_sensor"].metrics)
     assert len(config.device_ids) == 3
+
+
+def test_timeline_of_live_and_backfill_modes() -> None:
+    now = T0_MS + 12_345
+    assert timeline(now, step_ms=1000, devices=10, events=None, start=None, end=None, duration=None) == (
+        False, T0_MS + 12_000, None)
+    assert timeline(now, step_ms=1000, devices=10, events=None, start=None, end=None, duration=60) == (
+        False, T0_MS + 12_000, T0_MS + 72_000)
+    assert timeline(now, step_ms=1000, devices=10, events=100, start=None, end=None, duration=None) == (
+        True, now - 12_000, None)  # 10 ticks, 10 % spare, one more
+    start = parse_time("2026-01-01T00:00:00Z", "--start")
+    assert start == parse_time("2026-01-01T00:00:00", "--start") == T0_MS
+    assert timeline(now, step_ms=30_000, devices=5, events=None, start=start, end=None, duration=None) == (True, T0_MS, now)
+    assert timeline(now, step_ms=30_000, devices=5, events=None, start=start, end=None, duration=90) == (
+        True, T0_MS, T0_MS + 90_000)
+    assert timeline(now, step_ms=30_000, devices=5, events=7, start=start, end=T0_MS + 5, duration=None) == (
+        True, T0_MS, T0_MS + 5)
+    with pytest.raises(ConfigError, match="--end 'yesterday' is not an ISO-8601 time"):
+        parse_time("yesterday", "--end")
