@@ -148,10 +148,10 @@ def date_predicate(column: str, dates: Iterable[date]) -> str:
 
 
 def hours_predicate(column: str, touched: Mapping[date, Iterable[int]]) -> str:
-    """SQL predicate selecting the touched hours of the timestamp `column` (consecutive hours merged into ranges)."""
+    """SQL predicate selecting the touched hours of the timestamp `column` (consecutive hours of a date merged)."""
     ranges: list[tuple[datetime, datetime]] = []
     for start in hour_starts(touched):
-        if ranges and ranges[-1][1] == start:
+        if ranges and ranges[-1][1] == start and ranges[-1][0].date() == start.date():
             ranges[-1] = (ranges[-1][0], start + timedelta(hours=1))
         else:
             ranges.append((start, start + timedelta(hours=1)))

@@ -141,3 +141,19 @@ def test_silver_compaction_recomputes_nothing(settings):
     assert {gold_io.consumed(settings, t) for t in silver_to_gold.DATE_TABLES} == {result.silver_version}
     for table, frame in snapshot(settings).items():
         assert_frame_equal(frame, before[table])
+
+
+def test_new_rows_either_side_of_midnight_replace_only_their_own_hours(settings):
+    def readings(*times: str) -> pl.DataFrame:
+        return silver_rows([{"event_id": f"{t}-{i}", "device_id": "p1", "event_time": t, "power_w": 100.0,
+                             "energy_wh": 1.0} for i, t in enumerate(times)])
+
+    clock = ManualClock(datetime(2026, 11, 21, 6, tzinfo=UTC))
+    write_silver(settings, readings("2026-11-19 12:00:00", "2026-11-20 12:00:00"))
+    silver_to_gold.run(settings, clock=clock)
+    write_silver(settings, readings("2026-11-19 23:30:00", "2026-11-20 00:30:00"))
+    silver_to_gold.run(settings, clock=clock)
+    daily = gold(settings, "daily_energy_consumption").sort("date")
+    assert daily["readings"].to_list() == [2, 2] and daily["energy_kwh"].to_list() == [0.002, 0.002]
+    hourly = delta_io.read(gold_io.gold_path(settings, "device_hourly"))
+    assert hourly.height == 4
