@@ -36,5 +36,6 @@ def render(settings: Settings, filters: Filters) -> None:
         column.metric(severity.capitalize(), f"{counts.get(severity, 0):,}")
     recent = metrics.recent_alerts(alerts, limit=SHOWN_ROWS).drop("date")
     st.caption(f"{alerts.height:,} alerts in the selected dates; the newest {min(SHOWN_ROWS, alerts.height):,} shown")
-    st.dataframe(recent.to_pandas().style.apply(_highlight, axis=1), hide_index=True, key="alerts_table")
+    styled = recent.to_pandas().style.apply(_highlight, axis=1).format({"value": "{:.2f}", "threshold": "{:.2f}"})
+    st.dataframe(styled, hide_index=True, key="alerts_table")
     csv_button(alerts.sort("alert_time", descending=True), name="alerts", key="alerts_csv")

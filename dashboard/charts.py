@@ -79,4 +79,6 @@ def daily_bars(frame: pl.DataFrame, *, x: str, y: str, color: str, title: str) -
     fig = go.Figure()
     for key, rows in frame.partition_by(color, as_dict=True, maintain_order=True).items():
         fig.add_trace(go.Bar(x=rows[x].to_list(), y=rows[y].to_list(), name=str(key[0])))
+    if frame.get_column(x).n_unique() <= 31:  # a few days: one labelled bar per day, no hour ticks in between
+        fig.update_xaxes(type="category")
     return fig.update_layout(title=title, barmode="stack", **LAYOUT)
