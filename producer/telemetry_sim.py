@@ -7,13 +7,10 @@ import logging
 import math
 import signal
 import threading
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from common.cli import run as run_cli
 from common.cli import setup_logging
@@ -22,10 +19,8 @@ from common.errors import ConfigError
 from config.catalog import register_devices
 from config.settings import Settings
 from producer import replay as replay_io
-from producer.encode import encode
-from producer.faults import FAULT_KINDS, choose_faults, fault_records, make_late
+from producer.emitter import Emitter, ProducerSummary, epoch_ms
 from producer.fleet import default_fleet, synthetic_fleet
-from producer.ledger import Ledger
 from producer.simulator import AlertThresholds, DeviceCursor, Readings, Simulator
 from producer.sink import KafkaSink
 from producer.state import SeqStore, state_path
@@ -33,69 +28,6 @@ from producer.state import SeqStore, state_path
 logger = logging.getLogger(__name__)
 
 BATCH_EVENTS = 20_000
-PROGRESS_EVERY_S = 10.0
-
-
-@dataclass(frozen=True)
-class ProducerSummary:
-    """What one producer run sent: valid events, failed deliveries, faults by kind, events/s."""
-
-    sent: int
-    failed: int
-    faults: dict[str, int]
-    rate: float
-    elapsed_s: float
-
-
-@dataclass
-class _Emitter:
-    """Turns event frames into Kafka records (with faults), counts them and logs progress."""
-
-    sink: KafkaSink
-    clock: Clock
-    bad_fraction: float
-    rng: np.random.Generator
-    ledger: Ledger = field(default_factory=Ledger)
-    events: int = 0
-    faults: Counter = field(default_factory=Counter)
-    started: float = 0.0
-    last_log: float = 0.0
-    last_events: int = 0
-
-    def emit(self, frame: pl.DataFrame) -> None:
-        """Send `frame`'s events plus the faults drawn for them; count them in the ledger."""
-        if not self.started:
-            self.started = self.last_log = self.clock.monotonic()
-        rows, kinds = choose_faults(self.rng, frame.height, self.bad_fraction)
-        late = np.unique(rows[kinds == FAULT_KINDS.index("late_event")])
-        frame = make_late(frame, late)
-        ordered, keys, values = encode(frame)
-        self.sink.send(keys, values)
-        records = fault_records(ordered, values, rows, kinds, rng=self.rng, now_ms=_ms(self.clock.now()))
-        self.sink.send([r.key for r in records], [r.value for r in records])
-        self.ledger.add_events(ordered)
-        self.ledger.add_faults(records, frame[late.tolist()] if late.size else None)
-        self.events += frame.height
-        self.faults.update(r.kind for r in records)
-        self.faults["late_event"] += int(late.size)
-        self._progress()
-
-    def _progress(self) -> None:
-        now = self.clock.monotonic()
-        if now - self.last_log >= PROGRESS_EVERY_S:
-            rate = (self.events - self.last_events) / (now - self.last_log)
-            logger.info("sent %d events (+%d faulty records), %.0f events/s over the last %.0f s", self.events,
-                        sum(self.faults.values()), rate, now - self.last_log)
-            self.last_log, self.last_events = now, self.events
-
-    def summary(self) -> ProducerSummary:
-        elapsed = max(self.clock.monotonic() - self.started, 1e-9) if self.started else 0.0
-        return ProducerSummary(self.events, self.sink.failed, {k: self.faults[k] for k in FAULT_KINDS},
-                               self.events / elapsed if elapsed else 0.0, elapsed)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def parse_time(text: str | None, option: str) -> int | None:
@@ -106,7 +38,7 @@ def parse_time(text: str | None, option: str) -> int | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(f"{option} {text!r} is not an ISO-8601 time such as 2026-11-01T00:00:00Z") from None
-    return _ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return epoch_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def timeline(now_ms: int, *, step_ms: int, devices: int, events: int | None, start: int | None, end: int | None,
@@ -127,7 +59,7 @@ def timeline(now_ms: int, *, step_ms: int, devices: int, events: int | None, sta
     return True, start, end
 
 
-def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed: int, interval: float,
+def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: int, interval: float,
               duration: float | None, events: int | None, start: str | None, end: str | None,
               stop: threading.Event) -> None:
     fleet = synthetic_fleet(homes, seed=seed) if homes else default_fleet()
@@ -137,7 +69,7 @@ def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed:
         settings.alert_temp_high_c, settings.alert_temp_low_c, settings.alert_power_high_w))
     step = int(interval * 1000)
     phase = np.random.default_rng([seed, 0x9A5E]).integers(0, step, fleet.height)
-    span = timeline(_ms(emitter.clock.now()), step_ms=step, devices=fleet.height, events=events,
+    span = timeline(epoch_ms(emitter.clock.now()), step_ms=step, devices=fleet.height, events=events,
                     start=parse_time(start, "--start"), end=parse_time(end, "--end"), duration=duration)
     backfill, start_ms, end_ms = span
     logger.info("simulating %d devices in %d homes, %s, every %.3g s", fleet.height, fleet["home_id"].n_unique(),
@@ -148,7 +80,7 @@ def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed:
         t = start_ms + tick * step
         if end_ms is not None and t >= end_ms:
             break
-        if not backfill and stop.wait(max(0.0, (t + step - _ms(emitter.clock.now())) / 1000)):
+        if not backfill and stop.wait(max(0.0, (t + step - epoch_ms(emitter.clock.now())) / 1000)):
             break
         readings = sim.step(t + phase, limit=None if events is None else events - sent)
         if store.needs_reservation(sim.cursor):
@@ -165,7 +97,7 @@ def _simulate(settings: Settings, emitter: _Emitter, *, homes: int | None, seed:
     _finish(emitter, store, sim.cursor)
 
 
-def _replay(settings: Settings, emitter: _Emitter, *, csv: Path, config_path: Path | None, seed: int, speed: float,
+def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Path | None, seed: int, speed: float,
             duration: float | None, events: int | None, stop: threading.Event) -> None:
     if config_path is None:
         raise ConfigError("--replay needs --replay-config (a TOML mapping, e.g. config/replay/iot_env_telemetry.toml)")
@@ -197,7 +129,7 @@ def _replay(settings: Settings, emitter: _Emitter, *, csv: Path, config_path: Pa
     _finish(emitter, store, cursor)
 
 
-def _finish(emitter: _Emitter, store: SeqStore, cursor: DeviceCursor) -> None:
+def _finish(emitter: Emitter, store: SeqStore, cursor: DeviceCursor) -> None:
     """Flush; only a run whose records were all delivered records its exact seqs (else the reservation stands)."""
     emitter.sink.flush()
     if emitter.sink.failed == 0:
@@ -213,7 +145,7 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
     _check(homes=homes, interval=interval, events=events, speed=speed, bad_fraction=bad_fraction, replay=replay)
     stop = stop_event or threading.Event()
     sink = KafkaSink(settings)
-    emitter = _Emitter(sink, clock or SystemClock(), bad_fraction, np.random.default_rng([seed, 0xBAD]))
+    emitter = Emitter(sink, clock or SystemClock(), bad_fraction, np.random.default_rng([seed, 0xBAD]))
     try:
         if replay is not None:
             _replay(settings, emitter, csv=Path(replay), config_path=Path(replay_config) if replay_config else None,
