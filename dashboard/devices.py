@@ -25,7 +25,8 @@ def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
     cards[1].metric("Health", _fmt(device["health_score"], "{:.1f}"))
     cards[2].metric("Failure risk", _fmt(device["failure_risk"], "{:.2f}"))
     cards[3].metric("Uptime", _fmt(device["uptime_pct"], "{:.1f} %"))
-    cards[4].metric("Last seen", device["last_seen"].strftime("%b %d %H:%M") if device["last_seen"] else "never")
+    seen = device["last_seen"]
+    cards[4].metric(f"Last seen, {seen:%b %d} (UTC)" if seen else "Last seen", f"{seen:%H:%M}" if seen else "never")
     mine = pl.col("device_id") == device_id
     daily = data.read_table(settings, "daily_energy_consumption", dates=filters.dates).filter(mine).sort("date")
     minutes = data.read_recent(settings, "telemetry_1min", time_column="minute", minutes=filters.live_minutes)
