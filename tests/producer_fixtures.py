@@ -87,3 +87,14 @@ b = "dev_b"
 temperature_c = { column = "t" }
 power_w = { column = "kw", scale = 1000.0 }
 """
+
+
+class ListSink:
+    """Stands in for KafkaSink: keeps every record it is given."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+        self.failed = 0
+
+    def send(self, keys: list[bytes], values: list[bytes]) -> None:
+        self.records.extend(zip(keys, values))

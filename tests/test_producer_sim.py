@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings as hyp_settings, strategies as st
 from polars.testing import assert_frame_equal
 
+from common.clock import ManualClock
 from common.errors import ConfigError
 from config.catalog import CATALOG_SCHEMA, DEVICE_TYPES, device_types
 from producer import replay
@@ -22,8 +23,9 @@ from producer.fleet import synthetic_fleet
 from producer.ledger import LEDGER_SCHEMA, Ledger, read_ledger
 from producer.simulator import HEADER, METRICS, DeviceCursor, Simulator
 from producer.state import RESERVE, SeqStore
-from producer.telemetry_sim import parse_time, timeline
-from tests.producer_fixtures import SCHEMA_PATH, T0_MS, simulate, tiny_csv, validator
+from producer.emitter import Emitter
+from producer.telemetry_sim import parse_time, run, timeline
+from tests.producer_fixtures import SCHEMA_PATH, T0_MS, ListSink, simulate, tiny_csv, validator
 
 
 def test_synthetic_fleet_is_deterministic_with_a_realistic_mix() -> None:
@@ -247,3 +249,31 @@ def test_timeline_of_live_and_backfill_modes() -> None:
         True, T0_MS, T0_MS + 5)
     with pytest.raises(ConfigError, match="--end 'yesterday' is not an ISO-8601 time"):
         parse_time("yesterday", "--end")
+
+
+@hyp_settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31), fraction=st.sampled_from([0.0, 0.01, 0.2, 1.0]), homes=st.integers(1, 3))
+def test_emitted_records_summary_and_ledger_agree(seed: int, fraction: float, homes: int) -> None:
+    _, frame = simulate(homes, seed=seed, ticks=4)
+    sink = ListSink()
+    emitter = Emitter(sink, ManualClock(datetime(2026, 1, 1, tzinfo=UTC)), fraction, np.random.default_rng(seed))
+    emitter.emit(frame)
+    summary, ledger = emitter.summary(), emitter.ledger.frame()
+    extra = sum(n for kind, n in summary.faults.items() if kind != "late_event")
+    assert len(sink.records) == frame.height + extra
+    assert summary.sent == ledger["events"].sum() == frame.height
+    assert ledger["energy_wh"].sum() == pytest.approx(frame["energy_wh"].fill_null(0).sum(), rel=1e-12, abs=1e-12)
+    for kind in FAULT_KINDS:
+        assert ledger[f"fault_{kind}"].sum() == summary.faults[kind]
+    duplicates = len(sink.records) - len(set(sink.records))
+    assert duplicates == summary.faults["duplicate"]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"homes": 0}, "--homes must be at least 1"), ({"interval": 0}, "--interval must be at least"),
+    ({"speed": -1}, "--speed must be >= 0"), ({"bad_fraction": 1.5}, "--bad-fraction must be within 0..1"),
+    ({"homes": 2, "replay": "x.csv"}, "--homes and --replay exclude each other"),
+])
+def test_bad_options_fail_before_touching_the_broker(settings, options: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run(settings, **options)
