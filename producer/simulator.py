@@ -22,7 +22,8 @@ METRICS = NUMERIC_METRICS + BOOL_METRICS
 HEADER = ("schema_version", "event_id", "device_id", "home_id", "device_type", "seq", "timestamp", "status", "alert")
 STATUSES = pl.Series("status", ["online", "maintenance", "error"])
 ALERTS = pl.Series("alert", ["connectivity_issue", "maintenance_required", "high_temperature", "low_temperature",
-                             "high_power", "low_battery"])  # codes 3..5 are also the rare random alerts
+                             "high_power", "low_battery"])
+RANDOM_ALERT_CODES = np.array([5, 0, 1])  # low_battery, connectivity_issue, maintenance_required
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class Simulator:
 
     def _init_state(self) -> None:
         b, n = self.b, self.n
-        self.temp = b["room"]["base_c"] + self.rng.normal(0, 1.0, n)
+        self.room_offset = self.rng.normal(0, b["room"]["room_sigma_c"], n)
+        self.temp = b["room"]["base_c"] + self.room_offset
         self.humidity = b["room"]["humidity_base"] + self.rng.normal(0, 5.0, n)
         self.setpoint = self.rng.choice(np.array(b["thermostat"]["setpoints_c"]), n)
         self.rated = np.where(self.mask["smart_bulb"], self._uniform(b["smart_bulb"]["rated_w"]),
@@ -131,7 +133,7 @@ class Simulator:
         """Advance every device's physical state one reading; return the raw metric values."""
         b, n, rng = self.b, self.n, self.rng
         room = b["room"]
-        mean_c = room["base_c"] + room["daily_amplitude_c"] * np.cos(2 * np.pi * (hour - 16.0) / 24.0)
+        mean_c = room["base_c"] + self.room_offset + room["daily_amplitude_c"] * np.cos(2 * np.pi * (hour - 16.0) / 24.0)
         heating = self.mask["thermostat"] * self.power / 1000.0 * b["thermostat"]["heat_c_per_reading"]
         self.temp += room["pull"] * (mean_c - self.temp) + rng.normal(0, room["walk_sigma_c"], n) + heating
         self.humidity = np.clip(self.humidity + rng.normal(0, room["humidity_sigma"], n), 20.0, 90.0)
@@ -175,7 +177,7 @@ class Simulator:
         status = np.where(r < ev["error_probability"], 2, np.where(
             r < ev["error_probability"] + ev["maintenance_probability"], 1, 0)).astype(np.int8)
         temp_ok = self.measures["temperature_c"]
-        random_alert = np.where(rng.random(n) < ev["random_alert_probability"], rng.integers(3, 6, n), -1)
+        random_alert = np.where(rng.random(n) < ev["random_alert_probability"], rng.choice(RANDOM_ALERT_CODES, n), -1)
         alert = np.select(
             [status == 2, status == 1,
              temp_ok & (values["temperature_c"] > th.temp_high_c), temp_ok & (values["temperature_c"] < th.temp_low_c),
