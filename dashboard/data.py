@@ -88,10 +88,11 @@ def _open(path: Path) -> DeltaTable | None:
 
 @dataclass(frozen=True)
 class _Files:
-    """A table version's data files (absolute paths, partition date, time-column maximum) and its Arrow schema."""
+    """A table version's data files (absolute path, partition values, column maxima) and its Arrow schema."""
 
     files: pl.DataFrame
     schema: pa.Schema
+    partitions: tuple[str, ...] = ()
 
     def empty(self) -> pl.DataFrame:
         return pl.from_arrow(self.schema.empty_table())  # type: ignore[return-value]
@@ -102,29 +103,37 @@ def _files(_table: DeltaTable, path: str, version: int) -> _Files:
     with _LOCK:
         actions = pl.DataFrame(_table.get_add_actions(flatten=True))
         schema = pa.schema(_table.schema().to_arrow())
-    columns = [pl.concat_str(pl.lit(path + "/"), pl.col("path").map_elements(unquote, return_dtype=pl.String))
-               .alias("file")]
-    columns += [pl.col(c).alias(c.split(".", 1)[1]) for c in actions.columns if c.startswith(("partition.", "max."))]
-    columns += [pl.col("num_records")] if "num_records" in actions.columns else []
     if actions.is_empty():
         return _Files(pl.DataFrame(schema={"file": pl.String}), schema)
-    return _Files(actions.select(columns), schema)
+    relative = actions.get_column("path")
+    encoded = relative.filter(relative.str.contains("%", literal=True)).unique().to_list()  # rare: odd partition values
+    if encoded:
+        relative = relative.replace({name: unquote(name) for name in encoded})
+    partitions = tuple(c.removeprefix("partition.") for c in actions.columns if c.startswith("partition."))
+    columns = [(path + "/" + relative).alias("file")]
+    columns += [actions.get_column(c).alias(c.split(".", 1)[1]) for c in actions.columns
+                if c.startswith(("partition.", "max."))]
+    columns += [actions.get_column("num_records")] if "num_records" in actions.columns else []
+    return _Files(pl.DataFrame(columns), schema, partitions)
 
 
 def _scan(files: _Files, selected: pl.DataFrame, columns: tuple[str, ...] | None,
           predicate: pl.Expr | None = None) -> pl.DataFrame:
-    """Read the selected files with polars (`predicate` pushed down to row groups); `date` comes from the log."""
+    """Read the selected files with polars (`predicate` pushed down to row groups); partition values come from the
+    log, not the files."""
     wanted = list(columns) if columns else files.schema.names
+    empty = files.empty()
     if selected.is_empty():
-        return files.empty().select(wanted)
-    partitioned = "date" in selected.columns and selected.schema["date"] == pl.Date
-    read = [c for c in wanted if not (partitioned and c == "date")]
+        return empty.select(wanted)
+    partitions = [c for c in files.partitions if c in wanted]
     frame = pl.scan_parquet(selected.get_column("file").to_list(), hive_partitioning=False, include_file_paths="_file")
-    frame = frame.select(*read, "_file")
+    frame = frame.select(*(c for c in wanted if c not in partitions), "_file")
     if predicate is not None:
         frame = frame.filter(predicate)
-    if partitioned:
-        frame = frame.join(selected.lazy().select(pl.col("file").alias("_file"), "date"), on="_file")
+    if partitions:
+        values = selected.lazy().select(pl.col("file").alias("_file"),
+                                        *(pl.col(c).cast(empty.schema[c]) for c in partitions))
+        frame = frame.join(values, on="_file")
     return frame.select(wanted).collect()
 
 
