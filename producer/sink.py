@@ -38,6 +38,7 @@ class KafkaSink:
     """
 
     def __init__(self, settings: Settings, *, topic: str | None = None) -> None:
+        self.settings = settings
         self.topic = topic or settings.telemetry_topic
         ensure_topic(settings, self.topic)
         try:
@@ -65,10 +66,13 @@ class KafkaSink:
     def send(self, keys: list[bytes], values: list[bytes]) -> None:
         """Queue every (key, value) record; the client batches, compresses and retries them."""
         send, topic, errback, cached = self.producer.send, self.topic, self._on_error, self._partition_of
-        for key, value in zip(keys, values):
-            partition = cached.get(key)
-            send(topic, value=value, key=key, partition=self.partition(key) if partition is None else partition
-                 ).add_errback(errback)
+        try:
+            for key, value in zip(keys, values):
+                partition = cached.get(key)
+                send(topic, value=value, key=key, partition=self.partition(key) if partition is None else partition
+                     ).add_errback(errback)
+        except KafkaError as exc:  # e.g. blocked longer than max_block_ms on a broker that went away
+            raise broker_unavailable(self.settings, exc) from None
         self.sent += len(values)
 
     def flush(self, timeout_s: float | None = None) -> None:
