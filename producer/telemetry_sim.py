@@ -97,10 +97,8 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
     _finish(emitter, store, sim.cursor)
 
 
-def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Path | None, seed: int, speed: float,
+def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Path, seed: int, speed: float,
             duration: float | None, events: int | None, stop: threading.Event) -> None:
-    if config_path is None:
-        raise ConfigError("--replay needs --replay-config (a TOML mapping, e.g. config/replay/iot_env_telemetry.toml)")
     config = replay_io.load_config(config_path)
     readings = replay_io.readings(csv, config)
     if events is not None:
@@ -142,13 +140,14 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
         bad_fraction: float = 0.0, ledger: Path | str | None = None, stop_event: threading.Event | None = None,
         clock: Clock | None = None) -> ProducerSummary:
     """Produce telemetry (simulated fleet or CSV replay) into the telemetry topic; return what was sent."""
-    _check(homes=homes, interval=interval, events=events, speed=speed, bad_fraction=bad_fraction, replay=replay)
+    _check(homes=homes, interval=interval, events=events, speed=speed, bad_fraction=bad_fraction, replay=replay,
+           replay_config=replay_config)
     stop = stop_event or threading.Event()
     sink = KafkaSink(settings)
     emitter = Emitter(sink, clock or SystemClock(), bad_fraction, np.random.default_rng([seed, 0xBAD]))
     try:
         if replay is not None:
-            _replay(settings, emitter, csv=Path(replay), config_path=Path(replay_config) if replay_config else None,
+            _replay(settings, emitter, csv=Path(replay), config_path=Path(str(replay_config)),
                     seed=seed, speed=speed, duration=duration, events=events, stop=stop)
         else:
             _simulate(settings, emitter, homes=homes, seed=seed, interval=interval, duration=duration, events=events,
@@ -164,7 +163,9 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
 
 
 def _check(*, homes: int | None, interval: float, events: int | None, speed: float, bad_fraction: float,
-           replay: object) -> None:
+           replay: object, replay_config: object) -> None:
+    if replay is not None and replay_config is None:
+        raise ConfigError("--replay needs --replay-config (a TOML mapping, e.g. config/replay/iot_env_telemetry.toml)")
     if homes is not None and homes < 1:
         raise ConfigError(f"--homes must be at least 1, got {homes}")
     if homes is not None and replay is not None:

@@ -272,7 +272,8 @@ def test_emitted_records_summary_and_ledger_agree(seed: int, fraction: float, ho
 @pytest.mark.parametrize(("options", "message"), [
     ({"homes": 0}, "--homes must be at least 1"), ({"interval": 0}, "--interval must be at least"),
     ({"speed": -1}, "--speed must be >= 0"), ({"bad_fraction": 1.5}, "--bad-fraction must be within 0..1"),
-    ({"homes": 2, "replay": "x.csv"}, "--homes and --replay exclude each other"),
+    ({"homes": 2, "replay": "x.csv", "replay_config": "x.toml"}, "--homes and --replay exclude each other"),
+    ({"replay": "x.csv"}, "--replay needs --replay-config"),
 ])
 def test_bad_options_fail_before_touching_the_broker(settings, options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
