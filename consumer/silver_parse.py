@@ -7,11 +7,13 @@ looked at one by one, so a few bad records cost a few blocks, never the batch.
 
 Every value yields exactly one row: the fields (null when absent), plus `parse_error`, which is null or the
 name of the rule the value broke: `valid_utf8`, `valid_json` (null, empty, not JSON, not one object) or
-`field_types`.
+`field_types` (includes NaN and Infinity in a known metric; in an unknown field they are ignored with the field,
+as Arrow's reader does).
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import orjson
@@ -73,7 +75,7 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
         return None
     if table.num_rows != len(values):  # a value holding a line break spans several lines
         return None
-    if any(pc.any(pc.is_nan(table[name])).as_py() for name in FLOAT_FIELDS):  # NaN is not JSON
+    if any(pc.any(pc.invert(pc.is_finite(table[name]))).as_py() for name in FLOAT_FIELDS):  # NaN, Infinity: not JSON
         return None
     table = table.cast(EVENT_SCHEMA)
     return table.append_column("parse_error", pa.nulls(len(values), pa.string()))
@@ -111,7 +113,10 @@ def row_error(value: bytes | None) -> str | None:
     try:
         event = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return "valid_json"
+        try:  # the json module also reads the NaN and Infinity tokens, as Arrow's reader does
+            event = json.loads(value)
+        except (ValueError, RecursionError):
+            return "valid_json"
     if not isinstance(event, dict):
         return "valid_json"
     for field in EVENT_SCHEMA:
