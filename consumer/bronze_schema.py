@@ -24,7 +24,7 @@ BRONZE_SCHEMA = pa.schema([
 
 BRONZE_PARTITION_BY = ("ingest_date",)
 
-# Silver reads exactly the rows each bronze commit appended through the change data feed.
+# Bronze is append-only; the change data feed lets any reader (e.g. Spark, DuckDB) follow its commits.
 BRONZE_TABLE_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
 
 

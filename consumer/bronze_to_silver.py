@@ -19,7 +19,6 @@ from datetime import datetime
 
 import orjson
 import polars as pl
-from deltalake import DeltaTable
 
 from common import delta_io
 from common.cli import run as run_cli, setup_logging
@@ -86,7 +85,7 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     rules = silver_rules(settings)
     while (chunk := silver_io.next_chunk(bronze_path(settings), silver_io.progress(settings), target,
                                          max_rows=max_chunk_rows)) is not None:
-        _process(settings, bronze, chunk, catalog, rules, clock, result)
+        _process(settings, chunk, catalog, rules, clock, result)
     result.seconds = time.perf_counter() - started
     if result.chunks:
         logger.info("silver: bronze versions %s..%s: %d rows → %d silver, %d quarantined, %d duplicates in %.2fs "
@@ -97,12 +96,13 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     return result
 
 
-def _process(settings: Settings, bronze: DeltaTable, chunk: silver_io.Chunk, catalog: pl.DataFrame,
+def _process(settings: Settings, chunk: silver_io.Chunk, catalog: pl.DataFrame,
              rules: tuple[Rule, ...], clock: Clock, result: SilverRunResult) -> None:
     """Validate, deduplicate and write one chunk; skip the tables that already hold it."""
     started_at = clock.now()
-    rows = silver_io.read_chunk(bronze, chunk)
-    checked = checked_events(rows, pl.from_arrow(parse_values(rows["value"].to_arrow())), catalog)  # type: ignore[arg-type]
+    raw = silver_io.read_chunk(bronze_path(settings), chunk)
+    rows: pl.DataFrame = pl.from_arrow(raw)  # type: ignore[assignment]
+    checked = checked_events(rows, pl.from_arrow(parse_values(raw["value"])), catalog)  # type: ignore[arg-type]
     ruled = apply_rules(checked, rules)
     rejected = ruled.rows.filter(pl.col("quarantine_mask") != 0)
     firsts = first_of_each_event(ruled.rows.filter(pl.col("quarantine_mask") == 0))

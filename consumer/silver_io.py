@@ -6,23 +6,25 @@ import logging
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote
 
 import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
+import pyarrow.parquet as pq
 
 from common import delta_io
 from common.errors import LakeError
 from config.settings import Settings
+from consumer.bronze_schema import BRONZE_SCHEMA
 from consumer.silver_transforms import BRONZE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 APP_ID = "silver:bronze"  # version = the last bronze version a silver table holds the results of
 TABLES = ("quarantine", "telemetry", "run_log")  # written in this order for every chunk
+BRONZE_FILE_SCHEMA = pa.schema([field for field in BRONZE_SCHEMA if field.name != "ingest_date"])  # partition column
 
 
 class Chunk(NamedTuple):
@@ -64,29 +66,38 @@ def next_chunk(bronze: Path, marks: dict[str, int], target: int, *, max_rows: in
 
 
 def _rows_added(path: Path, version: int) -> int:
-    """Rows a bronze commit appended (from its log's file statistics); very large when unknown."""
+    """Rows a bronze commit appended, from its log's file statistics."""
+    return sum(orjson.loads(add.get("stats") or '{"numRecords": 0}').get("numRecords", 0)
+               for add in _appended_files(path, version))
+
+
+def _appended_files(path: Path, version: int) -> list[dict]:
+    """The add actions of one bronze commit that carry new rows (compaction rewrites carry none)."""
     actions = delta_io.log_actions(path, version)
     if actions is None:
-        return 1 << 62
-    total = 0
-    for action in actions:
-        add = action.get("add")
-        if add and add.get("dataChange", True):
-            total += orjson.loads(add.get("stats") or '{"numRecords": 0}').get("numRecords", 0)
-    return total
+        raise LakeError(f"bronze version {version} is no longer in the log of {path}; rebuild silver from bronze "
+                        "(delete data/silver) or restore the log")
+    if any(action.get("remove", {}).get("dataChange", False) for action in actions):
+        raise LakeError(f"bronze version {version} removed rows, but bronze is append-only; restore {path}")
+    return [action["add"] for action in actions if "add" in action and action["add"].get("dataChange", True)]
 
 
-def read_chunk(table: DeltaTable, chunk: Chunk) -> pl.DataFrame:
-    """The bronze rows the chunk's commits appended, in arrival order (commit, topic, partition, offset)."""
-    try:
-        arrow = table.load_cdf(starting_version=chunk.first, ending_version=chunk.last).read_all()
-    except (DeltaError, OSError, pa.ArrowInvalid) as exc:
-        raise LakeError(f"bronze versions {chunk.first}..{chunk.last} cannot be read ({exc}); if maintenance "
-                        "vacuumed them, rebuild silver from bronze (delete data/silver)") from None
-    frame: pl.DataFrame = pl.from_arrow(pa.table(arrow))  # type: ignore[assignment]
-    return (frame.filter(pl.col("_change_type") == "insert")
-            .sort("_commit_version", "topic", "partition", "offset")
-            .select(BRONZE_COLUMNS))
+def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
+    """The bronze rows the chunk's commits appended, in arrival order (by commit, then as each commit wrote them).
+
+    Bronze is append-only, so a commit's new rows are exactly the Parquet files it added: they are read
+    directly (no change-data-feed scan), only the columns silver needs.
+    """
+    parts = [BRONZE_SCHEMA.empty_table().select(BRONZE_COLUMNS)]
+    for version in range(chunk.first, chunk.last + 1):
+        for add in _appended_files(path, version):
+            try:
+                parts.append(pq.read_table(path / unquote(add["path"]), columns=list(BRONZE_COLUMNS),
+                                           schema=BRONZE_FILE_SCHEMA))
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise LakeError(f"bronze version {version} cannot be read ({exc}); if maintenance vacuumed its "
+                                "files, rebuild silver from bronze (delete data/silver)") from None
+    return pa.concat_tables(parts)
 
 
 def known_events(settings: Settings, candidates: pl.DataFrame) -> pl.DataFrame:
