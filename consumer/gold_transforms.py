@@ -137,7 +137,7 @@ def quality_hourly(silver: pl.DataFrame) -> pl.DataFrame:
 
 def device_attributes(silver: pl.LazyFrame, columns: tuple[str, ...]) -> pl.LazyFrame:
     """One row per device: its latest descriptive columns (joined after grouping on numbers only, which is faster)."""
-    return silver.group_by("device_id").agg(pl.col(list(columns)).last())
+    return silver.group_by("device_id").agg(pl.col(list(columns)).sort_by("event_time").last())
 
 
 def telemetry_1min(silver: pl.DataFrame) -> pl.DataFrame:

@@ -85,7 +85,7 @@ class EtlLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                if holder is not None and pid_alive(holder):
+                if holder is not None and pid_alive(holder, marker="python"):  # a reused pid is rarely python
                     raise LockHeldError(f"another ETL scheduler (pid {holder}) holds {self.path}; not starting a second")
                 if holder is None and self._age_s() < FRESH_LOCK_S:
                     raise LockHeldError(f"another ETL scheduler is taking {self.path} right now; not starting a second")

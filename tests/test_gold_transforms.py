@@ -61,6 +61,12 @@ def test_device_hourly():
                                                                schema=gt.SCHEMAS["quality_hourly"], orient="row"))
 
 
+def test_a_device_moved_to_another_room_is_shown_where_it_was_last_seen():
+    moved = silver_rows([{"event_time": "2026-11-20 10:30:00", "device_id": "p1", "location": "garage"},
+                         {"event_time": "2026-11-20 10:10:00", "device_id": "p1", "location": "kitchen"}])
+    assert gt.device_hourly(moved, PARAMS)["location"].to_list() == ["garage"]
+
+
 def test_daily_energy_consumption(days):
     # p1 day 20: 1500 + 250 + 125 Wh = 1.875 kWh × 0.30 = 0.5625; power (100+3000+50)/3 = 1050; online minutes
     # {10:00} of 4 = 25 %; alerts: the high_power event. t1: 0.7 kWh; temperatures 31 and 9.5 both breach a threshold.
