@@ -14,7 +14,7 @@ import polars as pl
 from common.errors import ConfigError
 from config.catalog import CATALOG_SCHEMA, DEVICE_TYPES, config_catalog
 
-BEHAVIOUR_TOML = Path(__file__).resolve().parent / "behaviour.toml"
+BEHAVIOUR_TOML = Path(__file__).resolve().parent.parent / "config" / "device_behaviour.toml"
 
 MAKERS: dict[str, list[tuple[str, str]]] = {
     "thermostat": [("Nest", "Learning Thermostat E"), ("Ecobee", "SmartThermostat Premium"), ("tado", "V3+")],
@@ -31,7 +31,7 @@ STREETS = ["Maple Street", "Harbour View", "Linden Allee", "Oak Lane", "River Ro
 
 @cache
 def behaviour(path: Path = BEHAVIOUR_TOML) -> dict[str, Any]:
-    """The simulator's behaviour parameters (producer/behaviour.toml)."""
+    """The simulator's behaviour parameters (config/device_behaviour.toml)."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 from kafka import KafkaProducer
@@ -17,6 +18,8 @@ from common.kafka_io import client_config
 from config.settings import Settings, env_names
 from consumer.bronze_schema import bronze_path
 from tests.conftest import REPO
+
+T = TypeVar("T")
 
 
 def produce_raw(settings: Settings, values: Iterable[bytes | None], *, keys: Sequence[bytes | None] | None = None,
@@ -34,13 +37,16 @@ def produce_raw(settings: Settings, values: Iterable[bytes | None], *, keys: Seq
     return sent
 
 
-def wait_for(condition: Callable[[], bool], *, timeout_s: float = 60.0, what: str = "condition") -> None:
-    """Poll `condition` until it holds; fail the test with `what` after `timeout_s`."""
+def wait_for(condition: Callable[[], T], *, timeout_s: float = 60.0, what: str = "condition",
+             interval_s: float = 0.1) -> T:
+    """Poll `condition` until it returns something truthy, and return that; fail the test with `what` after
+    `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (value := condition()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(interval_s)
+    return value
 
 
 def bronze_rows(settings: Settings, columns: Sequence[str] = ("partition", "offset")) -> pl.DataFrame:

@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import psutil
@@ -11,18 +10,9 @@ import pytest
 from common import delta_io
 from common.local_kafka import free_port
 from tests.conftest import REPO
+from tests.kafka_helpers import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def _await(condition, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def _processes_in(folder: Path) -> list[psutil.Process]:
@@ -55,11 +45,11 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
             status = subprocess.run(["scripts/status.sh"], cwd=clone, env=env, capture_output=True, text=True)
             return status.returncode == 0 and status.stdout
 
-        report = _await(healthy, timeout_s=120, what="status.sh to report every component healthy")
+        report = wait_for(healthy, timeout_s=120, what="status.sh to report every component healthy", interval_s=1)
         for component in ("kafka", "ingest", "scheduler", "dashboard", "producer", "topic"):
             assert f"OK  {component}" in report
         gold = clone / "data" / "gold" / "daily_energy_consumption"
-        _await(lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
+        wait_for(lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
                timeout_s=180, what="rows in gold")
         again = subprocess.run(["./start.sh"], cwd=clone, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and again.stdout.count("already running") == 4

@@ -8,21 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
 
 from consumer.scheduler import EtlLock, EtlScheduler, LockHeldError, lock_path
 from tests.conftest import REPO, make_settings
-from tests.kafka_helpers import env_of
-
-
-def wait_for(condition, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+from tests.kafka_helpers import env_of, wait_for
 
 
 def counting(calls: list[str], name: str, result=None, error: Exception | None = None):
@@ -44,7 +36,7 @@ def test_a_failing_stage_does_not_stop_the_others(lake_root, caplog):
     thread = threading.Thread(target=scheduler.run_forever)
     with caplog.at_level(logging.ERROR, logger="consumer.scheduler"):
         thread.start()
-        wait_for(lambda: calls.count("silver") >= 3 and calls.count("gold") >= 3)
+        wait_for(lambda: calls.count("silver") >= 3 and calls.count("gold") >= 3, what="three runs of each stage", interval_s=0.02)
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
@@ -93,7 +85,8 @@ def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
     first = subprocess.Popen([sys.executable, "-m", "scripts.run_etl", "--stage", "gold"], cwd=REPO, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: lock_path(settings).exists() and lock_path(settings).read_text() == str(first.pid))
+        wait_for(lambda: lock_path(settings).exists() and lock_path(settings).read_text() == str(first.pid),
+                 what="the first scheduler to hold the lock")
         second = subprocess.run([sys.executable, "-m", "scripts.run_etl", "--once"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 0
