@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 from benchmarks.harness import BenchContext, Result, timed
 from common import delta_io
 from config.settings import Settings
+from consumer.silver_to_gold import DEFAULT_PARTITION_BY, PARTITION_BY
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def _minutes(devices: pl.DataFrame, start: datetime, count: int, rng: np.random.
                                                       time_zone="UTC", eager=True)})
             .join(devices.select("home_id", "device_id", "device_type"), how="cross"))
     n = grid.height
-    return grid.with_columns(date=pl.col("minute").dt.date(), avg_temperature_c=pl.Series(rng.normal(21, 1, n)),
+    return grid.with_columns(date=pl.col("minute").dt.date(), hour=pl.col("minute").dt.hour(), avg_temperature_c=pl.Series(rng.normal(21, 1, n)),
                              avg_power_w=pl.Series(rng.gamma(2.0, 30.0, n)), energy_wh=pl.lit(1.0),
                              readings=pl.lit(4, pl.Int64))
 
@@ -99,6 +100,11 @@ def _alerts(devices: pl.DataFrame, days: list[date], count: int, rng: np.random.
         event_id=pl.Series([f"e{i}" for i in range(count)])).with_columns(date=pl.col("alert_time").dt.date())
 
 
+def _partitions(table: str, frame: pl.DataFrame) -> tuple[str, ...] | None:
+    """The partition columns gold uses for the table."""
+    return PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if "date" in frame.columns else None
+
+
 def write_history(settings: Settings, devices: int) -> tuple[pl.DataFrame, datetime]:
     """A year of gold for `devices` devices (minute rows: the last MINUTE_DAYS days); the fleet and newest minute."""
     rng = np.random.default_rng(7)
@@ -111,8 +117,7 @@ def write_history(settings: Settings, devices: int) -> tuple[pl.DataFrame, datet
               "device_health_metrics": _health(fleet, rng), "alerts": _alerts(fleet, days, devices * 50, rng),
               "telemetry_1min": _minutes(fleet, minute_start, MINUTE_DAYS * 1440 - 60, rng)}
     for name, frame in tables.items():
-        delta_io.write(settings.table_path("gold", name), frame,
-                       partition_by=["date"] if "date" in frame.columns else None)
+        delta_io.write(settings.table_path("gold", name), frame, partition_by=_partitions(name, frame))
     return fleet, tables["telemetry_1min"].get_column("minute").max()  # type: ignore[return-value]
 
 
@@ -123,7 +128,8 @@ def write_new_data(settings: Settings, fleet: pl.DataFrame, minutes_end: datetim
     delta_io.write(settings.table_path("gold", "daily_energy_consumption"), _daily_energy(fleet, [END], rng),
                    mode="overwrite", predicate=today, partition_by=["date"])
     delta_io.write(settings.table_path("gold", "telemetry_1min"),
-                   _minutes(fleet, minutes_end + timedelta(minutes=1), 1, rng), partition_by=["date"])
+                   _minutes(fleet, minutes_end + timedelta(minutes=1), 1, rng),
+                   partition_by=PARTITION_BY["telemetry_1min"])
     delta_io.write(settings.table_path("gold", "device_health_metrics"), _health(fleet, rng), mode="overwrite")
 
 

@@ -160,6 +160,13 @@ def hours_predicate(column: str, touched: Mapping[date, Iterable[int]]) -> str:
     return " OR ".join(clauses) or "false"
 
 
+def hour_partitions_predicate(touched: Mapping[date, Iterable[int]]) -> str:
+    """SQL predicate selecting the touched (date, hour) partitions: whole files, none of them read or rewritten."""
+    clauses = [f"(date = '{d.isoformat()}' AND hour IN ({', '.join(map(str, sorted(hours)))}))"
+               for d, hours in sorted(touched.items()) if hours]
+    return " OR ".join(clauses) or "false"
+
+
 def replace(settings: Settings, table: str, frame: pl.DataFrame, *, predicate: str | None,
             versions: Mapping[str, int], partition_by: tuple[str, ...] = (), always: bool = False) -> None:
     """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions.

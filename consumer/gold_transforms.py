@@ -45,7 +45,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "total_cost": pl.Float64(), "active_devices": pl.Int64(), "avg_health_score": pl.Float64(),
         "alerts": pl.Int64(), "events": pl.Int64()},
     "telemetry_1min": {
-        "minute": UTC_TS, "date": pl.Date(), "home_id": pl.String(), "device_id": pl.String(),
+        "minute": UTC_TS, "date": pl.Date(), "hour": pl.Int8(), "home_id": pl.String(), "device_id": pl.String(),
         "device_type": pl.String(), "avg_temperature_c": pl.Float64(), "avg_power_w": pl.Float64(),
         "energy_wh": pl.Float64(), "readings": pl.Int64()},
     "alerts": {
@@ -148,7 +148,7 @@ def telemetry_1min(silver: pl.DataFrame) -> pl.DataFrame:
             .agg(avg_temperature_c=pl.col("temperature_c").mean(), avg_power_w=pl.col("power_w").mean(),
                  energy_wh=micro_wh().sum() / UWH_PER_WH, readings=pl.len())
             .join(device_attributes(rows, ("home_id", "device_type")), on="device_id")
-            .with_columns(date=pl.col("minute").dt.date())
+            .with_columns(date=pl.col("minute").dt.date(), hour=pl.col("minute").dt.hour())
             .select(list(schema)).cast(schema).sort("minute").collect())
 
 

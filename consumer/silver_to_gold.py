@@ -39,7 +39,8 @@ DAILY_TABLES = ("daily_energy_consumption", "daily_home_summary", "daily_busines
                 "monthly_billing")
 DATE_TABLES = HOURLY_TABLES + DAILY_TABLES
 QUARANTINE_TABLES = ("daily_business_summary", "data_quality_daily")
-PARTITION_BY = ("date",)
+PARTITION_BY = {"telemetry_1min": ("date", "hour")}  # the big one: replacing an hour rewrites only that hour
+DEFAULT_PARTITION_BY = ("date",)
 
 Touched = dict[date, set[int]]
 
@@ -105,7 +106,8 @@ class GoldRun:
               quarantine: bool = False, always: bool = False) -> None:
         versions = self.versions if quarantine else {"silver": self.versions["silver"]}
         gold_io.replace(self.settings, table, frame, predicate=predicate, versions=versions,
-                        partition_by=PARTITION_BY if partitioned else (), always=always or self.full)
+                        partition_by=PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if partitioned else (),
+                        always=always or self.full)
         self.written[table] = frame.height
 
     def hourly(self) -> None:
@@ -120,7 +122,7 @@ class GoldRun:
             "device_hourly": (lambda: gt.device_hourly(rows, self.params), gold_io.hours_predicate("hour", hours)),
             "quality_hourly": (lambda: gt.quality_hourly(rows), gold_io.hours_predicate("hour", hours)),
             "telemetry_1min": (lambda: gt.telemetry_1min(rows.filter(pl.col("event_date") >= cutoff)),
-                               f"({gold_io.hours_predicate('minute', recent)}) OR date < '{cutoff.isoformat()}'"),
+                               f"({gold_io.hour_partitions_predicate(recent)}) OR date < '{cutoff.isoformat()}'"),
             "alerts": (lambda: gt.alerts(rows, self.params), gold_io.hours_predicate("alert_time", hours)),
         }
         for table, (compute, predicate) in frames.items():

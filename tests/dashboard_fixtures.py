@@ -9,6 +9,7 @@ import polars as pl
 
 from common import delta_io
 from config.settings import Settings
+from consumer.silver_to_gold import DEFAULT_PARTITION_BY, PARTITION_BY
 
 TS = pl.Datetime("us", "UTC")
 F, I, S, D = pl.Float64(), pl.Int64(), pl.String(), pl.Date()
@@ -29,7 +30,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "date": D, "home_id": S, "home_name": S, "total_energy_kwh": F, "total_cost": F, "active_devices": I,
         "avg_health_score": F, "alerts": I, "events": I},
     "telemetry_1min": {
-        "minute": TS, "date": D, "home_id": S, "device_id": S, "device_type": S, "avg_temperature_c": F,
+        "minute": TS, "date": D, "hour": pl.Int8, "home_id": S, "device_id": S, "device_type": S, "avg_temperature_c": F,
         "avg_power_w": F, "energy_wh": F, "readings": I},
     "alerts": {
         "alert_time": TS, "date": D, "home_id": S, "device_id": S, "device_type": S, "kind": S, "value": F,
@@ -68,9 +69,10 @@ def frame(table: str, rows: list[dict]) -> pl.DataFrame:
 
 
 def write_gold(settings: Settings, table: str, rows: list[dict]) -> None:
-    """One commit of `rows` to gold/<table>, partitioned by date like gold writes it."""
+    """One commit of `rows` to gold/<table>, partitioned like gold writes it."""
     data = frame(table, rows)
-    delta_io.write(settings.table_path("gold", table), data, partition_by=["date"] if "date" in data.columns else None,
+    partition_by = PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if "date" in data.columns else None
+    delta_io.write(settings.table_path("gold", table), data, partition_by=partition_by,
                    app_transactions={f"gold:{table}": 3})
 
 
@@ -107,7 +109,7 @@ def summary_rows() -> tuple[list[dict], list[dict]]:
 
 def minute_rows(minutes: int = 90) -> list[dict]:
     start = NOW - timedelta(minutes=minutes)
-    return [{"minute": start + timedelta(minutes=m), "date": DAY2, "home_id": DEVICES[dev][0], "device_id": dev,
+    return [{"minute": start + timedelta(minutes=m), "date": DAY2, "hour": (start + timedelta(minutes=m)).hour, "home_id": DEVICES[dev][0], "device_id": dev,
              "device_type": DEVICES[dev][1], "avg_temperature_c": 20.0 + m / 100, "avg_power_w": 100.0 + m,
              "energy_wh": 1.5, "readings": 4} for m in range(minutes) for dev in ("d1", "d2")]
 

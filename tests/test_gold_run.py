@@ -32,9 +32,10 @@ def snapshot(settings) -> dict[str, pl.DataFrame]:
     return {table: gold(settings, table) for table in TABLES}
 
 
-def files_by_date(settings, table: str) -> dict:
+def files_by_partition(settings, table: str) -> dict:
+    """Partition values (a tuple) → the table's data files there."""
     actions = pl.from_arrow(pa.table(delta_io.open_table(gold_io.gold_path(settings, table)).get_add_actions(flatten=True)))
-    return {d: sorted(g["path"]) for (d,), g in actions.group_by("partition.date")}
+    return {key: sorted(g["path"]) for key, g in actions.group_by(*(c for c in actions.columns if c.startswith("partition.")))}
 
 
 def test_gold_energy_equals_silver_energy_exactly(settings):
@@ -55,7 +56,8 @@ def test_late_event_changes_only_its_own_day_and_rerun_changes_nothing(settings)
     write_silver(settings, synthetic_silver(3_000, start=START, days=3, devices=10))
     clock = ManualClock(CLOCK_AT)
     silver_to_gold.run(settings, clock=clock)
-    before, files_before = snapshot(settings), files_by_date(settings, "daily_energy_consumption")
+    before, files_before = snapshot(settings), files_by_partition(settings, "daily_energy_consumption")
+    minutes_before = files_by_partition(settings, "telemetry_1min")
     versions = {t: delta_io.open_table(gold_io.gold_path(settings, t)).version() for t in silver_to_gold.DATE_TABLES}
 
     rerun = silver_to_gold.run(settings, clock=clock)
@@ -70,9 +72,13 @@ def test_late_event_changes_only_its_own_day_and_rerun_changes_nothing(settings)
                                          "home_id": "home_0000", "energy_wh": 1234.5, "power_w": 10.0}]))
     result = silver_to_gold.run(settings, clock=clock)
     assert (result.dates, result.hours) == ((late_day,), 1)
-    after, files_after = snapshot(settings), files_by_date(settings, "daily_energy_consumption")
-    assert {d: f for d, f in files_after.items() if d != late_day} == \
-           {d: f for d, f in files_before.items() if d != late_day}
+    after, files_after = snapshot(settings), files_by_partition(settings, "daily_energy_consumption")
+    assert {d: f for d, f in files_after.items() if d != (late_day,)} == \
+           {d: f for d, f in files_before.items() if d != (late_day,)}
+    minutes_after = files_by_partition(settings, "telemetry_1min")  # only the late event's hour is rewritten
+    assert {k: f for k, f in minutes_after.items() if k != (late_day, 12)} == \
+           {k: f for k, f in minutes_before.items() if k != (late_day, 12)}
+    assert minutes_after[(late_day, 12)] != minutes_before[(late_day, 12)]
     for table in ("daily_energy_consumption", "daily_business_summary", "telemetry_1min"):
         assert_frame_equal(after[table].filter(pl.col("date") != late_day),
                            before[table].filter(pl.col("date") != late_day))

@@ -106,12 +106,12 @@ def test_daily_home_and_business_summary(days):
 
 def test_telemetry_1min():
     expected = frame("telemetry_1min", [
-        (ts("2026-11-20 10:00:00"), D20, "h1", "p1", "smart_plug", None, 1550.0, 1750.0, 2),
-        (ts("2026-11-20 10:00:00"), D20, "h1", "t1", "thermostat", 31.0, 20.0, 500.0, 1),
-        (ts("2026-11-20 10:01:00"), D20, "h2", "p2", "smart_plug", None, 5.0, 10.0, 1),
-        (ts("2026-11-20 10:02:00"), D20, "h1", "p1", "smart_plug", None, 50.0, 125.0, 1),
-        (ts("2026-11-20 10:03:00"), D20, "h1", "t1", "thermostat", 9.5, 10.0, 200.0, 1),
-        (ts("2026-11-21 00:00:00"), D21, "h1", "p1", "smart_plug", None, 200.0, 2000.0, 1),
+        (ts("2026-11-20 10:00:00"), D20, 10, "h1", "p1", "smart_plug", None, 1550.0, 1750.0, 2),
+        (ts("2026-11-20 10:00:00"), D20, 10, "h1", "t1", "thermostat", 31.0, 20.0, 500.0, 1),
+        (ts("2026-11-20 10:01:00"), D20, 10, "h2", "p2", "smart_plug", None, 5.0, 10.0, 1),
+        (ts("2026-11-20 10:02:00"), D20, 10, "h1", "p1", "smart_plug", None, 50.0, 125.0, 1),
+        (ts("2026-11-20 10:03:00"), D20, 10, "h1", "t1", "thermostat", 9.5, 10.0, 200.0, 1),
+        (ts("2026-11-21 00:00:00"), D21, 0, "h1", "p1", "smart_plug", None, 200.0, 2000.0, 1),
     ])
     assert_frame_equal(gt.telemetry_1min(SILVER).sort("minute", "device_id"), expected)
 
