@@ -24,7 +24,7 @@ from tests.kafka_helpers import env_of
 from tests.silver_fixtures import append_bronze, encode, plug_event
 
 RUN_COLUMNS = ("run_id", "started_at", "finished_at")
-LATER = datetime(2026, 11, 24, tzinfo=UTC)
+LATER = datetime(2026, 11, 25, tzinfo=UTC)  # after every event of the longest stream (100,000 s)
 FAULTS = {
     "invalid_json": lambda n: b'{"event_id": "broken' + str(n).encode(),
     "invalid_utf8": lambda n: b"\xff\xfe" + str(n).encode(),
@@ -34,12 +34,15 @@ FAULTS = {
     "missing_field": lambda n: encode({k: v for k, v in plug_event(n).items() if k != "device_id"}),
     "future": lambda n: encode(plug_event(n, timestamp="2030-01-01T00:00:00Z")),
 }
+RULES_FAILED = {"invalid_json": ["valid_json"], "invalid_utf8": ["valid_utf8"], "wrong_type": ["field_types"],
+                "out_of_range": ["value_in_range"], "unknown_device": ["known_device"],
+                "missing_field": ["required_fields"], "future": ["not_in_future"]}
 
 
-def faulty_stream(n: int, *, fault_rate: float, seed: int) -> tuple[list[bytes], dict[str, int]]:
-    """n bronze values: valid readings plus faults and exact redeliveries at `fault_rate`; counts by kind."""
+def faulty_stream(n: int, *, fault_rate: float, seed: int) -> tuple[list[bytes], list[str]]:
+    """n bronze values: valid readings plus faults and exact redeliveries at `fault_rate`; the kind of each."""
     rng = random.Random(seed)
-    values, counts, valid = [], dict.fromkeys([*FAULTS, "duplicate", "valid"], 0), []
+    values, kinds, valid = [], [], []
     for i in range(n):
         kind = rng.choice([*FAULTS, "duplicate"]) if rng.random() < fault_rate else "valid"
         if kind == "duplicate" and not valid:
@@ -51,8 +54,8 @@ def faulty_stream(n: int, *, fault_rate: float, seed: int) -> tuple[list[bytes],
             values.append(encode(plug_event(rng.choice(valid[-50:]))))
         else:
             values.append(FAULTS[kind](i))
-        counts[kind] += 1
-    return values, counts
+        kinds.append(kind)
+    return values, kinds
 
 
 def load(settings: Settings, values: list[bytes], *, per_commit: int) -> None:
@@ -70,11 +73,13 @@ def tables(settings: Settings) -> dict[str, pl.DataFrame]:
 
 
 def test_every_bronze_row_is_accounted_for(settings):
-    values, counts = faulty_stream(20_000, fault_rate=0.05, seed=7)
-    load(settings, values, per_commit=5_000)
-    result = bronze_to_silver.run(settings, max_chunk_rows=8_000)
+    values, kinds = faulty_stream(100_000, fault_rate=0.05, seed=7)
+    counts = {kind: kinds.count(kind) for kind in [*FAULTS, "duplicate", "valid"]}
+    load(settings, values, per_commit=25_000)
+    result = bronze_to_silver.run(settings, max_chunk_rows=40_000)
     faults = sum(counts[kind] for kind in FAULTS)
-    assert result.bronze_rows == 20_000
+    assert min(counts.values()) > 400  # every kind, many times
+    assert result.bronze_rows == 100_000
     assert result.quarantined_rows == faults
     assert result.duplicate_rows == counts["duplicate"]
     assert result.silver_rows == counts["valid"]
@@ -83,8 +88,9 @@ def test_every_bronze_row_is_accounted_for(settings):
     quarantine = delta_io.read(settings.table_path("silver", "quarantine"))
     assert quarantine.height == faults
     assert quarantine["value"].to_list() == [values[o] for o in quarantine["offset"].to_list()]
+    assert quarantine["failed_rules"].to_list() == [RULES_FAILED[kinds[o]] for o in quarantine["offset"].to_list()]
     log = delta_io.read(settings.table_path("silver", "run_log"))
-    assert log["reconciled"].all() and int(log["bronze_rows"].sum()) == 20_000
+    assert log["reconciled"].all() and int(log["bronze_rows"].sum()) == 100_000
     per_rule = {k: sum(orjson.loads(c).get(k, 0) for c in log["rule_counts"]) for k in ("valid_json", "valid_utf8",
                                                                                         "field_types", "known_device")}
     assert per_rule == {"valid_json": counts["invalid_json"], "valid_utf8": counts["invalid_utf8"],
