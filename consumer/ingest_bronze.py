@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -23,7 +24,7 @@ from kafka.errors import KafkaError
 from common import delta_io
 from common.cli import run as run_cli
 from common.cli import setup_logging
-from common.kafka_io import broker_unavailable, client_config
+from common.kafka_io import broker_unavailable, client_config, group_lag
 from common.local_kafka import port_open
 from config.settings import Settings
 from consumer.bronze_batch import BronzeBatch, append_batch
@@ -36,6 +37,9 @@ BROKER_CHECK_EVERY_S = 5.0
 # --idle-exit counts from the latest partition assignment; joining a group can take a session timeout when a
 # killed member has to be expelled first.
 JOIN_GRACE_S = 30.0
+# A member left without partitions this long while records wait and nobody consumes them is stuck outside its
+# group (seen once after a broker crash during a rebalance): it starts over with a fresh consumer.
+STUCK_AFTER_S = 60.0
 
 
 @dataclass
@@ -70,6 +74,68 @@ class _Rebalance(ConsumerRebalanceListener):
         self.ingest.seek_to_table(assigned)
 
 
+class StuckCheck:
+    """Notices a member that owns no partitions while records wait and the group commits nothing."""
+
+    def __init__(self, group_progress: Callable[[], tuple[int, int]]) -> None:
+        self.group_progress = group_progress  # () -> (sum of committed offsets, lag)
+        self.since: float | None = None
+        self.committed: int | None = None
+
+    def stuck(self, *, assigned: bool, now: float) -> bool:
+        """Whether the member has been unassigned for two windows of STUCK_AFTER_S in which the group's committed
+        offsets did not move although records wait (if another member consumes them, nothing is stuck)."""
+        if assigned:
+            self.since, self.committed = None, None
+            return False
+        if self.since is None:
+            self.since = now
+        if now - self.since < STUCK_AFTER_S:
+            return False
+        try:
+            committed, lag = self.group_progress()
+        except KafkaError:
+            return False
+        stuck = lag > 0 and committed == self.committed
+        self.since, self.committed = now, committed
+        return stuck
+
+
+def group_progress(settings: Settings) -> tuple[int, int]:
+    """The bronze group's committed offsets (summed) and lag on the telemetry topic."""
+    partitions = group_lag(settings, settings.telemetry_topic, settings.bronze_consumer_group)
+    return sum(p.committed or 0 for p in partitions), sum(p.lag for p in partitions)
+
+
+class BrokerWatch:
+    """Between polls without records: logs when the broker goes away or comes back, and restarts a stuck member."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.up = True
+        self.last_check = time.monotonic()
+        self.stuck_check = StuckCheck(lambda: group_progress(settings))
+
+    def tick(self, ingest: BronzeIngest, stop: threading.Event, *, now: float, idle_exit_s: float | None) -> bool:
+        """Check at most every BROKER_CHECK_EVERY_S; False when the ingest should stop."""
+        if now - self.last_check < BROKER_CHECK_EVERY_S:
+            return True
+        self.last_check = now
+        up = port_open(*self.settings.bootstrap_host_port)
+        if up != self.up:
+            self.up = up
+            logger.warning("Kafka broker %s", "reachable again" if up else
+                           f"not reachable at {self.settings.kafka_bootstrap_servers}; retrying")
+        if up and self.stuck_check.stuck(assigned=bool(ingest.consumer.assignment()), now=now):
+            logger.warning("no partitions for %.0fs while records wait and nobody commits; rejoining the group with a "
+                           "fresh consumer", 2 * STUCK_AFTER_S)
+            fresh = _connect(self.settings, stop, give_up_after_s=idle_exit_s)
+            if fresh is None:
+                return False
+            ingest.restart_consumer(fresh)
+        return True
+
+
 class BronzeIngest:
     """One consumer-group member that lands its partitions' records in bronze."""
 
@@ -93,9 +159,25 @@ class BronzeIngest:
                 self.consumer.seek(tp, upto + 1)
         logger.info("assigned %s", ", ".join(f"p{tp.partition}" for tp in sorted(partitions)) or "no partitions")
 
+    def subscribe(self) -> None:
+        self.consumer.subscribe([self.settings.telemetry_topic], listener=_Rebalance(self))
+
+    def restart_consumer(self, consumer: KafkaConsumer) -> None:
+        """Leave the group with the old consumer (flushing first) and join it again with `consumer`."""
+        self.flush(reason="restart")
+        self.consumer.close(autocommit=False)
+        self.consumer = consumer
+        self.subscribe()
+
     def poll(self) -> int:
-        """One poll into the buffer; returns the number of records received."""
-        polled = self.consumer.poll(timeout_ms=200, max_records=min(50_000, self.settings.bronze_flush_records))
+        """One poll into the buffer; returns the number of records received (0 when the broker is unreachable:
+        the client reconnects on the next poll)."""
+        try:
+            polled = self.consumer.poll(timeout_ms=200, max_records=min(50_000, self.settings.bronze_flush_records))
+        except KafkaError as exc:
+            logger.debug("poll failed: %s", exc)
+            time.sleep(0.5)
+            return 0
         now = time.monotonic()
         if polled and self.stats.first_record_at is None:
             self.stats.first_record_at = now
@@ -146,7 +228,8 @@ class BronzeIngest:
         self.consumer.close(autocommit=False)
 
 
-def _consumer(settings: Settings) -> KafkaConsumer:
+def make_consumer(settings: Settings) -> KafkaConsumer:
+    """A bronze-group member (not yet subscribed): no auto-commit, large fetches, a short session timeout."""
     return KafkaConsumer(
         **client_config(settings), group_id=settings.bronze_consumer_group, client_id="bronze-ingest",
         enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -160,7 +243,7 @@ def _connect(settings: Settings, stop: threading.Event, *, give_up_after_s: floa
     delay, waited, logged = 1.0, 0.0, False
     while not stop.is_set():
         try:
-            return _consumer(settings)
+            return make_consumer(settings)
         except (KafkaError, OSError) as exc:
             if give_up_after_s is not None and waited >= give_up_after_s:
                 raise broker_unavailable(settings, exc) from None
@@ -181,11 +264,10 @@ def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: floa
     if consumer is None:
         return IngestStats()
     ingest = BronzeIngest(settings, consumer)
-    consumer.subscribe([settings.telemetry_topic], listener=_Rebalance(ingest))
-    host, port = settings.bootstrap_host_port
-    last_progress = last_check = time.monotonic()
+    ingest.subscribe()
+    watch = BrokerWatch(settings)
+    last_progress = time.monotonic()
     last_data, join_deadline = 0.0, last_progress + JOIN_GRACE_S
-    broker_up = True
     try:
         while not stop.is_set():
             received = ingest.poll()
@@ -197,13 +279,8 @@ def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: floa
                 break
             if idle_exit_s is not None and now - (last_data or join_deadline) >= idle_exit_s:
                 break
-            if not received and now - last_check >= BROKER_CHECK_EVERY_S:
-                last_check = now
-                up = port_open(host, port)
-                if up != broker_up:
-                    broker_up = up
-                    logger.warning("Kafka broker %s", "reachable again" if up else
-                                   f"not reachable at {settings.kafka_bootstrap_servers}; retrying")
+            if not received and not watch.tick(ingest, stop, now=now, idle_exit_s=idle_exit_s):
+                break
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
                 _log_progress(ingest)
