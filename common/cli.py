@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from common.errors import LakehouseError
@@ -22,6 +24,14 @@ def setup_logging(level: str = "INFO") -> None:
     quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
     for noisy in ("kafka", "deltalake", "urllib3"):
         logging.getLogger(noisy).setLevel(quiet)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set: long-running loops finish their current step and stop cleanly."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def run(main: Callable[[], int | None]) -> None:

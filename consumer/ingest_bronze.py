@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from kafka.errors import KafkaError
 
 from common import delta_io
 from common.cli import run as run_cli
-from common.cli import setup_logging
+from common.cli import setup_logging, stop_on_signals
 from common.kafka_io import broker_unavailable, client_config, group_lag
 from common.local_kafka import port_open
 from config.settings import Settings
@@ -306,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     logger.info("bronze ingest: %s → %s (group %s)", settings.telemetry_topic, bronze_path(settings),
                 settings.bronze_consumer_group)
     run(settings, max_records=args.max_records, idle_exit_s=args.idle_exit, stop_event=stop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import signal
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common.cli import run as run_cli
-from common.cli import setup_logging
+from common.cli import setup_logging, stop_on_signals
 from common.clock import Clock, SystemClock
 from common.errors import ConfigError
 from config.catalog import register_devices
@@ -204,9 +203,7 @@ def main() -> int:
     args = build_parser().parse_args()
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     summary = run(settings, stop_event=stop, **vars(args))
     faults = ", ".join(f"{k}={v}" for k, v in summary.faults.items() if v)
     print(f"sent={summary.sent} failed={summary.failed} faults={sum(summary.faults.values())}"

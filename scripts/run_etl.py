@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
 from common.cli import run as run_cli
-from common.cli import setup_logging
+from common.cli import setup_logging, stop_on_signals
 from config.settings import Settings
 from consumer.scheduler import STAGES, EtlLock, EtlScheduler, LockHeldError, lock_path
 
@@ -32,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     stages = STAGES if args.stage == "all" else (args.stage,)
     try:
         with EtlLock(lock_path(settings)):

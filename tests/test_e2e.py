@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
