@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -59,8 +60,14 @@ def _decode_block_or_rows(block: pa.Array) -> pa.Table:
 
 
 def _decode_block(values: pa.Array) -> pa.Table | None:
-    """All values decoded in one call, or None when any of them is not a well-typed JSON object."""
-    if values.null_count:
+    """All values decoded in one call, or None when any of them is not a well-typed JSON object.
+
+    Arrow's reader is only given lines that start with `{`: it crashes (pyarrow 26) when a block of its input
+    starts with a bare `null` line, so a value that does not start with `{`, or that holds a line break (or any
+    byte up to 13, tab included), goes the slow way.
+    """
+    if (values.null_count or _has_control_bytes(values)
+            or not pc.all(pc.equal(pc.binary_slice(values, 0, 1), b"{")).as_py()):
         return None
     try:
         values.cast(pa.string())  # validates UTF-8
@@ -81,15 +88,20 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
     return table.append_column("parse_error", pa.nulls(len(values), pa.string()))
 
 
+def _has_control_bytes(values: pa.Array) -> bool:
+    """Whether any value of a large_binary array holds a byte ≤ 13 (line feed, carriage return, tab, NUL …)."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + len(values) + 1]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return bool(data.size) and int(data.min()) <= 13
+
+
 def _decode_rows(values: pa.Array) -> pa.Table:
     """The slow path for one failing block: find each bad value, decode the good ones together."""
     errors = [row_error(value) for value in values.to_pylist()]
     good = [i for i, error in enumerate(errors) if error is None]
-    # These values are valid JSON, so any line break in them is whitespace between tokens.
-    flat = pc.replace_substring_regex(values, pattern="[\r\n]", replacement=" ")
-    decoded = _decode_block(flat.take(good)) if good else None
+    decoded = _decode_objects(values.take(pa.array(good, pa.int64())))
     if decoded is None and good:  # Arrow refuses something the row check let through: decide value by value
-        singles = {i: _decode_block(flat.slice(i, 1)) for i in good}
+        singles = {i: _decode_objects(values.slice(i, 1)) for i in good}
         for i, single in singles.items():
             errors[i] = None if single is not None else "field_types"
         good = [i for i in good if errors[i] is None]
@@ -100,6 +112,15 @@ def _decode_rows(values: pa.Array) -> pa.Table:
     combined = pa.concat_tables([t for t in (decoded, rejected) if t is not None])
     order = pc.sort_indices(pa.array(good + bad, pa.int64()))
     return combined.take(order)
+
+
+def _decode_objects(objects: pa.Array) -> pa.Table | None:
+    """`_decode_block` for values known to be JSON objects: their line breaks and leading blanks are whitespace
+    between tokens, so they are blanked and trimmed first."""
+    if len(objects) == 0:
+        return None
+    flat = pc.replace_substring_regex(objects.cast(pa.large_string()), pattern="[\r\n]", replacement=" ")
+    return _decode_block(pc.utf8_ltrim_whitespace(flat).cast(pa.large_binary()))
 
 
 def row_error(value: bytes | None) -> str | None:

@@ -33,13 +33,28 @@ def run_rules(values: list[bytes | None]) -> pl.DataFrame:
 def test_parser_explains_every_value_it_cannot_type():
     values = [encode(plug_event()), None, b"", b"\xff\xfe{}", b"[1, 2]", b"{oops", b'{"seq": 1.5}',
               b'{"power_w": "12"}', b'{"device_id": 7}', b'{"is_on": "true"}', b'{"seq": 99999999999999999999}',
-              b'{"a": 1}\n{"b": 2}', b'{\n"seq": 3}', b'  {"seq": 4}  ']
+              b'{"a": 1}\n{"b": 2}', b'{\n"seq": 3}', b'  {"seq": 4}  ', b"null", b" null", b'{"seq": 5}\nnull']
     parsed = pl.from_arrow(parse_values(pa.array(values, pa.binary())))
     assert parsed["parse_error"].to_list() == [None, "valid_json", "valid_json", "valid_utf8", "valid_json",
                                                "valid_json", "field_types", "field_types", "field_types",
-                                               "field_types", "field_types", "valid_json", None, None]
-    assert parsed["seq"].to_list()[0] == 0 and parsed["seq"].to_list()[-2:] == [3, 4]
+                                               "field_types", "field_types", "valid_json", None, None,
+                                               "valid_json", "valid_json", "valid_json"]  # a bare null crashes Arrow
+    assert parsed["seq"].to_list()[0] == 0 and parsed["seq"].to_list()[-5:-3] == [3, 4]
     assert parsed.row(0, named=True)["power_w"] == 100.0 and parsed.row(0, named=True)["is_on"] is True
+
+
+VALID_VALUE = encode(plug_event())
+
+
+@pytest.mark.parametrize(("values", "errors"), [
+    ([b"null"], ["valid_json"]),
+    ([b"  null", VALID_VALUE], ["valid_json", None]),
+    ([VALID_VALUE, b"null"], [None, "valid_json"]),
+    ([VALID_VALUE + b"\nnull"], ["valid_json"]),
+])
+def test_a_bare_null_never_reaches_arrows_reader(values, errors):
+    """pyarrow 26's JSON reader crashes the process on a line holding only `null`."""
+    assert pl.from_arrow(parse_values(pa.array(values, pa.binary())))["parse_error"].to_list() == errors
 
 
 raw_values = st.one_of(
