@@ -109,3 +109,18 @@ def log_actions(path: Path, version: int) -> list[dict] | None:
     except FileNotFoundError:
         return None
     return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def data_changes(path: Path, version: int) -> list[tuple[Literal["add", "remove"], dict]] | None:
+    """The file actions of one commit that change data, as (kind, action): compaction rewrites (dataChange false)
+    are left out. None when that log file is gone."""
+    actions = log_actions(path, version)
+    if actions is None:
+        return None
+    return [(kind, action[kind]) for action in actions for kind in ("add", "remove")
+            if kind in action and action[kind].get("dataChange", True)]
+
+
+def add_actions(table: DeltaTable) -> pl.DataFrame:
+    """The table's current data files, one row each: path, partition.<column>, num_records, min./max.<column>."""
+    return pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))  # type: ignore[return-value]

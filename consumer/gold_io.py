@@ -11,16 +11,15 @@ from urllib.parse import unquote
 
 import orjson
 import polars as pl
-import pyarrow as pa
 from deltalake import DeltaTable
 
 from common import delta_io
 from config.settings import Settings
+from consumer.gold_transforms import UTC_TS
 
 logger = logging.getLogger(__name__)
 
 QUARANTINE_TYPES: dict[str, pl.DataType] = {"quarantine_date": pl.Date(), "failed_rules": pl.List(pl.String())}
-UTC_TS = pl.Datetime("us", "UTC")
 SILVER_TYPES: dict[str, pl.DataType] = {
     "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
     "home_name": pl.String(), "location": pl.String(), "event_time": UTC_TS, "event_date": pl.Date(),
@@ -79,24 +78,21 @@ def touched_hours(table: DeltaTable, path: Path, *, partition: str, time_column:
         return _everything(table, partition)
     touched: dict[date, set[int]] = defaultdict(set)
     for version in range(since + 1, table.version() + 1):
-        actions = delta_io.log_actions(path, version)
-        if actions is None:
+        changes = delta_io.data_changes(path, version)
+        if changes is None:
             logger.warning("%s: log of version %d is gone; recomputing every date", path, version)
             return _everything(table, partition)
-        for action in actions:
-            for kind in ("add", "remove"):
-                entry = action.get(kind)
-                value = entry and entry.get("partitionValues", {}).get(partition)
-                if not value or not entry.get("dataChange", True):
-                    continue
-                day = date.fromisoformat(value)
-                touched[day] |= _hours(entry, day, time_column) if kind == "add" else set(ALL_HOURS)
+        for kind, entry in changes:
+            value = entry.get("partitionValues", {}).get(partition)
+            if not value:
+                continue
+            day = date.fromisoformat(value)
+            touched[day] |= _hours(entry, day, time_column) if kind == "add" else set(ALL_HOURS)
     return dict(touched)
 
 
 def _everything(table: DeltaTable, partition: str) -> dict[date, set[int]]:
-    actions = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
-    return {d: set(ALL_HOURS) for d in actions[f"partition.{partition}"].drop_nulls()}  # type: ignore[index]
+    return {d: set(ALL_HOURS) for d in delta_io.add_actions(table)[f"partition.{partition}"].drop_nulls()}
 
 
 def hour_starts(touched: Mapping[date, Iterable[int]]) -> list[datetime]:
@@ -106,7 +102,7 @@ def hour_starts(touched: Mapping[date, Iterable[int]]) -> list[datetime]:
 
 def _file_ranges(table: DeltaTable) -> pl.DataFrame:
     """Every data file: path, and the min/max event_time of its rows (null without statistics)."""
-    actions: pl.DataFrame = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))  # type: ignore[assignment]
+    actions = delta_io.add_actions(table)
 
     def stat(name: str) -> pl.Expr:
         return pl.col(name).cast(UTC_TS) if name in actions.columns else pl.lit(None, UTC_TS)

@@ -73,13 +73,13 @@ def _rows_added(path: Path, version: int) -> int:
 
 def _appended_files(path: Path, version: int) -> list[dict]:
     """The add actions of one bronze commit that carry new rows (compaction rewrites carry none)."""
-    actions = delta_io.log_actions(path, version)
-    if actions is None:
+    changes = delta_io.data_changes(path, version)
+    if changes is None:
         raise LakeError(f"bronze version {version} is no longer in the log of {path}; rebuild silver from bronze "
                         "(delete data/silver) or restore the log")
-    if any(action.get("remove", {}).get("dataChange", False) for action in actions):
+    if any(kind == "remove" for kind, _ in changes):
         raise LakeError(f"bronze version {version} removed rows, but bronze is append-only; restore {path}")
-    return [action["add"] for action in actions if "add" in action and action["add"].get("dataChange", True)]
+    return [add for _, add in changes]
 
 
 def read_chunk(path: Path, chunk: Chunk) -> pa.Table:

@@ -101,7 +101,7 @@ class _Files:
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _files(_table: DeltaTable, path: str, version: int) -> _Files:
     with _LOCK:
-        actions = pl.DataFrame(_table.get_add_actions(flatten=True))
+        actions = delta_io.add_actions(_table)
         schema = pa.schema(_table.schema().to_arrow())
     if actions.is_empty():
         return _Files(pl.DataFrame(schema={"file": pl.String}), schema)

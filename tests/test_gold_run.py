@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -34,7 +33,7 @@ def snapshot(settings) -> dict[str, pl.DataFrame]:
 
 def files_by_partition(settings, table: str) -> dict:
     """Partition values (a tuple) → the table's data files there."""
-    actions = pl.from_arrow(pa.table(delta_io.open_table(gold_io.gold_path(settings, table)).get_add_actions(flatten=True)))
+    actions = delta_io.add_actions(delta_io.open_table(gold_io.gold_path(settings, table)))
     return {key: sorted(g["path"]) for key, g in actions.group_by(*(c for c in actions.columns if c.startswith("partition.")))}
 
 
