@@ -83,9 +83,12 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     target = bronze.version()
     catalog = load_catalog(settings)
     rules = silver_rules(settings)
-    while (chunk := silver_io.next_chunk(bronze_path(settings), silver_io.progress(settings), target,
-                                         max_rows=max_chunk_rows)) is not None:
-        _process(settings, chunk, catalog, rules, clock, result)
+    while True:
+        marks = silver_io.progress(settings)
+        chunk = silver_io.next_chunk(bronze_path(settings), marks, target, max_rows=max_chunk_rows)
+        if chunk is None:
+            break
+        _process(settings, chunk, marks, catalog, rules, clock, result)
     result.seconds = time.perf_counter() - started
     if result.chunks:
         logger.info("silver: bronze versions %s..%s: %d rows → %d silver, %d quarantined, %d duplicates in %.2fs "
@@ -96,9 +99,9 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     return result
 
 
-def _process(settings: Settings, chunk: silver_io.Chunk, catalog: pl.DataFrame,
+def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], catalog: pl.DataFrame,
              rules: tuple[Rule, ...], clock: Clock, result: SilverRunResult) -> None:
-    """Validate, deduplicate and write one chunk; skip the tables that already hold it."""
+    """Validate, deduplicate and write one chunk; skip the tables whose progress `marks` say already hold it."""
     started_at = clock.now()
     raw = silver_io.read_chunk(bronze_path(settings), chunk)
     rows: pl.DataFrame = pl.from_arrow(raw)  # type: ignore[assignment]
@@ -113,7 +116,6 @@ def _process(settings: Settings, chunk: silver_io.Chunk, catalog: pl.DataFrame,
     new = seen.filter(~pl.col("_seen") | pl.col("_itself")).drop("kafka_partition", "kafka_offset", "_seen", "_itself")
     counts = {"bronze_rows": rows.height, "silver_rows": new.height, "quarantined_rows": rejected.height,
               "duplicate_rows": rows.height - rejected.height - new.height}
-    marks = silver_io.progress(settings)
     if marks["quarantine"] < chunk.last and not rejected.is_empty():
         _write(settings, "quarantine", silver_quarantine(rejected, rules, quarantined_at=started_at), chunk,
                partition_by=QUARANTINE_PARTITION_BY)

@@ -13,8 +13,8 @@ import argparse
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -163,8 +163,7 @@ class BronzeIngest:
 
     def restart_consumer(self, consumer: KafkaConsumer) -> None:
         """Leave the group with the old consumer (flushing first) and join it again with `consumer`."""
-        self.flush(reason="restart")
-        self.consumer.close(autocommit=False)
+        self.close()
         self.consumer = consumer
         self.subscribe()
 
