@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import plotly.graph_objects as go
 import polars as pl
 
@@ -9,6 +11,14 @@ from dashboard.metrics import STATUS_COLORS
 
 MAX_LINES = 10
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
+
+
+def _by_status(frame: pl.DataFrame, column: str) -> Iterator[tuple[str, str, pl.DataFrame]]:
+    """(status, colour, rows) for each status that has rows, in STATUS_COLORS order."""
+    for status, color in STATUS_COLORS.items():
+        rows = frame.filter(pl.col(column) == status)
+        if not rows.is_empty():
+            yield status, color, rows
 
 
 def energy_by_type_bar(by_type: pl.DataFrame) -> go.Figure:
@@ -21,10 +31,7 @@ def energy_by_type_bar(by_type: pl.DataFrame) -> go.Figure:
 def health_vs_risk(health: pl.DataFrame) -> go.Figure:
     """Scatter of health score against failure risk, one point per device, coloured by status."""
     fig = go.Figure()
-    for status, color in STATUS_COLORS.items():
-        rows = health.filter(pl.col("status") == status)
-        if rows.is_empty():
-            continue
+    for status, color, rows in _by_status(health, "status"):
         fig.add_trace(go.Scattergl(x=rows["health_score"].to_list(), y=rows["failure_risk"].to_list(), mode="markers",
                                    name=status, marker={"color": color}, text=rows["device_id"].to_list(),
                                    hovertemplate="%{text}<br>health %{x:.0f}<br>risk %{y:.2f}<extra></extra>"))
@@ -59,10 +66,7 @@ def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: 
 def homes_map(homes: pl.DataFrame) -> go.Figure:
     """Homes on an OpenStreetMap map, coloured by their worst device's status, with counts on hover."""
     fig = go.Figure()
-    for status, color in STATUS_COLORS.items():
-        rows = homes.filter(pl.col("worst_status") == status)
-        if rows.is_empty():
-            continue
+    for status, color, rows in _by_status(homes, "worst_status"):
         hover = [f"<b>{r['home_name']}</b> ({r['home_id']})<br>{r['devices']} devices, avg health {r['avg_health']}"
                  f"<br>healthy {r['healthy']} · attention {r['attention']} · critical {r['critical']}"
                  f" · offline {r['offline']}" for r in rows.iter_rows(named=True)]
