@@ -95,8 +95,11 @@ def retry_on_conflict(operation: Callable[[], T], *, what: str, attempts: int = 
 def last_commit(path: Path) -> dict[str, object] | None:
     """Version, UTC time and operation of the table's latest commit, or None when there is no table."""
     table = open_table(path)
-    if table is None:
-        return None
+    return None if table is None else commit_info(table)
+
+
+def commit_info(table: DeltaTable) -> dict[str, object]:
+    """Version, UTC time and operation of the latest commit of an open table."""
     entry = table.history(1)[0]
     return {"version": table.version(), "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
             "operation": entry.get("operation")}

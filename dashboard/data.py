@@ -212,7 +212,8 @@ def table_info(settings: Settings, layer: str, name: str, source: str | None, ma
     table = _open(path)
     if table is None:
         return TableInfo(f"{layer}/{name}", None, None, None, None, source, None, None)
-    commit = delta_io.last_commit(path) or {}
+    with _LOCK:
+        commit = delta_io.commit_info(table)
     source_version = None
     if source is not None:
         source_table = _open(settings.lake_root / source)
