@@ -36,9 +36,10 @@ BROKER_CHECK_EVERY_S = 5.0
 # --idle-exit counts from the latest partition assignment; joining a group can take a session timeout when a
 # killed member has to be expelled first.
 JOIN_GRACE_S = 30.0
-# A member left without partitions this long while records wait and nobody consumes them is stuck outside its
-# group (seen once after a broker crash during a rebalance): it starts over with a fresh consumer.
-STUCK_AFTER_S = 60.0
+# A member left without partitions for two windows while records wait and nobody commits them is stuck outside
+# its group (seen after a broker crash during a rebalance, and when it joined before the topic's metadata reached
+# it): it starts over with a fresh consumer. A window spans at least three flush intervals.
+STUCK_WINDOW_S = 20.0
 
 
 @dataclass
@@ -76,27 +77,28 @@ class _Rebalance(ConsumerRebalanceListener):
 class StuckCheck:
     """Notices a member that owns no partitions while records wait and the group commits nothing."""
 
-    def __init__(self, group_progress: Callable[[], tuple[int, int]]) -> None:
+    def __init__(self, group_progress: Callable[[], tuple[int, int]], *, window_s: float) -> None:
         self.group_progress = group_progress  # () -> (sum of committed offsets, lag)
+        self.window_s = window_s
         self.since: float | None = None
-        self.committed: int | None = None
+        self.seen: tuple[int, int] | None = None  # (committed, lag) at the end of the previous window
 
     def stuck(self, *, assigned: bool, now: float) -> bool:
-        """Whether the member has been unassigned for two windows of STUCK_AFTER_S in which the group's committed
-        offsets did not move although records wait (if another member consumes them, nothing is stuck)."""
+        """Whether the member has been unassigned for two windows, records waited at both ends of the second one
+        and the group's committed offsets did not move in it (if another member consumes them, nothing is stuck)."""
         if assigned:
-            self.since, self.committed = None, None
+            self.since, self.seen = None, None
             return False
         if self.since is None:
             self.since = now
-        if now - self.since < STUCK_AFTER_S:
+        if now - self.since < self.window_s:
             return False
         try:
             committed, lag = self.group_progress()
         except KafkaError:
             return False
-        stuck = lag > 0 and committed == self.committed
-        self.since, self.committed = now, committed
+        stuck = self.seen is not None and self.seen[1] > 0 and lag > 0 and committed == self.seen[0]
+        self.since, self.seen = now, (committed, lag)
         return stuck
 
 
@@ -113,7 +115,8 @@ class BrokerWatch:
         self.settings = settings
         self.up = True
         self.last_check = time.monotonic()
-        self.stuck_check = StuckCheck(lambda: group_progress(settings))
+        self.stuck_check = StuckCheck(lambda: group_progress(settings),
+                                      window_s=max(STUCK_WINDOW_S, 3 * settings.bronze_flush_seconds))
 
     def tick(self, ingest: BronzeIngest, stop: threading.Event, *, now: float, idle_exit_s: float | None) -> bool:
         """Check at most every BROKER_CHECK_EVERY_S; False when the ingest should stop."""
@@ -127,7 +130,7 @@ class BrokerWatch:
                            f"not reachable at {self.settings.kafka_bootstrap_servers}; retrying")
         if up and self.stuck_check.stuck(assigned=bool(ingest.consumer.assignment()), now=now):
             logger.warning("no partitions for %.0fs while records wait and nobody commits; rejoining the group with a "
-                           "fresh consumer", 2 * STUCK_AFTER_S)
+                           "fresh consumer", 2 * self.stuck_check.window_s)
             fresh = _connect(self.settings, stop, give_up_after_s=idle_exit_s)
             if fresh is None:
                 return False

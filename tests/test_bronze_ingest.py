@@ -148,16 +148,17 @@ def test_sigkill_at_three_random_moments_loses_and_duplicates_nothing(kafka_sett
 
 
 def _stuck_after(progress: list[tuple[int, int]], *, assigned: bool = False) -> list[bool]:
-    """StuckCheck's verdicts at t = 0, 60, 120, ... s with the group's (committed, lag) at each check."""
+    """StuckCheck's verdicts at t = 0, 20, 40, ... s with the group's (committed, lag) at each check."""
     answers = iter(progress)
-    check = ingest_bronze.StuckCheck(lambda: next(answers))
-    return [check.stuck(assigned=assigned, now=t * ingest_bronze.STUCK_AFTER_S) for t in range(len(progress) + 1)]
+    check = ingest_bronze.StuckCheck(lambda: next(answers), window_s=20.0)
+    return [check.stuck(assigned=assigned, now=t * 20.0) for t in range(len(progress) + 1)]
 
 
 def test_a_member_without_partitions_is_stuck_only_while_records_wait_and_nobody_commits():
     assert _stuck_after([(100, 50), (100, 50)]) == [False, False, True]   # nobody consumes the waiting records
     assert _stuck_after([(100, 50), (180, 50)]) == [False, False, False]  # another member consumes them
     assert _stuck_after([(100, 0), (100, 0)]) == [False, False, False]    # nothing to consume
+    assert _stuck_after([(100, 0), (100, 3)]) == [False, False, False]    # records just arrived: not waiting yet
     assert _stuck_after([(100, 50), (100, 50)], assigned=True) == [False, False, False]
 
 
