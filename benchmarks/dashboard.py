@@ -20,9 +20,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.harness import BenchContext, Result, timed
-from common import delta_io
 from config.settings import Settings
-from consumer.silver_to_gold import DEFAULT_PARTITION_BY, PARTITION_BY
+from consumer.gold.run import DEFAULT_PARTITION_BY, PARTITION_BY
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from benchmarks.harness import BenchContext, Result
-from common import delta_io
 from common.kafka_io import ensure_topic
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def run(ctx: BenchContext) -> list[Result]:
     log = ctx.workdir / "freshness.log"
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     procs = [
-        _start("consumer.ingest_bronze", ctx=ctx, log=log),
-        _start("scripts.run_etl", ctx=ctx, log=log),
+        _start("consumer.bronze", ctx=ctx, log=log),
+        _start("consumer.scheduler", ctx=ctx, log=log),
         _start("producer.telemetry_sim", "--homes", str(HOMES_FOR_1000_DEVICES), "--interval", "1", "--seed", "1",
                "--duration", str(int(duration + WARMUP_S)), ctx=ctx, log=log),
     ]

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from benchmarks.harness import BenchContext, Result, timed
 from common.clock import ManualClock
-from consumer import silver_to_gold
-from tests.gold_fixtures import synthetic_silver, ts, write_silver
+from consumer.gold import run as silver_to_gold
+from consumer.gold.sample import synthetic_silver, ts, write_silver
 
 logger = logging.getLogger(__name__)
 

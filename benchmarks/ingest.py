@@ -9,10 +9,10 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
 from benchmarks.harness import BenchContext, Result
-from common import delta_io
 from common.kafka_io import client_config, ensure_topic
-from consumer import ingest_bronze
-from consumer.bronze_schema import bronze_path
+from consumer.bronze import ingest as ingest_bronze
+from consumer.bronze.schema import bronze_path
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,16 @@ from datetime import UTC, datetime
 import polars as pl
 
 from benchmarks.harness import BenchContext, Result, timed
-from common import delta_io
 from config.settings import Settings
-from consumer import bronze_to_silver
-from consumer.bronze_schema import (BRONZE_PARTITION_BY, BRONZE_SCHEMA, BRONZE_TABLE_CONFIGURATION, bronze_path,
-                                    offset_app_id)
+from consumer.bronze.schema import (
+    BRONZE_PARTITION_BY,
+    BRONZE_SCHEMA,
+    BRONZE_TABLE_CONFIGURATION,
+    bronze_path,
+    offset_app_id,
+)
+from consumer.silver import run as bronze_to_silver
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from common.errors import LakehouseError
+from config.errors import LakehouseError
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from common.errors import BrokerUnavailableError
+from config.errors import BrokerUnavailableError
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from common import delta_io
-from common.errors import ConfigError
+from config.errors import ConfigError
 from config.settings import Settings
+from lake import delta_io
 
 CONFIG_DIR = Path(__file__).resolve().parent
 

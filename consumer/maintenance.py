@@ -16,11 +16,11 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from common import delta_io
 from common.cli import run as run_cli
 from common.cli import setup_logging
-from common.errors import ConfigError
+from config.errors import ConfigError
 from config.settings import Settings
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 

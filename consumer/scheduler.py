@@ -1,32 +1,35 @@
-"""The ETL scheduler: silver, gold and maintenance on their intervals, one lake-wide lock, graceful SIGTERM.
+"""The ETL scheduler: silver every SILVER_INTERVAL_S, gold every GOLD_INTERVAL_S (and right after a silver run
+that wrote rows), maintenance every MAINTENANCE_INTERVAL_S; or each stage once.
 
-A failing stage logs one line and runs again at its next tick. Gold also runs right after a silver run that
-wrote rows, so its interval is only a fallback. The lock file (`<LAKE_ROOT>/.etl.lock`, holding the pid) keeps a
-second scheduler on the same lake from running stages; a lock left by a dead process is taken over.
+    python -m consumer.scheduler [--once] [--stage silver|gold|maintenance|all]
+
+A failing stage logs one line and runs again at its next tick. Only one scheduler runs per lake (the ETL lock,
+lake/lock.py); a second one says so and exits 0. SIGTERM (or Ctrl-C) finishes the running stage, then exits 0.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Literal
 
 import schedule
 
-from common.errors import LakehouseError
-from common.processes import pid_alive
+from common.cli import run as run_cli
+from common.cli import setup_logging, stop_on_signals
+from config.errors import LakehouseError
 from config.settings import Settings
+from lake.lock import EtlLock, LockHeldError, lock_path
 
 logger = logging.getLogger(__name__)
 
 Stage = Literal["silver", "gold", "maintenance"]
 STAGES: tuple[Stage, ...] = ("silver", "gold", "maintenance")
 StageFn = Callable[[Settings], object]
-FRESH_LOCK_S = 5.0  # an empty lock file this young is being written by its owner, not stale
 
 
 def run_silver(settings: Settings) -> object:
@@ -36,7 +39,7 @@ def run_silver(settings: Settings) -> object:
 
 
 def run_gold(settings: Settings) -> object:
-    from consumer import silver_to_gold
+    from consumer.gold import run as silver_to_gold
 
     return silver_to_gold.run(settings)
 
@@ -48,67 +51,6 @@ def run_maintenance(settings: Settings) -> object:
 
 
 DEFAULT_STAGES: dict[Stage, StageFn] = {"silver": run_silver, "gold": run_gold, "maintenance": run_maintenance}
-
-
-class LockHeldError(LakehouseError):
-    """Another scheduler holds the ETL lock."""
-
-
-def lock_path(settings: Settings) -> Path:
-    return settings.lake_root / ".etl.lock"
-
-
-class EtlLock:
-    """A pid lock file: created exclusively; a file whose pid no longer runs is stale and taken over."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.held = False
-
-    def _holder(self) -> int | None:
-        try:
-            return int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def _age_s(self) -> float:
-        try:
-            return time.time() - self.path.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def acquire(self) -> None:
-        """Take the lock or raise LockHeldError naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and pid_alive(holder, marker="python"):  # a reused pid is rarely python
-                    raise LockHeldError(f"another ETL scheduler (pid {holder}) holds {self.path}; not starting a second")
-                if holder is None and self._age_s() < FRESH_LOCK_S:
-                    raise LockHeldError(f"another ETL scheduler is taking {self.path} right now; not starting a second")
-                logger.warning("taking over stale ETL lock %s (pid %s is gone)", self.path, holder)
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self.held = True
-            return
-        raise LockHeldError(f"could not take {self.path}: another process keeps re-creating it")
-
-    def release(self) -> None:
-        if self.held and self._holder() == os.getpid():
-            self.path.unlink(missing_ok=True)
-        self.held = False
-
-    def __enter__(self) -> EtlLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def wrote_rows(result: object) -> bool:
@@ -178,3 +120,29 @@ class EtlScheduler:
             idle = self.jobs.idle_seconds
             self.stop.wait(max(0.05, min(idle if idle is not None else 1.0, 1.0)))
         logger.info("ETL scheduler stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer.scheduler", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--once", action="store_true", help="run the stage(s) once and exit (non-zero if one failed)")
+    parser.add_argument("--stage", choices=[*STAGES, "all"], default="all",
+                        help="which stage to run (default all: silver, gold, maintenance)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    stop = stop_on_signals()
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    try:
+        with EtlLock(lock_path(settings)):
+            scheduler = EtlScheduler(settings, only=stages, stop_event=stop)
+            if args.once:
+                return 0 if scheduler.run_once() else 1
+            scheduler.run_forever()
+    except LockHeldError as exc:
+        print(f"{exc}; exiting", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from common.errors import LakehouseError
+from config.errors import LakehouseError
 from config.settings import Settings
 from dashboard import data
 from dashboard.controls import remember, sidebar

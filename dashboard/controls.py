@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 from deltalake.exceptions import DeltaError
 
-from common.errors import LakehouseError
+from config.errors import LakehouseError
 from config.settings import Settings
 from dashboard import data
 

@@ -15,8 +15,8 @@ import streamlit as st
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from common import delta_io
 from config.settings import Settings
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import streamlit as st
 
-from common.errors import BrokerUnavailableError
+from config.errors import BrokerUnavailableError
 from config.settings import Settings
 from dashboard import charts, data, kafka_view, metrics
 from dashboard.controls import Filters, csv_button

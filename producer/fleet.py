@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from common.errors import ConfigError
 from config.catalog import CATALOG_SCHEMA, DEVICE_TYPES, config_catalog
+from config.errors import ConfigError
 
 BEHAVIOUR_TOML = Path(__file__).resolve().parent.parent / "config" / "device_behaviour.toml"
 

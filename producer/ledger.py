@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from common.errors import ConfigError
+from config.errors import ConfigError
 from producer.faults import FAULT_KINDS, FaultRecord
 
 KEYS = ["device_id", "date"]

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from common.errors import ConfigError
 from config.catalog import CATALOG_SCHEMA, device_types
+from config.errors import ConfigError
 from producer.simulator import BOOL_METRICS, METRICS, DeviceCursor, iso_ms, uuid4_strings
 
 DEVICE_FIELDS = ("device_type", "home_id", "home_name", "latitude", "longitude", "location", "manufacturer", "model",

@@ -14,8 +14,8 @@ import numpy as np
 from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
 from common.clock import Clock, SystemClock
-from common.errors import ConfigError
 from config.catalog import register_devices
+from config.errors import ConfigError
 from config.settings import Settings
 from producer import replay as replay_io
 from producer.emitter import Emitter, ProducerSummary, epoch_ms

@@ -21,8 +21,8 @@ import psutil
 
 from benchmarks.harness import BenchContext, Result
 from common.cli import run, setup_logging
-from common.local_kafka import temporary_broker
 from config.settings import Settings
+from ops.local_kafka import temporary_broker
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from common.cli import run, setup_logging
-from common.local_kafka import LocalKafka
 from config.settings import Settings
+from ops.local_kafka import LocalKafka
 
 logger = logging.getLogger(__name__)
 

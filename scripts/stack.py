@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from common.cli import run, setup_logging
-from common.stack import start_all, stop_all
 from config.settings import Settings
+from ops.stack import start_all, stop_all
 
 
 def main() -> int:

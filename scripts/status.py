@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from common.cli import run, setup_logging
-from common.status import checks, render
 from config.settings import Settings
+from ops.status import checks, render
 
 
 def main() -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from common.kafka_io import ensure_topic
-from common.local_kafka import temporary_broker
 from config.settings import Settings
+from ops.local_kafka import temporary_broker
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"

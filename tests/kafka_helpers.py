@@ -13,10 +13,10 @@ from typing import TypeVar
 import polars as pl
 from kafka import KafkaProducer
 
-from common import delta_io
 from common.kafka_io import client_config
 from config.settings import Settings, env_names
-from consumer.bronze_schema import bronze_path
+from consumer.bronze.schema import bronze_path
+from lake import delta_io
 from tests.conftest import REPO
 
 T = TypeVar("T")

@@ -8,8 +8,8 @@ import pytest
 from tests.conftest import REPO
 
 MODULES = [
-    "producer.telemetry_sim", "consumer.ingest_bronze", "consumer.bronze_to_silver", "consumer.silver_to_gold",
-    "consumer.maintenance", "scripts.run_etl", "scripts.kafka_local", "scripts.stack", "scripts.status",
+    "producer.telemetry_sim", "consumer.bronze", "consumer.silver", "consumer.gold",
+    "consumer.maintenance", "consumer.scheduler", "scripts.kafka_local", "scripts.stack", "scripts.status",
     "scripts.topic_admin", "scripts.benchmark",
 ]
 SHELL = ["start.sh", "stop.sh", "scripts/status.sh", "scripts/kafka_local.sh"]

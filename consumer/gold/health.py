@@ -1,0 +1,80 @@
+"""Device health over a trailing window: a pure polars function, with the score and risk formulas (docs/gold.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from consumer.gold.rollups import health_score
+from consumer.gold.transforms import UTC_TS, GoldParams
+
+SCHEMA: dict[str, pl.DataType] = {
+    "device_id": pl.String(), "device_type": pl.String(), "home_id": pl.String(), "home_name": pl.String(),
+    "latitude": pl.Float64(), "longitude": pl.Float64(), "location": pl.String(), "readings": pl.Int64(),
+    "uptime_pct": pl.Float64(), "alert_rate": pl.Float64(), "anomaly_rate": pl.Float64(),
+    "data_quality_rate": pl.Float64(), "last_seen": UTC_TS, "health_score": pl.Float64(),
+    "failure_risk": pl.Float64(), "status": pl.String(), "computed_at": UTC_TS,
+}
+
+CATALOG_COLUMNS = ("device_id", "device_type", "home_id", "home_name", "location", "latitude", "longitude")
+
+
+def failure_risk(uptime_pct: pl.Expr, error_rate: pl.Expr, alert_rate: pl.Expr, anomaly_rate: pl.Expr) -> pl.Expr:
+    """min(1, 0.4·(1 − uptime) + 0.3·error-status rate + 0.3·min(1, alert rate + anomaly rate))."""
+    return (0.4 * (1 - uptime_pct / 100) + 0.3 * error_rate
+            + 0.3 * (alert_rate + anomaly_rate).clip(upper_bound=1.0)).clip(upper_bound=1.0)
+
+
+def status(params: GoldParams, now: datetime) -> pl.Expr:
+    """offline (silent > OFFLINE_AFTER_S), critical (score < 50 or risk ≥ 0.6), attention (< 80 or ≥ 0.3), healthy."""
+    silent_s = (pl.lit(now, UTC_TS) - pl.col("last_seen")).dt.total_microseconds() / 1e6
+    return (pl.when(pl.col("last_seen").is_null() | (silent_s > params.offline_after_s)).then(pl.lit("offline"))
+            .when((pl.col("health_score") < 50) | (pl.col("failure_risk") >= 0.6)).then(pl.lit("critical"))
+            .when((pl.col("health_score") < 80) | (pl.col("failure_risk") >= 0.3)).then(pl.lit("attention"))
+            .otherwise(pl.lit("healthy")))
+
+
+def device_health_metrics(hourly: pl.DataFrame, catalog: pl.DataFrame, params: GoldParams, *, now: datetime,
+                          window_start: datetime) -> pl.DataFrame:
+    """One row per device (catalog ∪ seen): uptime, alert/anomaly/quality rates, last seen, score, risk and status.
+
+    `hourly` holds the device_hourly rows of the hours from window_start's hour to now. Uptime is the share of
+    minutes, from the window's start (or the fleet's first reading in it, if later) to now, in which the device
+    sent an online reading.
+    """
+    first = hourly["first_seen"].min() if hourly.height else None
+    start = max(window_start, first) if first is not None else window_start  # type: ignore[type-var]
+    expected_minutes = (pl.lit(now, UTC_TS).dt.truncate("1m") - pl.lit(start, UTC_TS).dt.truncate("1m")
+                        ).dt.total_minutes() + 1
+    per_reading = {name: pl.col(column).sum() / pl.col("readings").sum() for name, column in
+                   (("alert_rate", "alerts"), ("anomaly_rate", "anomalies"), ("warned_rate", "warned"),
+                    ("error_rate", "errors"))}
+    stats = (
+        hourly.lazy().sort("hour")
+        .group_by("device_id")
+        .agg(seen_type=pl.col("device_type").last(), seen_home=pl.col("home_id").last(),
+             seen_home_name=pl.col("home_name").last(), seen_location=pl.col("location").last(),
+             readings=pl.col("readings").sum(), last_seen=pl.col("last_seen").max(),
+             online_minutes=pl.col("online_minutes").sum(), **per_reading)
+        .with_columns(uptime_pct=(100 * pl.col("online_minutes") / expected_minutes).clip(upper_bound=100.0),
+                      data_quality_rate=1 - pl.col("warned_rate"))
+        .collect()
+    )
+    known = catalog.select(CATALOG_COLUMNS)
+    seen = pl.col("readings").fill_null(0) > 0
+    return (
+        known.join(stats, on="device_id", how="full", coalesce=True)
+        .with_columns(device_type=pl.coalesce("device_type", "seen_type"), home_id=pl.coalesce("home_id", "seen_home"),
+                      home_name=pl.coalesce("home_name", "seen_home_name"),
+                      location=pl.coalesce("location", "seen_location"), readings=pl.col("readings").fill_null(0),
+                      uptime_pct=pl.col("uptime_pct").fill_null(0.0))
+        .with_columns(health_score=pl.when(seen).then(health_score(pl.col("uptime_pct"), pl.col("alert_rate"),
+                                                                   pl.col("anomaly_rate"), pl.col("data_quality_rate")))
+                      .otherwise(0.0),
+                      failure_risk=pl.when(seen).then(failure_risk(pl.col("uptime_pct"), pl.col("error_rate"),
+                                                                   pl.col("alert_rate"), pl.col("anomaly_rate")))
+                      .otherwise(1.0))
+        .with_columns(status=status(params, now), computed_at=pl.lit(now, UTC_TS))
+        .select(list(SCHEMA)).cast(SCHEMA).sort("device_id")
+    )

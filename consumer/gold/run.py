@@ -1,0 +1,209 @@
+"""Silver → gold: one incremental run that recomputes exactly the event dates silver commits touched.
+
+    python -m consumer.gold [--full]
+
+Each gold table records the silver (and quarantine) version it consumed in the same commit as its rows
+(app_id `gold:<table>`). A run reads the silver commits since that version to find the event hours they touched,
+recomputes those hours from silver (reading only the files that overlap them) into the hourly partial tables,
+telemetry_1min and alerts, then rolls the touched dates of the daily tables up from the hourly partials. Every
+table is replaced hour-by-hour or date-by-date in one atomic commit. A killed run leaves each table at its last
+commit; the next run redoes what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from deltalake import DeltaTable
+
+from common.cli import setup_logging
+from common.clock import Clock, SystemClock
+from config.catalog import load_catalog
+from config.settings import Settings
+from consumer.gold import rollups as gr
+from consumer.gold import storage as gold_io
+from consumer.gold import transforms as gt
+from consumer.gold.health import device_health_metrics
+from lake import delta_io
+
+logger = logging.getLogger(__name__)
+
+HOURLY_TABLES = ("device_hourly", "quality_hourly", "telemetry_1min", "alerts")
+DAILY_TABLES = ("daily_energy_consumption", "daily_home_summary", "daily_business_summary", "data_quality_daily",
+                "monthly_billing")
+DATE_TABLES = HOURLY_TABLES + DAILY_TABLES
+QUARANTINE_TABLES = ("daily_business_summary", "data_quality_daily")
+PARTITION_BY = {"telemetry_1min": ("date", "hour")}  # the big one: replacing an hour rewrites only that hour
+DEFAULT_PARTITION_BY = ("date",)
+
+Touched = dict[date, set[int]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoldRunResult:
+    """What one gold run consumed and wrote."""
+
+    silver_version: int | None
+    quarantine_version: int | None = None
+    dates: tuple[date, ...] = ()
+    hours: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _behind(settings: Settings, silver_version: int, quarantine_version: int | None, *, full: bool
+            ) -> dict[str, tuple[int | None, int | None]]:
+    """Tables whose recorded versions lag the sources, with what they recorded (None: recompute everything)."""
+    behind = {}
+    for table in DATE_TABLES:
+        s = None if full else gold_io.consumed(settings, table)
+        q = None if full else gold_io.consumed(settings, table, "quarantine")
+        if s != silver_version or (table in QUARANTINE_TABLES and quarantine_version is not None
+                                   and q != quarantine_version):
+            behind[table] = (s, q)
+    return behind
+
+
+def _oldest(versions: list[int | None]) -> int | None:
+    return None if None in versions else min(v for v in versions if v is not None)
+
+
+def _touched(settings: Settings, silver: DeltaTable, quarantine: DeltaTable | None,
+             behind: dict[str, tuple[int | None, int | None]]) -> Touched:
+    """Event date → hours to recompute from silver; a date with no hours (quarantine changes) is only rolled up."""
+    if not behind:
+        return {}
+    touched = gold_io.touched_hours(silver, gold_io.silver_path(settings), partition="event_date",
+                                    time_column="event_time", since=_oldest([s for s, _ in behind.values()]))
+    lagging_q = [q for t, (_, q) in behind.items() if t in QUARANTINE_TABLES]
+    if quarantine is not None and lagging_q:
+        for day in gold_io.touched_hours(quarantine, gold_io.quarantine_path(settings), partition="quarantine_date",
+                                         time_column=None, since=_oldest(lagging_q)):
+            touched.setdefault(day, set())
+    return touched
+
+
+class GoldRun:
+    """One run's state: the source snapshots, their versions, the lagging tables and what they need."""
+
+    def __init__(self, settings: Settings, silver: DeltaTable, now: datetime, *, full: bool) -> None:
+        self.settings, self.silver, self.now, self.full = settings, silver, now, full
+        self.quarantine = delta_io.open_table(gold_io.quarantine_path(settings))
+        self.versions = {"silver": silver.version()} | (
+            {"quarantine": self.quarantine.version()} if self.quarantine is not None else {})
+        self.params = gt.GoldParams.from_settings(settings)
+        self.behind = _behind(settings, silver.version(), self.versions.get("quarantine"), full=full)
+        self.touched = _touched(settings, silver, self.quarantine, self.behind)
+        self.written: dict[str, int] = {}
+
+    def write(self, table: str, frame: pl.DataFrame, predicate: str | None, *, partitioned: bool = True,
+              quarantine: bool = False, always: bool = False) -> None:
+        versions = self.versions if quarantine else {"silver": self.versions["silver"]}
+        gold_io.replace(self.settings, table, frame, predicate=predicate, versions=versions,
+                        partition_by=PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if partitioned else (),
+                        always=always or self.full)
+        self.written[table] = frame.height
+
+    def hourly(self) -> None:
+        """Recompute the touched hours of the lagging hourly tables from silver (none: just record the version)."""
+        hours = {d: h for d, h in self.touched.items() if h}
+        if not any(t in self.behind for t in HOURLY_TABLES):
+            return
+        rows = gold_io.read_hours(self.silver, gold_io.silver_path(self.settings), hours, gold_io.SILVER_COLUMNS)
+        cutoff = self.now.date() - timedelta(days=self.settings.telemetry_1min_retention_days)
+        recent = {d: h for d, h in hours.items() if d >= cutoff}
+        frames = {
+            "device_hourly": (lambda: gt.device_hourly(rows, self.params), gold_io.hours_predicate("hour", hours)),
+            "quality_hourly": (lambda: gt.quality_hourly(rows), gold_io.hours_predicate("hour", hours)),
+            "telemetry_1min": (lambda: gt.telemetry_1min(rows.filter(pl.col("event_date") >= cutoff)),
+                               f"({gold_io.hour_partitions_predicate(recent)}) OR date < '{cutoff.isoformat()}'"),
+            "alerts": (lambda: gt.alerts(rows, self.params), gold_io.hours_predicate("alert_time", hours)),
+        }
+        for table, (compute, predicate) in frames.items():
+            if table in self.behind:
+                self.write(table, compute(), predicate)
+
+    def daily(self) -> None:
+        """Roll the touched dates of the daily tables up from the hourly partials (and quarantine)."""
+        dates = set(self.touched)
+        if not any(t in self.behind for t in DAILY_TABLES):
+            return
+        by_date = gold_io.date_predicate("date", dates)
+        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, gt.SCHEMAS["device_hourly"])
+        days = gr.device_days(hourly)
+        rejected = gold_io.read_dates(self.quarantine, "quarantine_date", dates, gold_io.QUARANTINE_TYPES)
+        frames = {
+            "daily_energy_consumption": lambda: gr.daily_energy_consumption(days, self.params),
+            "daily_home_summary": lambda: gr.daily_home_summary(days, self.params),
+            "daily_business_summary": lambda: gr.daily_business_summary(days, gr.quarantined_per_day(rejected),
+                                                                        self.params),
+            "data_quality_daily": lambda: gr.data_quality_daily(
+                gold_io.read_dates(self._gold("quality_hourly"), "date", dates, gt.SCHEMAS["quality_hourly"]),
+                rejected),
+        }
+        for table, compute in frames.items():
+            if table in self.behind:
+                self.write(table, compute(), by_date, partitioned=table == "daily_energy_consumption",
+                           quarantine=table in QUARANTINE_TABLES)
+        if "monthly_billing" in self.behind:
+            self.billing(dates)
+
+    def billing(self, dates: set[date]) -> None:
+        """monthly_billing for the months of `dates`, from gold daily_energy_consumption."""
+        months = {d.replace(day=1) for d in dates}
+        days = {m + timedelta(days=i) for m in months for i in range(31) if (m + timedelta(days=i)).month == m.month}
+        daily = gold_io.read_dates(self._gold("daily_energy_consumption"), "date", days,
+                                   {c: gt.SCHEMAS["daily_energy_consumption"][c] for c in ("date", "home_id", "energy_kwh")})
+        self.write("monthly_billing", gr.monthly_billing(daily, self.params), gold_io.date_predicate("month", months),
+                   partitioned=False)
+
+    def health(self) -> None:
+        """device_health_metrics over the trailing HEALTH_WINDOW_HOURS, from the hourly partials; every run."""
+        start = self.now - timedelta(hours=self.settings.health_window_hours)
+        dates = {start.date() + timedelta(days=i) for i in range((self.now.date() - start.date()).days + 1)}
+        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, gt.SCHEMAS["device_hourly"]).filter(
+            pl.col("hour").is_between(pl.lit(start).dt.truncate("1h"), pl.lit(self.now)))
+        frame = device_health_metrics(hourly, load_catalog(self.settings), self.params, now=self.now,
+                                      window_start=start)
+        self.write("device_health_metrics", frame, None, partitioned=False, always=True)
+
+    def _gold(self, table: str) -> DeltaTable | None:
+        return delta_io.open_table(gold_io.gold_path(self.settings, table))
+
+
+def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -> GoldRunResult:
+    """One incremental gold run (`full`: recompute everything); returns what it consumed and wrote."""
+    started = time.perf_counter()
+    now = (clock or SystemClock()).now()
+    silver = delta_io.open_table(gold_io.silver_path(settings))
+    if silver is None:
+        logger.info("gold: no silver table at %s yet; nothing to do", gold_io.silver_path(settings))
+        return GoldRunResult(silver_version=None)
+    state = GoldRun(settings, silver, now, full=full)
+    state.hourly()
+    state.daily()
+    state.health()
+    result = GoldRunResult(silver_version=silver.version(), quarantine_version=state.versions.get("quarantine"),
+                           dates=tuple(sorted(state.touched)), hours=sum(map(len, state.touched.values())),
+                           rows=state.written, seconds=time.perf_counter() - started)
+    logger.info("gold: silver version %d, %d hours of %d dates recomputed, %d rows written in %.2fs",
+                result.silver_version, result.hours, len(result.dates), sum(state.written.values()), result.seconds)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer.gold",
+                                     description="One incremental silver → gold run: recompute the event dates "
+                                                 "silver changed since the last run.")
+    parser.add_argument("--full", action="store_true", help="recompute every date, ignoring recorded progress")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    run(settings, full=args.full)
+    return 0
+

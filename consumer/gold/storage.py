@@ -1,0 +1,184 @@
+"""Gold's Delta I/O: which event dates silver commits touched, partition-pruned silver reads, partition replacement."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from urllib.parse import unquote
+
+import orjson
+import polars as pl
+from deltalake import DeltaTable
+
+from config.settings import Settings
+from consumer.gold.transforms import UTC_TS
+from lake import delta_io
+
+logger = logging.getLogger(__name__)
+
+QUARANTINE_TYPES: dict[str, pl.DataType] = {"quarantine_date": pl.Date(), "failed_rules": pl.List(pl.String())}
+SILVER_TYPES: dict[str, pl.DataType] = {
+    "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
+    "home_name": pl.String(), "location": pl.String(), "event_time": UTC_TS, "event_date": pl.Date(),
+    "status": pl.String(), "alert": pl.String(), "temperature_c": pl.Float64(), "power_w": pl.Float64(),
+    "energy_wh": pl.Float64(), "battery_pct": pl.Float64(), "warnings": pl.List(pl.String()),
+}
+SILVER_COLUMNS = tuple(SILVER_TYPES)
+ALL_HOURS = frozenset(range(24))
+
+
+def silver_path(settings: Settings) -> Path:
+    return settings.table_path("silver", "telemetry")
+
+
+def quarantine_path(settings: Settings) -> Path:
+    return settings.table_path("silver", "quarantine")
+
+
+def gold_path(settings: Settings, table: str) -> Path:
+    return settings.table_path("gold", table)
+
+
+def app_id(table: str, source: str = "silver") -> str:
+    """Progress marker of a gold table: `gold:<table>` for silver/telemetry, `gold:<table>:quarantine` for quarantine."""
+    return f"gold:{table}" if source == "silver" else f"gold:{table}:{source}"
+
+
+def consumed(settings: Settings, table: str, source: str = "silver") -> int | None:
+    """The source version the gold table last recorded, None when it has none yet."""
+    return delta_io.txn_version(delta_io.open_table(gold_path(settings, table)), app_id(table, source))
+
+
+def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
+    """Hours of `day` a file's rows may fall in, from its min/max statistics (every hour without them)."""
+    stats = orjson.loads(entry.get("stats") or "{}") if time_column else {}
+    low = stats.get("minValues", {}).get(time_column)
+    high = stats.get("maxValues", {}).get(time_column)
+    if not low or not high:
+        return set(ALL_HOURS)
+    low_t, high_t = datetime.fromisoformat(low).astimezone(UTC), datetime.fromisoformat(high).astimezone(UTC)
+    first = low_t.hour if low_t.date() == day else 0
+    last = high_t.hour if high_t.date() == day else 23
+    return set(range(first, last + 1))
+
+
+def touched_hours(table: DeltaTable, path: Path, *, partition: str, time_column: str | None,
+                  since: int | None) -> dict[date, set[int]]:
+    """Event date → hours whose rows changed in commits after version `since` (every hour of every date when None).
+
+    Reads the commits' add/remove actions; commits that change no data (compaction) are skipped. A removed file
+    touches its whole date. A commit whose log file was cleaned up falls back to everything.
+    """
+    if since is not None and since >= table.version():
+        return {}
+    if since is None:
+        return _everything(table, partition)
+    touched: dict[date, set[int]] = defaultdict(set)
+    for version in range(since + 1, table.version() + 1):
+        changes = delta_io.data_changes(path, version)
+        if changes is None:
+            logger.warning("%s: log of version %d is gone; recomputing every date", path, version)
+            return _everything(table, partition)
+        for kind, entry in changes:
+            value = entry.get("partitionValues", {}).get(partition)
+            if not value:
+                continue
+            day = date.fromisoformat(value)
+            touched[day] |= _hours(entry, day, time_column) if kind == "add" else set(ALL_HOURS)
+    return dict(touched)
+
+
+def _everything(table: DeltaTable, partition: str) -> dict[date, set[int]]:
+    return {d: set(ALL_HOURS) for d in delta_io.add_actions(table)[f"partition.{partition}"].drop_nulls()}
+
+
+def hour_starts(touched: Mapping[date, Iterable[int]]) -> list[datetime]:
+    """The start of every touched hour, sorted."""
+    return sorted(datetime.combine(d, time(h), UTC) for d, hours in touched.items() for h in hours)
+
+
+def _file_ranges(table: DeltaTable) -> pl.DataFrame:
+    """Every data file: path, and the min/max event_time of its rows (null without statistics)."""
+    actions = delta_io.add_actions(table)
+
+    def stat(name: str) -> pl.Expr:
+        return pl.col(name).cast(UTC_TS) if name in actions.columns else pl.lit(None, UTC_TS)
+
+    return actions.select("path", low=stat("min.event_time"), high=stat("max.event_time"))
+
+
+def read_hours(table: DeltaTable, path: Path, touched: Mapping[date, Iterable[int]],
+               columns: Iterable[str]) -> pl.DataFrame:
+    """Silver rows of the touched hours, reading only files whose event_time range overlaps one of them."""
+    columns, starts = list(columns), hour_starts(touched)
+    hours = pl.DataFrame({"start": starts}, schema={"start": UTC_TS})
+    overlap = (pl.col("low").is_null() | pl.col("high").is_null()
+               | ((pl.col("low") < pl.col("start") + pl.duration(hours=1)) & (pl.col("high") >= pl.col("start"))))
+    files = _file_ranges(table).join(hours, how="cross").filter(overlap)["path"].unique().sort()
+    if files.is_empty():
+        return pl.DataFrame(schema={c: SILVER_TYPES[c] for c in columns})
+    return (pl.scan_parquet([str(path / unquote(f)) for f in files], hive_partitioning=False)
+            .select([c for c in columns if c != "event_date"])
+            .filter(pl.col("event_time").is_between(starts[0], starts[-1] + timedelta(hours=1), closed="left")
+                    & pl.col("event_time").dt.truncate("1h").is_in(starts))
+            .with_columns(event_date=pl.col("event_time").dt.date())
+            .select(columns).collect())
+
+
+def read_dates(table: DeltaTable | None, column: str, dates: Iterable[date],
+               schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """The rows of the given partition dates (only those files are read), in `schema`'s columns; empty without table."""
+    if table is None:
+        return pl.DataFrame(schema=dict(schema))
+    return (pl.scan_delta(table).filter(pl.col(column).is_in(sorted(dates))).select(list(schema))
+            .collect().cast(dict(schema)))
+
+
+def date_predicate(column: str, dates: Iterable[date]) -> str:
+    """SQL predicate selecting the given dates of `column` ("false" for none)."""
+    listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(dates))
+    return f"{column} IN ({listed})" if listed else "false"
+
+
+def hours_predicate(column: str, touched: Mapping[date, Iterable[int]]) -> str:
+    """SQL predicate selecting the touched hours of the timestamp `column` (consecutive hours of a date merged)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for start in hour_starts(touched):
+        if ranges and ranges[-1][1] == start and ranges[-1][0].date() == start.date():
+            ranges[-1] = (ranges[-1][0], start + timedelta(hours=1))
+        else:
+            ranges.append((start, start + timedelta(hours=1)))
+    clauses = [f"(date = '{a.date().isoformat()}' AND {column} >= '{a:%Y-%m-%dT%H:%M:%SZ}' AND "
+               f"{column} < '{b:%Y-%m-%dT%H:%M:%SZ}')" for a, b in ranges]
+    return " OR ".join(clauses) or "false"
+
+
+def hour_partitions_predicate(touched: Mapping[date, Iterable[int]]) -> str:
+    """SQL predicate selecting the touched (date, hour) partitions: whole files, none of them read or rewritten."""
+    clauses = [f"(date = '{d.isoformat()}' AND hour IN ({', '.join(map(str, sorted(hours)))}))"
+               for d, hours in sorted(touched.items()) if hours]
+    return " OR ".join(clauses) or "false"
+
+
+def replace(settings: Settings, table: str, frame: pl.DataFrame, *, predicate: str | None,
+            versions: Mapping[str, int], partition_by: tuple[str, ...] = (), always: bool = False) -> None:
+    """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions.
+
+    One atomic commit; retried on a concurrent commit. Skipped when the table already recorded these versions or
+    later (a concurrent run wrote the same rows), unless `always` (tables that depend on the clock).
+    """
+    path = gold_path(settings, table)
+    markers = {app_id(table, source): version for source, version in versions.items()}
+
+    def commit() -> None:
+        current = delta_io.open_table(path)
+        if not always and current is not None and all((delta_io.txn_version(current, a) or -1) >= v for a, v in markers.items()):
+            return
+        exists = current is not None
+        delta_io.write(path, frame, mode="overwrite", predicate=predicate if exists else None,
+                       partition_by=partition_by or None, app_transactions=markers)
+
+    delta_io.retry_on_conflict(commit, what=f"gold/{table}")

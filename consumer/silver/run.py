@@ -1,0 +1,172 @@
+"""Bronze → silver: one incremental run that validates, deduplicates and enriches the bronze commits it has not seen.
+
+    python -m consumer.silver [--max-chunk-rows N]
+
+Bronze versions are processed in chunks. For each chunk the quarantine, the telemetry and the run log are
+written in that order, each commit recording the last bronze version it covers (app_id `silver:bronze`), so a
+crash at any point leaves a chunk that the next run finishes with the same boundaries, skipping the tables that
+already hold it. Every chunk reconciles: bronze rows = silver rows + quarantined + duplicates removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import polars as pl
+
+from common.cli import setup_logging
+from common.clock import Clock, SystemClock
+from config.catalog import load_catalog
+from config.settings import Settings
+from consumer.bronze.schema import bronze_path
+from consumer.silver import storage as silver_io
+from consumer.silver.parse import parse_values
+from consumer.silver.rules import Rule
+from consumer.silver.rules import rules as silver_rules
+from consumer.silver.transforms import (
+    apply_rules,
+    checked_events,
+    first_of_each_event,
+    silver_quarantine,
+    silver_telemetry,
+)
+from lake import delta_io
+from lake.lock import EtlLock, lock_path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_ROWS = 2_000_000
+SILVER_PARTITION_BY = ("event_date",)
+QUARANTINE_PARTITION_BY = ("quarantine_date",)
+
+
+@dataclass
+class SilverRunResult:
+    """What one run read and wrote; counts sum over its chunks."""
+
+    bronze_version_from: int | None = None
+    bronze_version_to: int | None = None
+    bronze_rows: int = 0
+    silver_rows: int = 0
+    quarantined_rows: int = 0
+    duplicate_rows: int = 0
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.bronze_rows / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, chunk: silver_io.Chunk, counts: dict[str, int], rule_counts: dict[str, int]) -> None:
+        self.bronze_version_from = chunk.first if self.bronze_version_from is None else self.bronze_version_from
+        self.bronze_version_to = chunk.last
+        self.bronze_rows += counts["bronze_rows"]
+        self.silver_rows += counts["silver_rows"]
+        self.quarantined_rows += counts["quarantined_rows"]
+        self.duplicate_rows += counts["duplicate_rows"]
+        for name, n in rule_counts.items():
+            self.rule_counts[name] = self.rule_counts.get(name, 0) + n
+        self.chunks += 1
+
+
+def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int = DEFAULT_CHUNK_ROWS
+        ) -> SilverRunResult:
+    """Process every bronze commit silver has not seen yet; a no-op when there is none."""
+    clock = clock or SystemClock()
+    started = time.perf_counter()
+    result = SilverRunResult()
+    bronze = delta_io.open_table(bronze_path(settings))
+    if bronze is None:
+        logger.info("silver: no bronze table at %s yet; nothing to do", bronze_path(settings))
+        return result
+    target = bronze.version()
+    catalog = load_catalog(settings)
+    rules = silver_rules(settings)
+    while True:
+        marks = silver_io.progress(settings)
+        chunk = silver_io.next_chunk(bronze_path(settings), marks, target, max_rows=max_chunk_rows)
+        if chunk is None:
+            break
+        _process(settings, chunk, marks, catalog, rules, clock, result)
+    result.seconds = time.perf_counter() - started
+    if result.chunks:
+        logger.info("silver: bronze versions %s..%s: %d rows → %d silver, %d quarantined, %d duplicates in %.2fs "
+                    "(%.0f rows/s)", result.bronze_version_from, result.bronze_version_to, result.bronze_rows,
+                    result.silver_rows, result.quarantined_rows, result.duplicate_rows, result.seconds, result.rate)
+    else:
+        logger.info("silver: up to date with bronze version %d", target)
+    return result
+
+
+def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], catalog: pl.DataFrame,
+             rules: tuple[Rule, ...], clock: Clock, result: SilverRunResult) -> None:
+    """Validate, deduplicate and write one chunk; skip the tables whose progress `marks` say already hold it."""
+    started_at = clock.now()
+    raw = silver_io.read_chunk(bronze_path(settings), chunk)
+    rows: pl.DataFrame = pl.from_arrow(raw)  # type: ignore[assignment]
+    checked = checked_events(rows, pl.from_arrow(parse_values(raw["value"])), catalog)  # type: ignore[arg-type]
+    ruled = apply_rules(checked, rules)
+    rejected = ruled.rows.filter(pl.col("quarantine_mask") != 0)
+    firsts = first_of_each_event(ruled.rows.filter(pl.col("quarantine_mask") == 0))
+    known = silver_io.known_events(settings, firsts)
+    itself = pl.col("partition").cast(pl.Int32).eq(pl.col("kafka_partition")) & pl.col("offset").eq(pl.col("kafka_offset"))
+    seen = firsts.join(known, on="event_id", how="left").with_columns(itself.fill_null(False).alias("_itself"),
+                                                                       pl.col("kafka_offset").is_not_null().alias("_seen"))
+    new = seen.filter(~pl.col("_seen") | pl.col("_itself")).drop("kafka_partition", "kafka_offset", "_seen", "_itself")
+    counts = {"bronze_rows": rows.height, "silver_rows": new.height, "quarantined_rows": rejected.height,
+              "duplicate_rows": rows.height - rejected.height - new.height}
+    if marks["quarantine"] < chunk.last and not rejected.is_empty():
+        _write(settings, "quarantine", silver_quarantine(rejected, rules, quarantined_at=started_at), chunk,
+               partition_by=QUARANTINE_PARTITION_BY)
+    fresh = new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
+    if marks["telemetry"] < chunk.last and not fresh.is_empty():
+        _write(settings, "telemetry", silver_telemetry(fresh, catalog, rules, settings), chunk,
+               partition_by=SILVER_PARTITION_BY)
+    _write(settings, "run_log", run_log_row(chunk, counts, ruled.counts, started_at=started_at,
+                                            finished_at=clock.now()), chunk)
+    result.add(chunk, counts, ruled.counts)
+    logger.info("silver: bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
+                chunk.first, chunk.last, *counts.values())
+
+
+def _write(settings: Settings, name: str, frame: pl.DataFrame, chunk: silver_io.Chunk, *,
+           partition_by: tuple[str, ...] | None = None) -> None:
+    delta_io.write(silver_io.table_path(settings, name), frame, partition_by=partition_by,
+                   app_transactions={silver_io.APP_ID: chunk.last})
+
+
+def run_log_row(chunk: silver_io.Chunk, counts: dict[str, int], rule_counts: dict[str, int], *,
+                started_at: datetime, finished_at: datetime) -> pl.DataFrame:
+    """One silver run over one chunk and its reconciliation."""
+    reconciled = counts["bronze_rows"] == counts["silver_rows"] + counts["quarantined_rows"] + counts["duplicate_rows"]
+    if not reconciled:
+        logger.error("silver: bronze versions %d..%d do not reconcile: %s", chunk.first, chunk.last, counts)
+    return pl.DataFrame({
+        "run_id": [str(uuid.uuid4())], "started_at": [started_at], "finished_at": [finished_at],
+        "bronze_version_from": [chunk.first], "bronze_version_to": [chunk.last],
+        **{name: [n] for name, n in counts.items()},
+        "rule_counts": [orjson.dumps(rule_counts).decode()], "reconciled": [reconciled],
+    }, schema_overrides={"started_at": pl.Datetime("us", "UTC"), "finished_at": pl.Datetime("us", "UTC"),
+                         **{name: pl.Int64 for name in ("bronze_version_from", "bronze_version_to", *counts)}})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer.silver",
+                                     description="One incremental bronze → silver run: validate, deduplicate and "
+                                                 "enrich the bronze commits silver has not seen yet.")
+    parser.add_argument("--max-chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, metavar="N",
+                        help=f"bronze rows processed per commit (default {DEFAULT_CHUNK_ROWS:,})")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    with EtlLock(lock_path(settings)):
+        run(settings, max_chunk_rows=args.max_chunk_rows)
+    return 0
+

@@ -1,0 +1,123 @@
+"""Silver's Delta I/O: progress markers, bronze chunks by commit version, and silver's already-known events."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import unquote
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from config.errors import LakeError
+from config.settings import Settings
+from consumer.bronze.schema import BRONZE_SCHEMA
+from consumer.silver.transforms import BRONZE_COLUMNS
+from lake import delta_io
+
+logger = logging.getLogger(__name__)
+
+APP_ID = "silver:bronze"  # version = the last bronze version a silver table holds the results of
+TABLES = ("quarantine", "telemetry", "run_log")  # written in this order for every chunk
+BRONZE_FILE_SCHEMA = pa.schema([field for field in BRONZE_SCHEMA if field.name != "ingest_date"])  # partition column
+
+
+class Chunk(NamedTuple):
+    """Bronze versions first..last (inclusive) processed together."""
+
+    first: int
+    last: int
+
+
+def table_path(settings: Settings, name: str) -> Path:
+    return settings.table_path("silver", name)
+
+
+def progress(settings: Settings) -> dict[str, int]:
+    """Per silver table, the last bronze version whose results it holds (-1: none)."""
+    marks = {}
+    for name in TABLES:
+        version = delta_io.txn_version(delta_io.open_table(table_path(settings, name)), APP_ID)
+        marks[name] = -1 if version is None else version
+    return marks
+
+
+def next_chunk(bronze: Path, marks: dict[str, int], target: int, *, max_rows: int) -> Chunk | None:
+    """The bronze versions to process next: first a chunk a crash left half-written, else new versions.
+
+    The run log is written last, so it says which chunks are complete; a table ahead of it holds a chunk that
+    must be finished with exactly the same boundaries.
+    """
+    done = marks["run_log"]
+    pending = max(marks.values())
+    if pending > done:
+        return Chunk(done + 1, pending)
+    if done >= target:
+        return None
+    last, rows = done + 1, _rows_added(bronze, done + 1)
+    while last < target and rows + (more := _rows_added(bronze, last + 1)) <= max_rows:
+        last, rows = last + 1, rows + more
+    return Chunk(done + 1, last)
+
+
+def _rows_added(path: Path, version: int) -> int:
+    """Rows a bronze commit appended, from its log's file statistics."""
+    return sum(orjson.loads(add.get("stats") or '{"numRecords": 0}').get("numRecords", 0)
+               for add in _appended_files(path, version))
+
+
+def _appended_files(path: Path, version: int) -> list[dict]:
+    """The add actions of one bronze commit that carry new rows (compaction rewrites carry none)."""
+    changes = delta_io.data_changes(path, version)
+    if changes is None:
+        raise LakeError(f"bronze version {version} is no longer in the log of {path}; rebuild silver from bronze "
+                        "(delete data/silver) or restore the log")
+    if any(kind == "remove" for kind, _ in changes):
+        raise LakeError(f"bronze version {version} removed rows, but bronze is append-only; restore {path}")
+    return [add for _, add in changes]
+
+
+def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
+    """The bronze rows the chunk's commits appended, in arrival order (by commit, then as each commit wrote them).
+
+    Bronze is append-only, so a commit's new rows are exactly the Parquet files it added: they are read
+    directly (no change-data-feed scan), only the columns silver needs.
+    """
+    parts = [BRONZE_SCHEMA.empty_table().select(BRONZE_COLUMNS)]
+    for version in range(chunk.first, chunk.last + 1):
+        for add in _appended_files(path, version):
+            try:
+                parts.append(pq.read_table(path / unquote(add["path"]), columns=list(BRONZE_COLUMNS),
+                                           schema=BRONZE_FILE_SCHEMA))
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise LakeError(f"bronze version {version} cannot be read ({exc}); if maintenance vacuumed its "
+                                "files, rebuild silver from bronze (delete data/silver)") from None
+    return pa.concat_tables(parts)
+
+
+def known_events(settings: Settings, candidates: pl.DataFrame) -> pl.DataFrame:
+    """Silver's rows (event_id, kafka_partition, kafka_offset) that share an event_id with the candidates.
+
+    A duplicate is a redelivery of the same event, so it carries the same event time: only silver files whose
+    event dates and time range overlap the candidates' are read (partition and statistics pruning).
+    """
+    table = delta_io.open_table(table_path(settings, "telemetry"))
+    empty = pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64})
+    if table is None or candidates.is_empty():
+        return empty
+    dates = candidates["event_time"].dt.date().unique().sort().to_list()
+    low, high = candidates["event_time"].min(), candidates["event_time"].max()
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=[("event_date", "in", [d.isoformat() for d in dates])])
+    rows = dataset.to_table(columns=list(empty.columns), filter=(ds.field("event_time") >= _scalar(low))
+                            & (ds.field("event_time") <= _scalar(high)))
+    known: pl.DataFrame = pl.from_arrow(rows)  # type: ignore[assignment]
+    return known.cast(empty.schema).join(candidates.select("event_id").unique(), on="event_id", how="semi")
+
+
+def _scalar(moment: datetime) -> pa.Scalar:
+    return pa.scalar(moment, pa.timestamp("us", tz="UTC"))

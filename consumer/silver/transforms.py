@@ -1,0 +1,130 @@
+"""Bronze rows → silver rows, as pure polars functions (no Kafka, no Delta, no clock).
+
+    checked_events → apply_rules → (silver_quarantine | first_of_each_event → silver_telemetry)
+
+Rule failures are kept as bit masks while the rows flow (one integer per row, not a list), and turned into
+rule names once, through a lookup of the few distinct masks a batch holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import polars as pl
+
+from config.settings import Settings
+from consumer.silver.parse import BOOL_FIELDS, FLOAT_FIELDS
+from consumer.silver.rules import Rule
+
+UTC_TS = pl.Datetime("us", "UTC")
+BRONZE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value", "ingested_at")
+NAMES = pl.List(pl.String())
+
+SILVER_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
+    "schema_version": pl.Int32(), "seq": pl.Int64(), "event_time": UTC_TS, "event_date": pl.Date(),
+    "status": pl.String(), "alert": pl.String(),
+    **{name: pl.Float64() for name in FLOAT_FIELDS}, **{name: pl.Boolean() for name in BOOL_FIELDS},
+    "home_name": pl.String(), "location": pl.String(), "manufacturer": pl.String(), "model": pl.String(),
+    "installation_date": pl.Date(), "device_age_days": pl.Int32(), "kafka_partition": pl.Int32(),
+    "kafka_offset": pl.Int64(), "ingested_at": UTC_TS, "processing_delay_s": pl.Float64(),
+    "is_late_event": pl.Boolean(), "quality_score": pl.Float64(), "warnings": NAMES,
+    "temperature_c_rolling_mean": pl.Float64(), "power_w_rolling_mean": pl.Float64(),
+}
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "topic": pl.String(), "partition": pl.Int32(), "offset": pl.Int64(), "kafka_timestamp": UTC_TS,
+    "key": pl.Binary(), "value": pl.Binary(), "ingested_at": UTC_TS, "failed_rules": NAMES, "event_id": pl.String(),
+    "device_id": pl.String(), "quarantined_at": UTC_TS, "quarantine_date": pl.Date(),
+}
+
+
+class RuleResult(NamedTuple):
+    """Rows with their rule masks, and how many rows failed each rule."""
+
+    rows: pl.DataFrame
+    counts: dict[str, int]
+
+
+def _event_time(column: str = "timestamp") -> pl.Expr:
+    text = pl.col(column)
+    return pl.coalesce(
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC", time_unit="us", strict=False),
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False).dt.convert_time_zone("UTC"),
+    ).alias("event_time")
+
+
+def checked_events(bronze: pl.DataFrame, parsed: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
+    """One row per bronze record: its Kafka coordinates, its parsed fields and the catalog's view of its device."""
+    known = catalog.select(pl.col("device_id"), pl.col("home_id").alias("catalog_home_id"),
+                           pl.col("device_type").alias("catalog_device_type"))
+    return (pl.concat([bronze.select(BRONZE_COLUMNS), parsed], how="horizontal")
+            .with_columns(_event_time())
+            .join(known, on="device_id", how="left", maintain_order="left"))
+
+
+def apply_rules(checked: pl.DataFrame, rules: Sequence[Rule]) -> RuleResult:
+    """Adds `quarantine_mask` and `warn_mask` (bit i = rule i failed) and counts the rows that failed each rule."""
+    def mask(action: str) -> pl.Expr:
+        bits = [(~rule.passes).cast(pl.Int64) * (1 << i) for i, rule in enumerate(rules) if rule.action == action]
+        return pl.sum_horizontal(bits) if bits else pl.lit(0, pl.Int64)
+
+    rows = checked.with_columns(mask("quarantine").alias("quarantine_mask"), mask("warn").alias("warn_mask"))
+    both = rows.group_by(pl.col("quarantine_mask") | pl.col("warn_mask")).len()
+    counts = dict.fromkeys((rule.name for rule in rules), 0)
+    for value, n in both.iter_rows():
+        for name in rule_names(value, rules):
+            counts[name] += n
+    return RuleResult(rows, counts)
+
+
+def rule_names(mask: int, rules: Sequence[Rule]) -> list[str]:
+    """The names of the rules whose bits are set in `mask`."""
+    return [rule.name for i, rule in enumerate(rules) if mask >> i & 1]
+
+
+def with_rule_names(frame: pl.DataFrame, column: str, rules: Sequence[Rule], *, alias: str) -> pl.DataFrame:
+    """Adds the mask column as a list of rule names, by a join with the frame's few distinct masks."""
+    masks = frame[column].unique()
+    lookup = pl.DataFrame({column: masks, alias: pl.Series([rule_names(m, rules) for m in masks], dtype=NAMES)})
+    return frame.join(lookup, on=column, how="left", maintain_order="left")
+
+
+def silver_quarantine(rejected: pl.DataFrame, rules: Sequence[Rule], *, quarantined_at: datetime) -> pl.DataFrame:
+    """One rejected bronze record: its raw bytes and coordinates, and every quarantine rule it failed."""
+    return with_rule_names(rejected, "quarantine_mask", rules, alias="failed_rules").select(
+        *BRONZE_COLUMNS[:-1], "ingested_at", "failed_rules",
+        "event_id", "device_id", pl.lit(quarantined_at).cast(UTC_TS).alias("quarantined_at"),
+        pl.col("ingested_at").dt.date().alias("quarantine_date"),
+    ).cast(QUARANTINE_SCHEMA)
+
+
+def first_of_each_event(valid: pl.DataFrame) -> pl.DataFrame:
+    """The first arrival (in bronze order) of each event_id; the rows must already be in bronze order."""
+    return valid.filter(pl.col("event_id").is_first_distinct())
+
+
+def silver_telemetry(events: pl.DataFrame, catalog: pl.DataFrame, rules: Sequence[Rule], settings: Settings
+                     ) -> pl.DataFrame:
+    """One valid, deduplicated event, enriched with its device's catalog entry, delays and quality."""
+    n_warn = sum(rule.action == "warn" for rule in rules) or 1
+    details = catalog.select("device_id", "home_name", "location", "manufacturer", "model", "installation_date")
+    delay = (pl.col("ingested_at") - pl.col("event_time")).dt.total_microseconds() / 1e6
+    window = settings.rolling_window
+    enriched = (
+        with_rule_names(events, "warn_mask", rules, alias="warnings").join(details, on="device_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("event_time").dt.date().alias("event_date"),
+            pl.col("partition").alias("kafka_partition"), pl.col("offset").alias("kafka_offset"),
+            delay.alias("processing_delay_s"),
+            (delay > settings.late_event_threshold_s).alias("is_late_event"),
+            (1.0 - pl.col("warn_mask").bitwise_count_ones().cast(pl.Float64) / n_warn).alias("quality_score"),
+        )
+        .with_columns((pl.col("event_date") - pl.col("installation_date")).dt.total_days().alias("device_age_days"))
+        .sort("device_id", "event_time", "seq", maintain_order=True)
+        .with_columns(
+            pl.col(name).rolling_mean(window, min_samples=1).over("device_id").alias(f"{name}_rolling_mean")
+            for name in ("temperature_c", "power_w"))
+    )
+    return enriched.select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA)

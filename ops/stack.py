@@ -1,0 +1,147 @@
+"""The whole platform as a set of background processes: Kafka (Docker or local), ingest, scheduler, dashboard, producer."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Literal
+
+from common.kafka_io import admin_client, ensure_topic
+from config.errors import BrokerUnavailableError
+from config.settings import Settings
+from ops.local_kafka import LocalKafka
+from ops.processes import ManagedProcess
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_DIR = REPO / "run"
+LOG_DIR = REPO / "logs"
+KafkaMode = Literal["docker", "local"]
+
+
+def local_broker(settings: Settings) -> LocalKafka:
+    """The Docker-less broker that serves the configured bootstrap port."""
+    return LocalKafka(home=settings.kafka_home, version=settings.kafka_version,
+                      port=settings.bootstrap_host_port[1], partitions=settings.telemetry_partitions)
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers and `docker compose` exists."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        info = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+        compose = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return info.returncode == 0 and compose.returncode == 0
+
+
+def broker_reachable(settings: Settings, *, timeout_s: float = 3.0) -> bool:
+    """True when the broker answers a metadata request."""
+    try:
+        admin = admin_client(settings, timeout_s=timeout_s)
+    except BrokerUnavailableError:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable" here
+        return False
+    finally:
+        admin.close()
+
+
+def kafka_mode() -> KafkaMode | None:
+    """How start.sh ran Kafka last time (None when it did not)."""
+    try:
+        return Path(RUN_DIR / "kafka.mode").read_text().strip()  # type: ignore[return-value]
+    except OSError:
+        return None
+
+
+def start_kafka(settings: Settings, *, timeout_s: float = 120.0) -> str:
+    """Start Kafka (Docker when an engine answers, else the local broker) and wait until it answers."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    if broker_reachable(settings, timeout_s=2.0):
+        return f"Kafka already answering at {settings.kafka_bootstrap_servers}"
+    if docker_available():
+        subprocess.run(["docker", "compose", "up", "-d"], cwd=REPO, check=True)
+        (RUN_DIR / "kafka.mode").write_text("docker")
+        what = "Kafka (Docker) and Kafka UI at http://localhost:8080"
+    else:
+        local_broker(settings).start(timeout_s=timeout_s)
+        (RUN_DIR / "kafka.mode").write_text("local")
+        what = f"Kafka {settings.kafka_version} (local, no Docker)"
+    deadline = time.monotonic() + timeout_s
+    while not broker_reachable(settings):
+        if time.monotonic() > deadline:
+            raise BrokerUnavailableError(f"Kafka did not answer within {timeout_s:.0f}s; see logs")
+    return f"{what} at {settings.kafka_bootstrap_servers}"
+
+
+def stop_kafka(settings: Settings) -> str:
+    """Stop the Kafka that start_kafka started."""
+    if kafka_mode() == "docker":
+        subprocess.run(["docker", "compose", "stop"], cwd=REPO, check=False)
+        return "Kafka (Docker) stopped"
+    return "Kafka stopped" if local_broker(settings).stop() else "Kafka was not running"
+
+
+def _dashboard_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def components(settings: Settings) -> list[ManagedProcess]:
+    """The pipeline's processes in start order; only those whose code exists."""
+    python = sys.executable
+    port = settings.dashboard_port
+    candidates = [
+        ("ingest", "consumer.bronze", [python, "-m", "consumer.bronze"], None),
+        ("scheduler", "consumer.scheduler", [python, "-m", "consumer.scheduler"], None),
+        ("dashboard", "dashboard.app", [python, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+                                         "--server.headless", "true", "--server.port", str(port),
+                                         "--browser.gatherUsageStats", "false"], lambda: _dashboard_ready(port)),
+        ("producer", "producer.telemetry_sim", [python, "-m", "producer.telemetry_sim"], None),
+    ]
+    return [ManagedProcess(name=name, argv=argv, run_dir=RUN_DIR, log_dir=LOG_DIR, cwd=REPO, ready=ready)
+            for name, module, argv, ready in candidates if _module_exists(module)]
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def start_all(settings: Settings) -> list[str]:
+    """Start Kafka, the topic and every component; one line per thing started."""
+    lines = [start_kafka(settings)]
+    created = ensure_topic(settings)
+    lines.append(f"topic {settings.telemetry_topic} {'created' if created else 'exists'}")
+    for process in components(settings):
+        started = process.start()
+        lines.append(f"{process.name:<10} {'started' if started else 'already running'} "
+                     f"(pid {process.pid()}, log {process.log_file.relative_to(REPO)})")
+    return lines
+
+
+def stop_all(settings: Settings) -> list[str]:
+    """Stop every component (producer first), then Kafka."""
+    lines = []
+    for process in reversed(components(settings)):
+        lines.append(f"{process.name:<10} {'stopped' if process.stop() else 'was not running'}")
+    lines.append(stop_kafka(settings))
+    return lines

@@ -1,0 +1,80 @@
+"""The platform's health at a glance: broker, processes, topic offsets and lag, lake tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common.kafka_io import group_lag
+from config.errors import LakehouseError
+from config.settings import Settings
+from lake import delta_io
+from ops.stack import broker_reachable, components, kafka_mode, local_broker
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the status report."""
+
+    name: str
+    healthy: bool
+    detail: str
+
+
+def lake_tables(lake_root: Path) -> list[Path]:
+    """Every Delta table folder under the lake (layer/name)."""
+    if not lake_root.is_dir():
+        return []
+    return sorted(p.parent for p in lake_root.glob("*/*/_delta_log"))
+
+
+def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
+    """Broker, each component, the topic and each lake table, in that order."""
+    now = now or datetime.now(UTC)
+    reachable = broker_reachable(settings)
+    mode = kafka_mode() or "external"
+    pid = local_broker(settings).pid()
+    result = [Check("kafka", reachable, f"{settings.kafka_bootstrap_servers} ({mode}"
+                    + (f", pid {pid})" if pid else ")") + ("" if reachable else " not reachable"))]
+    for process in components(settings):
+        pid = process.pid()
+        result.append(Check(process.name, pid is not None, f"pid {pid}" if pid else f"not running (log {process.log_file})"))
+    if reachable:
+        result.append(_topic_check(settings))
+    for path in lake_tables(settings.lake_root):
+        result.append(_table_check(settings, path, now))
+    return result
+
+
+def _topic_check(settings: Settings) -> Check:
+    try:
+        lags = group_lag(settings, settings.telemetry_topic, settings.bronze_consumer_group)
+    except LakehouseError as exc:
+        return Check("topic", False, str(exc))
+    if not lags:
+        return Check("topic", False, f"{settings.telemetry_topic} does not exist (./start.sh creates it)")
+    total = sum(p.end_offset for p in lags)
+    lag = sum(p.lag for p in lags)
+    per_partition = " ".join(f"p{p.partition}={p.end_offset}/{p.lag}" for p in lags)
+    return Check("topic", True, f"{settings.telemetry_topic}: {total} records, group {settings.bronze_consumer_group} "
+                                f"lag {lag} (end/lag per partition: {per_partition})")
+
+
+def _table_check(settings: Settings, path: Path, now: datetime) -> Check:
+    name = str(path.relative_to(settings.lake_root))
+    try:
+        commit = delta_io.last_commit(path)
+    except LakehouseError as exc:
+        return Check(name, False, str(exc))
+    if commit is None:
+        return Check(name, False, "no commits")
+    age = (now - commit["timestamp"]).total_seconds()  # type: ignore[operator]
+    return Check(name, True, f"version {commit['version']}, last commit {commit['timestamp']:%Y-%m-%d %H:%M:%S}Z "
+                             f"({age:.0f}s ago, {commit['operation']})")
+
+
+def render(result: list[Check]) -> str:
+    """The report as aligned text lines."""
+    width = max(len(c.name) for c in result)
+    return "\n".join(f"{'OK ' if c.healthy else 'BAD'} {c.name:<{width}}  {c.detail}" for c in result)

@@ -1,0 +1,102 @@
+"""The ETL scheduler: failing stages do not stop the others, gold follows silver, one scheduler per lake, SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from consumer.scheduler import EtlScheduler
+from lake.lock import EtlLock, LockHeldError, lock_path
+from tests.conftest import REPO, make_settings
+from tests.kafka_helpers import env_of, wait_for
+
+
+def counting(calls: list[str], name: str, result=None, error: Exception | None = None):
+    def stage(_settings):
+        calls.append(name)
+        if error is not None:
+            raise error
+        return result
+    return stage
+
+
+def test_a_failing_stage_does_not_stop_the_others(lake_root, caplog):
+    settings = make_settings(LAKE_ROOT=lake_root, SILVER_INTERVAL_S=1, GOLD_INTERVAL_S=1)
+    calls: list[str] = []
+    stop = threading.Event()
+    scheduler = EtlScheduler(settings, stop_event=stop, stages={
+        "silver": counting(calls, "silver", error=RuntimeError("disk on fire")),
+        "gold": counting(calls, "gold"), "maintenance": counting(calls, "maintenance")})
+    thread = threading.Thread(target=scheduler.run_forever)
+    with caplog.at_level(logging.ERROR, logger="consumer.scheduler"):
+        thread.start()
+        wait_for(lambda: calls.count("silver") >= 3 and calls.count("gold") >= 3, what="three runs of each stage", interval_s=0.02)
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert scheduler.failures["silver"] >= 3 and scheduler.failures["gold"] == 0
+    failures = [r.getMessage() for r in caplog.records if r.name == "consumer.scheduler"]
+    assert failures[0] == "stage silver failed: RuntimeError: disk on fire; retrying at its next tick"
+
+
+def test_gold_follows_a_silver_run_that_wrote_rows(settings):
+    calls: list[str] = []
+    rows = {"n": 5}
+    scheduler = EtlScheduler(settings, stages={
+        "silver": lambda _s: (calls.append("silver"), SimpleNamespace(silver_rows=rows["n"]))[1],
+        "gold": counting(calls, "gold"), "maintenance": counting(calls, "maintenance")})
+    scheduler.tick("silver")
+    rows["n"] = 0
+    scheduler.tick("silver")
+    assert calls == ["silver", "gold", "silver"]
+
+
+def test_run_once_reports_failure(settings):
+    calls: list[str] = []
+    scheduler = EtlScheduler(settings, stages={"silver": counting(calls, "silver"),
+                                               "gold": counting(calls, "gold", error=ValueError("bad")),
+                                               "maintenance": counting(calls, "maintenance")})
+    assert scheduler.run_once() is False
+    assert calls == ["silver", "gold", "maintenance"]
+
+
+def test_lock_is_exclusive_and_a_stale_lock_is_taken_over(settings):
+    path = lock_path(settings)
+    with EtlLock(path):
+        assert path.read_text() == str(os.getpid())
+        with pytest.raises(LockHeldError, match=f"pid {os.getpid()}"):
+            EtlLock(path).acquire()
+    assert not path.exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path.write_text(str(dead.pid))
+    with EtlLock(path):
+        assert path.read_text() == str(os.getpid())
+
+
+def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
+    env = env_of(settings, SILVER_INTERVAL_S="1", GOLD_INTERVAL_S="1")
+    first = subprocess.Popen([sys.executable, "-m", "consumer.scheduler", "--stage", "gold"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: lock_path(settings).exists() and lock_path(settings).read_text() == str(first.pid),
+                 what="the first scheduler to hold the lock")
+        second = subprocess.run([sys.executable, "-m", "consumer.scheduler", "--once"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0
+        assert f"another ETL scheduler (pid {first.pid}) holds" in second.stderr
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stderr
+    assert "ETL scheduler stopped" in stderr
+    assert not lock_path(settings).exists()

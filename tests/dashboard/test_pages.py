@@ -1,0 +1,255 @@
+"""Dashboard pages rendered with Streamlit's AppTest against fixture lakes: the numbers shown, and every empty state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from streamlit.testing.v1 import AppTest
+
+from common import kafka_io
+from config.settings import Settings
+from tests.conftest import make_settings
+from tests.dashboard import fixtures as fx
+from tests.kafka_helpers import produce_raw
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, lake_root: Path) -> Path:
+    """The app reads its settings from the environment: point it at the test lake and at no broker."""
+    monkeypatch.setenv("LAKE_ROOT", str(lake_root))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    return lake_root
+
+
+def run_app(page: str | None = None, *, errors_expected: bool = False) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    if page is not None:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert errors_expected or not at.error, [e.value for e in at.error]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def table_with(at: AppTest, *columns: str):
+    """The first table shown that has all these columns (AppTest does not expose a dataframe's key)."""
+    for element in at.dataframe:
+        value = element.value
+        value = value.data if hasattr(value, "data") else value
+        if set(columns) <= set(value.columns):
+            return value
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """Every plotly chart on the page as its JSON spec, by title."""
+    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
+
+
+def test_empty_lake_says_what_to_start(app_env: Path) -> None:
+    at = run_app()
+    assert "No data yet" in at.info[0].value and "./start.sh" in at.info[0].value
+    assert not at.metric
+
+
+def test_missing_lake_folder_is_an_empty_lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "nowhere"))
+    at = run_app()
+    assert "No data yet" in at.info[0].value
+
+
+def test_overview_kpis_are_the_fixture_sums_against_yesterday(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    shown = metrics(run_app())
+    # day 2: 1.5 + 2.5 + 4.0 + 0.0 kWh; day 1: 1.0 + 2.0 + 3.0 + 0.5
+    assert shown["Energy (kWh)"] == ("8.00", "1.50")
+    assert shown["Cost (EUR)"] == ("2.40", "0.45")
+    # d4 had no readings on day 2
+    assert shown["Active devices"] == ("3", "-1")
+    # health weighted by active devices: (85*2 + 40*1)/3 = 70.0 against (90*2 + 60*2)/4 = 75.0
+    assert shown["Avg health"] == ("70.0", "-5.0")
+    assert shown["Alerts"] == ("3", "2")
+
+
+def test_overview_filters_narrow_the_numbers(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    at = run_app()
+    at.multiselect[0].set_value(["h2"]).run()
+    shown = metrics(at)
+    assert shown["Energy (kWh)"] == ("4.00", "0.50")
+    assert shown["Avg health"] == ("40.0", "-20.0")
+    at.multiselect[1].set_value(["security_camera"]).run()
+    assert metrics(at)["Energy (kWh)"] == ("0.00", "-0.50")
+
+
+def test_overview_charts_hold_the_fixture_values(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    charts = figures(run_app())
+    assert set(charts) >= {"Energy by device type (kWh)", "Health score vs failure risk",
+                           "System health: devices operational", "Homes by worst device status",
+                           "Temperature, last 60 min", "Power, last 60 min"}
+    bar = charts["Energy by device type (kWh)"]["data"][0]
+    assert dict(zip(bar["x"], bar["y"], strict=True)) == {"energy_meter": 7.0, "smart_plug": 4.5, "thermostat": 2.5,
+                                                          "security_camera": 0.5}
+    gauge = charts["System health: devices operational"]["data"][0]
+    assert gauge["value"] == 50.0
+    homes = charts["Homes by worst device status"]["data"]
+    assert {t["name"]: len(t["lat"]) for t in homes} == {"attention": 1, "critical": 1}
+
+
+def test_one_row_tables_render_without_yesterday(app_env: Path) -> None:
+    fx.one_row_lake(make_settings(LAKE_ROOT=app_env))
+    shown = metrics(run_app())
+    assert shown["Energy (kWh)"] == ("2.50", "")
+    assert shown["Active devices"] == ("1", "")
+
+
+def page(name: str) -> AppTest:
+    return run_app(f"views/{name}.py")
+
+
+def test_every_page_says_no_data_on_an_empty_lake(app_env: Path) -> None:
+    for name in ("overview", "devices", "alerts"):
+        at = page(name)
+        assert "No data yet" in at.info[0].value, name
+        assert not at.error
+    at = page("pipeline")
+    assert "No lake tables yet" in at.info[0].value
+    assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
+
+
+def test_devices_table_sorted_by_health_and_device_details(app_env: Path) -> None:
+    fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("devices")
+    table = table_with(at, "device_id", "health_score")
+    assert table["device_id"].tolist() == ["d3", "d4", "d2", "d1"]
+    assert table["health_score"].tolist() == [35.0, 50.0, 70.0, 95.0]
+    shown = metrics(at)
+    assert shown["Status"][0] == "critical" and shown["Health"][0] == "35.0" and shown["Failure risk"][0] == "0.80"
+    at.selectbox(key="device_pick").set_value("d2").run()
+    assert metrics(at)["Status"][0] == "attention"
+    daily = figures(at)["Energy per day (kWh)"]["data"][0]
+    assert daily["y"] == [2.0, 2.5]
+    alerts = table_with(at, "kind", "severity")
+    assert alerts["kind"].tolist() == ["high_power", "anomaly_power_w"]
+    assert not at.error
+
+
+def test_alerts_counts_by_severity_newest_first_and_csv(app_env: Path) -> None:
+    fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("alerts")
+    assert {k: v[0] for k, v in metrics(at).items()} == {"Critical": "1", "Warning": "1", "Info": "1"}
+    table = table_with(at, "kind", "severity")
+    assert table["device_id"].tolist() == ["d3", "d2", "d2"]
+    assert table["severity"].tolist() == ["critical", "warning", "info"]
+    csv = at.get("download_button")[0].proto
+    assert csv.label == "Download alerts (CSV)"
+    at.multiselect(key="alert_kinds").set_value(["high_power"]).run()
+    assert {k: v[0] for k, v in metrics(at).items()} == {"Critical": "0", "Warning": "1", "Info": "0"}
+
+
+def test_alerts_page_without_alerts_table(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("alerts")
+    assert "No data yet: no alerts" in at.info[0].value
+
+
+def test_pipeline_lake_quality_reconciliation_with_broker_down(app_env: Path) -> None:
+    fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
+    at = page("pipeline")
+    lake = table_with(at, "table", "consumed_version").set_index("table")
+    assert lake.loc["gold/alerts", "rows"] == 3 and lake.loc["gold/alerts", "version"] == 0
+    assert lake.loc["gold/telemetry_1min", "rows"] == 180
+    assert lake.loc["gold/alerts", "consumed_version"] == 3
+    assert lake["version"].isna()["bronze/telemetry"]
+    totals = table_with(at, "rule", "rows")
+    assert dict(zip(totals["rule"], totals["rows"], strict=True)) == {"invalid_json": 8, "unknown_device": 2}
+    shown = metrics(at)
+    assert shown["Bronze rows"][0] == "1,001" and shown["Quarantined"][0] == "9" and shown["Reconciled"][0] == "yes"
+    rules = table_with(at, "rule", "rows_in_run")
+    assert dict(zip(rules["rule"], rules["rows_in_run"], strict=True)) == {"invalid_json": 6, "unknown_device": 3}
+    assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
+    assert not at.error
+
+
+def test_refresh_rereads_only_tables_whose_version_changed(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(LAKE_ROOT=app_env)
+    fx.normal_lake(settings)
+    at = run_app()
+    reads: list[str] = []
+    original = DeltaTable.get_add_actions
+
+    def counting(self: DeltaTable, *args: object, **kwargs: object) -> object:
+        reads.append(self.table_uri)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "get_add_actions", counting)
+    at.run()
+    assert reads == []
+    assert metrics(at)["Energy (kWh)"] == ("8.00", "1.50")
+    extra = [{**fx.energy_rows()[-1], "device_id": "d5", "energy_kwh": 2.0, "readings": 10}]
+    fx.write_gold(settings, "daily_energy_consumption", extra)
+    at.run()
+    assert {Path(uri).name for uri in reads} == {"daily_energy_consumption"}
+    assert metrics(at)["Energy (kWh)"] == ("10.00", "3.50")
+    assert metrics(at)["Active devices"] == ("4", "0")
+    bar = figures(at)["Energy by device type (kWh)"]["data"][0]
+    assert dict(zip(bar["x"], bar["y"], strict=True))["security_camera"] == 2.5
+
+
+@pytest.mark.integration
+def test_pipeline_kafka_topics_lag_and_last_messages(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    topic, group = kafka_settings.telemetry_topic, kafka_settings.bronze_consumer_group
+    produce_raw(kafka_settings, [f"m{i}".encode() for i in range(30)], keys=[b"same-key"] * 30)
+    ends = {p: end for p, end in kafka_io.end_offsets(kafka_settings, topic).items() if end}
+    (partition, end), = ends.items()
+    consumer = KafkaConsumer(**kafka_io.client_config(kafka_settings), group_id=group, enable_auto_commit=False)
+    consumer.commit({TopicPartition(topic, partition): OffsetAndMetadata(12, "", -1)})
+    consumer.close()
+    for name, value in kafka_settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    at = page("pipeline")
+    topics = table_with(at, "topic", "messages_total").set_index("topic")
+    assert topics.loc[topic, "partitions"] == kafka_settings.telemetry_partitions
+    assert topics.loc[topic, "messages_total"] == 30
+    assert metrics(at)[f"Lag of {group} on {topic}"][0] == "18"
+    lag = table_with(at, "partition", "lag").set_index("partition")
+    assert lag.loc[partition, "committed"] == 12 and lag.loc[partition, "lag"] == 18
+    at.selectbox(key="kafka_partition").set_value(partition).run()
+    messages = table_with(at, "offset", "value")
+    assert messages["value"].tolist() == [f"m{i}" for i in range(29, 9, -1)]
+    assert messages["key"].unique().tolist() == ["same-key"]
+
+
+def test_monthly_billing_table_on_the_overview(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    billing = table_with(run_app(), "month", "total")
+    assert billing["home_id"].tolist() == ["h1", "h2"] and billing["total"].tolist() == [11.4, 11.4]
+
+
+def test_invalid_setting_is_one_friendly_error(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_REFRESH_S", "soon")
+    at = run_app(errors_expected=True)
+    assert "DASHBOARD_REFRESH_S='soon' is not valid" in at.error[0].value
+
+
+def test_a_broken_table_is_one_message_and_other_pages_work(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    log = app_env / "gold" / "alerts" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / "00000000000000000000.json").write_text("this is not a delta log\n")
+    at = run_app("views/alerts.py", errors_expected=True)
+    message = at.error[0].value
+    assert "gold/alerts cannot be opened" in message and "restore it" in message and "\n" not in message
+    assert metrics(run_app())["Energy (kWh)"][0] == "8.00"
