@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from common.events import HEADER
 from config.catalog import device_types
-from producer.simulator import HEADER
 
 
 def encode(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[bytes], list[bytes]]:

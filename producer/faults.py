@@ -15,8 +15,9 @@ import numpy as np
 import orjson
 import polars as pl
 
+from common.events import HEADER
 from config.catalog import device_types
-from producer.simulator import HEADER, iso_ms
+from producer.simulator import iso_ms
 
 FaultKind = Literal["invalid_json", "non_utf8", "missing_field", "wrong_type", "out_of_range", "future_timestamp",
                     "unknown_device", "duplicate", "late_event"]

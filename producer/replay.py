@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from common.events import BOOL_METRICS, METRICS
 from config.catalog import CATALOG_SCHEMA, device_types
 from config.errors import ConfigError
-from producer.simulator import BOOL_METRICS, METRICS, DeviceCursor, iso_ms, uuid4_strings
+from producer.simulator import DeviceCursor, iso_ms, uuid4_strings
 
 DEVICE_FIELDS = ("device_type", "home_id", "home_name", "latitude", "longitude", "location", "manufacturer", "model",
                  "installation_date")

@@ -12,17 +12,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from common.events import ALERTS, HEADER, METRICS, SCHEMA_VERSION, STATUSES, energy_wh
 from config.catalog import DeviceType, device_types
 from producer.fleet import behaviour
 
-NUMERIC_METRICS = ("temperature_c", "humidity_pct", "setpoint_c", "power_w", "energy_wh", "battery_pct", "co_ppm",
-                   "lpg_ppm", "smoke_ppm")
-BOOL_METRICS = ("motion", "light", "is_on")
-METRICS = NUMERIC_METRICS + BOOL_METRICS
-HEADER = ("schema_version", "event_id", "device_id", "home_id", "device_type", "seq", "timestamp", "status", "alert")
-STATUSES = pl.Series("status", ["online", "maintenance", "error"])
-ALERTS = pl.Series("alert", ["connectivity_issue", "maintenance_required", "high_temperature", "low_temperature",
-                             "high_power", "low_battery"])
+STATUS_NAMES = pl.Series("status", STATUSES)
+ALERT_NAMES = pl.Series("alert", ALERTS)
 RANDOM_ALERT_CODES = np.array([5, 0, 1])  # low_battery, connectivity_issue, maintenance_required
 
 
@@ -198,9 +193,7 @@ class Simulator:
         self._clip_to_ranges(values)
         status, alert = self._status_alert(values)
         last = self.cursor.last_ms
-        dt_ms = t - last
-        counted = (last >= 0) & (dt_ms > 0) & (dt_ms <= self.b["events"]["max_energy_gap_s"] * 1000)
-        values["energy_wh"] = np.where(counted, values["power_w"] * dt_ms / 3_600_000, 0.0)
+        values["energy_wh"] = energy_wh(values["power_w"], np.where(last >= 0, t - last, -1))
         idx = np.flatnonzero(online)[:limit]
         readings = Readings(idx, t[idx], self.cursor.seq[idx].copy(), status[idx], alert[idx],
                             {m: v[idx] for m, v in values.items()})
@@ -217,15 +210,15 @@ class Simulator:
         idx = np.concatenate([r.idx for r in batch])
         t = np.concatenate([r.t_ms for r in batch])
         raw = pl.DataFrame({
-            "schema_version": pl.Series(np.ones(idx.size, np.int32)),
+            "schema_version": pl.Series(np.full(idx.size, SCHEMA_VERSION, np.int32)),
             "event_id": uuid4_strings(self.ids_rng, idx.size),
             "device_id": self.fleet["device_id"].gather(idx),
             "home_id": self.fleet["home_id"].gather(idx),
             "device_type": self.fleet["device_type"].gather(idx),
             "seq": np.concatenate([r.seq for r in batch]),
             "timestamp": iso_ms(t),
-            "status": STATUSES.gather(np.concatenate([r.status for r in batch])),
-            "alert": ALERTS.gather(pl.Series(np.concatenate([r.alert for r in batch])).replace(-1, None)),
+            "status": STATUS_NAMES.gather(np.concatenate([r.status for r in batch])),
+            "alert": ALERT_NAMES.gather(pl.Series(np.concatenate([r.alert for r in batch])).replace(-1, None)),
             **{m: np.concatenate([r.values[m] for r in batch]) for m in METRICS},
             **{f"_{m}": self.measures[m][idx] for m in METRICS},
             "ts_ms": t,

@@ -22,17 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-FLOAT_FIELDS = ("temperature_c", "humidity_pct", "setpoint_c", "power_w", "energy_wh", "battery_pct", "co_ppm",
-                "lpg_ppm", "smoke_ppm")
-BOOL_FIELDS = ("motion", "light", "is_on")
-METRICS = FLOAT_FIELDS + BOOL_FIELDS
+from common.events import ARROW_SCHEMA, NUMERIC_METRICS
 
-EVENT_SCHEMA = pa.schema(
-    [("schema_version", pa.int64()), ("event_id", pa.string()), ("device_id", pa.string()),
-     ("home_id", pa.string()), ("device_type", pa.string()), ("seq", pa.int64()), ("timestamp", pa.string()),
-     ("status", pa.string()), ("alert", pa.string())]
-    + [(name, pa.float64()) for name in FLOAT_FIELDS] + [(name, pa.bool_()) for name in BOOL_FIELDS])
-PARSED_SCHEMA = EVENT_SCHEMA.append(pa.field("parse_error", pa.string()))
+PARSED_SCHEMA = ARROW_SCHEMA.append(pa.field("parse_error", pa.string()))
 
 BLOCK_ROWS = 4096
 MIN_BLOCK_BYTES = 4 << 20
@@ -76,15 +68,15 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
         longest = pc.max(pc.binary_length(values)).as_py() or 0
         table = pj.read_json(pa.BufferReader(buffer),
                              read_options=pj.ReadOptions(block_size=max(MIN_BLOCK_BYTES, 2 * longest + 2)),
-                             parse_options=pj.ParseOptions(explicit_schema=EVENT_SCHEMA,
+                             parse_options=pj.ParseOptions(explicit_schema=ARROW_SCHEMA,
                                                            unexpected_field_behavior="ignore"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError):
         return None
     if table.num_rows != len(values):  # a value holding a line break spans several lines
         return None
-    if any(pc.any(pc.invert(pc.is_finite(table[name]))).as_py() for name in FLOAT_FIELDS):  # NaN, Infinity: not JSON
+    if any(pc.any(pc.invert(pc.is_finite(table[name]))).as_py() for name in NUMERIC_METRICS):  # NaN, Infinity: not JSON
         return None
-    table = table.cast(EVENT_SCHEMA)
+    table = table.cast(ARROW_SCHEMA)
     return table.append_column("parse_error", pa.nulls(len(values), pa.string()))
 
 
@@ -107,7 +99,7 @@ def _decode_rows(values: pa.Array) -> pa.Table:
         good = [i for i in good if errors[i] is None]
         decoded = pa.concat_tables([singles[i] for i in good]) if good else None
     bad = [i for i, error in enumerate(errors) if error is not None]
-    rejected = pa.table({name: pa.nulls(len(bad), field.type) for name, field in zip(EVENT_SCHEMA.names, EVENT_SCHEMA)}
+    rejected = pa.table({name: pa.nulls(len(bad), field.type) for name, field in zip(ARROW_SCHEMA.names, ARROW_SCHEMA)}
                         | {"parse_error": pa.array([errors[i] for i in bad], pa.string())}, schema=PARSED_SCHEMA)
     combined = pa.concat_tables([t for t in (decoded, rejected) if t is not None])
     order = pc.sort_indices(pa.array(good + bad, pa.int64()))
@@ -140,7 +132,7 @@ def row_error(value: bytes | None) -> str | None:
             return "valid_json"
     if not isinstance(event, dict):
         return "valid_json"
-    for field in EVENT_SCHEMA:
+    for field in ARROW_SCHEMA:
         item = event.get(field.name)
         if item is not None and not _fits(item, field.type):
             return "field_types"

@@ -17,17 +17,12 @@ from typing import Literal
 
 import polars as pl
 
+from common.events import ALERTS, METRICS, REQUIRED_FIELDS, STATUSES, SUPPORTED_SCHEMA_VERSIONS
 from config.catalog import DeviceType, device_types
 from config.settings import Settings
-from consumer.silver.parse import METRICS
 
 Action = Literal["warn", "quarantine"]
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)
-REQUIRED_FIELDS = ("event_id", "device_id", "home_id", "device_type", "seq", "timestamp", "status")
-STATUSES = ("online", "maintenance", "error")
-ALERTS = ("high_temperature", "low_temperature", "high_power", "low_battery", "connectivity_issue",
-          "maintenance_required")
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import polars as pl
 
+from common.events import BOOL_METRICS, NUMERIC_METRICS
 from config.settings import Settings
-from consumer.silver.parse import BOOL_FIELDS, FLOAT_FIELDS
 from consumer.silver.rules import Rule
 
 UTC_TS = pl.Datetime("us", "UTC")
@@ -26,7 +26,7 @@ SILVER_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
     "schema_version": pl.Int32(), "seq": pl.Int64(), "event_time": UTC_TS, "event_date": pl.Date(),
     "status": pl.String(), "alert": pl.String(),
-    **{name: pl.Float64() for name in FLOAT_FIELDS}, **{name: pl.Boolean() for name in BOOL_FIELDS},
+    **{name: pl.Float64() for name in NUMERIC_METRICS}, **{name: pl.Boolean() for name in BOOL_METRICS},
     "home_name": pl.String(), "location": pl.String(), "manufacturer": pl.String(), "model": pl.String(),
     "installation_date": pl.Date(), "device_age_days": pl.Int32(), "kafka_partition": pl.Int32(),
     "kafka_offset": pl.Int64(), "ingested_at": UTC_TS, "processing_delay_s": pl.Float64(),

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from kafka.partitioner.default import murmur2
 
+from common.events import HEADER
 from common.kafka_io import end_offsets
 from config.catalog import device_types, load_catalog
 from config.settings import Settings
@@ -21,7 +22,6 @@ from producer import telemetry_sim
 from producer.faults import FAULT_KINDS, QUARANTINE_KINDS
 from producer.fleet import synthetic_fleet
 from producer.ledger import read_ledger
-from producer.simulator import HEADER
 from tests.conftest import REPO, SHARED_DATASETS
 from tests.kafka_helpers import env_of, wait_for
 from tests.producer.fixtures import read_topic

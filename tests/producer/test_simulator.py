@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from common.clock import ManualClock
+from common.events import HEADER, METRICS
 from config.catalog import CATALOG_SCHEMA, DEVICE_TYPES, device_types
 from config.errors import ConfigError
 from producer import replay
@@ -24,7 +25,7 @@ from producer.encode import encode
 from producer.faults import FAULT_KINDS, FUTURE_BY_MS, LATE_BY_MS, FaultRecord, fault_records, make_late
 from producer.fleet import synthetic_fleet
 from producer.ledger import LEDGER_SCHEMA, Ledger, read_ledger
-from producer.simulator import HEADER, METRICS, DeviceCursor, Simulator
+from producer.simulator import DeviceCursor, Simulator
 from producer.state import RESERVE, SeqStore
 from producer.telemetry_sim import parse_time, run, timeline
 from tests.producer.fixtures import SCHEMA_PATH, T0_MS, ListSink, simulate, tiny_csv, validator
