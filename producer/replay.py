@@ -18,7 +18,8 @@ import polars as pl
 from common.events import BOOL_METRICS, METRICS
 from config.catalog import CATALOG_SCHEMA, device_types
 from config.errors import ConfigError
-from producer.simulator import DeviceCursor, iso_ms, uuid4_strings
+from producer.identity import REPLAYED, event_ids
+from producer.simulator import DeviceCursor, iso_ms
 
 DEVICE_FIELDS = ("device_type", "home_id", "home_name", "latitude", "longitude", "location", "manufacturer", "model",
                  "installation_date")
@@ -93,8 +94,7 @@ def devices(frame: pl.DataFrame, config: ReplayConfig) -> pl.DataFrame:
         *[pl.lit(spec[f]).alias(f) for f in DEVICE_FIELDS]).select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA)
 
 
-def to_events(frame: pl.DataFrame, config: ReplayConfig, device_ids: list[str], cursor: DeviceCursor, *,
-              seed: int) -> pl.DataFrame:
+def to_events(frame: pl.DataFrame, config: ReplayConfig, device_ids: list[str], cursor: DeviceCursor) -> pl.DataFrame:
     """Readings → events (HEADER + METRICS + ts_ms) with per-device seq continuing `cursor`, which is advanced."""
     index = {d: i for i, d in enumerate(device_ids)}
     dev = frame["device_id"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
@@ -106,9 +106,8 @@ def to_events(frame: pl.DataFrame, config: ReplayConfig, device_ids: list[str], 
     present = [pl.col(m) if m in frame.columns else pl.lit(None, pl.Boolean if m in BOOL_METRICS else pl.Float64).alias(m)
                for m in METRICS if m != "energy_wh"]
     energy = _energy_wh(frame) if "power_w" in frame.columns else pl.Series([None] * frame.height, dtype=pl.Float64)
-    rng = np.random.default_rng([seed, 0x8E9A])
     return frame.select(
-        pl.lit(1, pl.Int32).alias("schema_version"), pl.Series("event_id", uuid4_strings(rng, frame.height)),
+        pl.lit(1, pl.Int32).alias("schema_version"), event_ids(frame["device_id"], frame["ts_ms"].to_numpy(), namespace=REPLAYED),
         "device_id", pl.lit(config.device["home_id"]).alias("home_id"),
         pl.lit(config.device["device_type"]).alias("device_type"), pl.Series("seq", seq, dtype=pl.Int64),
         iso_ms(frame["ts_ms"].to_numpy()).alias("timestamp"), pl.lit("online").alias("status"),

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from common.events import ALERTS, HEADER, METRICS, SCHEMA_VERSION, STATUSES, energy_wh
 from config.catalog import DeviceType, device_types
 from producer.fleet import behaviour
+from producer.identity import SIMULATED, event_ids
 
 STATUS_NAMES = pl.Series("status", STATUSES)
 ALERT_NAMES = pl.Series("alert", ALERTS)
@@ -50,22 +50,6 @@ class DeviceCursor:
     last_ms: np.ndarray
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
-_UUID_POS = np.array([i + (i >= 8) + (i >= 12) + (i >= 16) + (i >= 20) for i in range(32)])
-
-
-def uuid4_strings(rng: np.random.Generator, n: int) -> pl.Series:
-    """`n` random version-4 UUID strings drawn from `rng` (16 bytes each, vectorised, no per-row Python)."""
-    raw = np.frombuffer(rng.bytes(16 * n), np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    text = np.full((n, 36), ord("-"), np.uint8)
-    text[:, _UUID_POS] = np.stack([_HEX[raw >> 4], _HEX[raw & 15]], axis=2).reshape(n, 32)
-    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int32)
-    array = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
-    return pl.Series("event_id", pl.from_arrow(array), dtype=pl.String)
-
-
 def iso_ms(ts_ms: np.ndarray) -> pl.Series:
     """Epoch milliseconds as ISO-8601 UTC strings with milliseconds and `Z`."""
     return pl.from_epoch(pl.Series("timestamp", ts_ms, dtype=pl.Int64), time_unit="ms").dt.strftime(
@@ -83,7 +67,6 @@ class Simulator:
         self.b = behaviour()
         self.thresholds = thresholds
         self.rng = np.random.default_rng([seed, 0x5EED])
-        self.ids_rng = np.random.default_rng([seed, 0x1D])
         self.device_type = fleet["device_type"].to_numpy()
         self.mask = {name: self.device_type == name for name in self.types}
         self.measures = {m: np.isin(self.device_type, [t.name for t in self.types.values() if m in t.metrics])
@@ -209,13 +192,14 @@ class Simulator:
         """Events of a batch of readings: columns HEADER + METRICS (null where the type does not measure it) + ts_ms."""
         idx = np.concatenate([r.idx for r in batch])
         t = np.concatenate([r.t_ms for r in batch])
+        seq = np.concatenate([r.seq for r in batch])
         raw = pl.DataFrame({
             "schema_version": pl.Series(np.full(idx.size, SCHEMA_VERSION, np.int32)),
-            "event_id": uuid4_strings(self.ids_rng, idx.size),
+            "event_id": event_ids(self.fleet["device_id"].gather(idx), seq, namespace=SIMULATED),
             "device_id": self.fleet["device_id"].gather(idx),
             "home_id": self.fleet["home_id"].gather(idx),
             "device_type": self.fleet["device_type"].gather(idx),
-            "seq": np.concatenate([r.seq for r in batch]),
+            "seq": seq,
             "timestamp": iso_ms(t),
             "status": STATUS_NAMES.gather(np.concatenate([r.status for r in batch])),
             "alert": ALERT_NAMES.gather(pl.Series(np.concatenate([r.alert for r in batch])).replace(-1, None)),

@@ -96,7 +96,7 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
     _finish(emitter, store, sim.cursor)
 
 
-def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Path, seed: int, speed: float,
+def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Path, speed: float,
             duration: float | None, events: int | None, stop: threading.Event) -> None:
     config = replay_io.load_config(config_path)
     readings = replay_io.readings(csv, config)
@@ -106,7 +106,7 @@ def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Pat
     register_devices(settings, devices)
     store = SeqStore(state_path(settings), devices["device_id"].to_list())
     cursor = store.load()
-    frame = replay_io.to_events(readings, config, store.device_ids, cursor, seed=seed)
+    frame = replay_io.to_events(readings, config, store.device_ids, cursor)
     store.reserve(cursor)
     logger.info("replaying %d readings of %d devices from %s at speed %s", frame.height, devices.height, csv,
                 speed or "max")
@@ -147,7 +147,7 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
     try:
         if replay is not None:
             _replay(settings, emitter, csv=Path(replay), config_path=Path(str(replay_config)),
-                    seed=seed, speed=speed, duration=duration, events=events, stop=stop)
+                    speed=speed, duration=duration, events=events, stop=stop)
         else:
             _simulate(settings, emitter, homes=homes, seed=seed, interval=interval, duration=duration, events=events,
                       start=start, end=end, stop=stop)

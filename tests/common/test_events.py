@@ -4,8 +4,16 @@ import json
 
 import numpy as np
 
-from common.events import (ALERTS, BOOL_METRICS, HEADER, NUMERIC_METRICS, REQUIRED_FIELDS, SCHEMA_VERSION, STATUSES,
-                           energy_wh)
+from common.events import (
+    ALERTS,
+    BOOL_METRICS,
+    HEADER,
+    NUMERIC_METRICS,
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+    STATUSES,
+    energy_wh,
+)
 from config.catalog import DEVICE_TYPES, device_types
 from tests.conftest import REPO
 

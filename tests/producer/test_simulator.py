@@ -215,7 +215,7 @@ def test_replay_maps_columns_orders_by_time_and_numbers_each_device(tmp_path: Pa
     assert devices["device_id"].to_list() == ["dev_a", "dev_b"]
     assert devices.row(0, named=True)["home_name"] == "Test Home"
     cursor = DeviceCursor(np.array([10, 0]), np.array([-1, -1]))
-    events = replay.to_events(readings, config, ["dev_a", "dev_b"], cursor, seed=1)
+    events = replay.to_events(readings, config, ["dev_a", "dev_b"], cursor)
     expected = pl.DataFrame({
         "device_id": ["dev_a", "dev_b", "dev_a", "dev_a", "dev_b"], "seq": [10, 0, 11, 12, 1],
         "timestamp": ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:05.000Z", "2026-01-01T00:00:10.000Z",
