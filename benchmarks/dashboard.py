@@ -21,8 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from benchmarks.harness import BenchContext, Result, timed
 from config.settings import Settings
-from consumer.gold.run import DEFAULT_PARTITION_BY, PARTITION_BY
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +99,6 @@ def _alerts(devices: pl.DataFrame, days: list[date], count: int, rng: np.random.
         event_id=pl.Series([f"e{i}" for i in range(count)])).with_columns(date=pl.col("alert_time").dt.date())
 
 
-def _partitions(table: str, frame: pl.DataFrame) -> tuple[str, ...] | None:
-    """The partition columns gold uses for the table."""
-    return PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if "date" in frame.columns else None
-
-
 def write_history(settings: Settings, devices: int) -> tuple[pl.DataFrame, datetime]:
     """A year of gold for `devices` devices (minute rows: the last MINUTE_DAYS days); the fleet and newest minute."""
     rng = np.random.default_rng(7)
@@ -113,24 +107,24 @@ def write_history(settings: Settings, devices: int) -> tuple[pl.DataFrame, datet
     energy = _daily_energy(fleet, days, rng)
     homes, business = _summaries(energy, fleet)
     minute_start = datetime.combine(END - timedelta(days=MINUTE_DAYS - 1), datetime.min.time(), UTC)
-    tables = {"daily_energy_consumption": energy, "daily_home_summary": homes, "daily_business_summary": business,
-              "device_health_metrics": _health(fleet, rng), "alerts": _alerts(fleet, days, devices * 50, rng),
-              "telemetry_1min": _minutes(fleet, minute_start, MINUTE_DAYS * 1440 - 60, rng)}
-    for name, frame in tables.items():
-        delta_io.write(settings.table_path("gold", name), frame, partition_by=_partitions(name, frame))
-    return fleet, tables["telemetry_1min"].get_column("minute").max()  # type: ignore[return-value]
+    frames = {tables.DAILY_ENERGY: energy, tables.DAILY_HOME: homes, tables.DAILY_BUSINESS: business,
+              tables.DEVICE_HEALTH: _health(fleet, rng), tables.ALERTS: _alerts(fleet, days, devices * 50, rng),
+              tables.TELEMETRY_1MIN: _minutes(fleet, minute_start, MINUTE_DAYS * 1440 - 60, rng)}
+    for table, frame in frames.items():
+        delta_io.write(table.path(settings), frame, partition_by=table.partition_by)
+    return fleet, frames[tables.TELEMETRY_1MIN].get_column("minute").max()  # type: ignore[return-value]
 
 
 def write_new_data(settings: Settings, fleet: pl.DataFrame, minutes_end: datetime) -> None:
     """What one gold run commits: today's energy partition replaced, new minute rows, fresh device health."""
     rng = np.random.default_rng(8)
     today = f"date = '{END.isoformat()}'"
-    delta_io.write(settings.table_path("gold", "daily_energy_consumption"), _daily_energy(fleet, [END], rng),
-                   mode="overwrite", predicate=today, partition_by=["date"])
-    delta_io.write(settings.table_path("gold", "telemetry_1min"),
+    delta_io.write(tables.DAILY_ENERGY.path(settings), _daily_energy(fleet, [END], rng),
+                   mode="overwrite", predicate=today, partition_by=tables.DAILY_ENERGY.partition_by)
+    delta_io.write(tables.TELEMETRY_1MIN.path(settings),
                    _minutes(fleet, minutes_end + timedelta(minutes=1), 1, rng),
-                   partition_by=PARTITION_BY["telemetry_1min"])
-    delta_io.write(settings.table_path("gold", "device_health_metrics"), _health(fleet, rng), mode="overwrite")
+                   partition_by=tables.TELEMETRY_1MIN.partition_by)
+    delta_io.write(tables.DEVICE_HEALTH.path(settings), _health(fleet, rng), mode="overwrite")
 
 
 @contextlib.contextmanager

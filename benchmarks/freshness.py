@@ -19,7 +19,7 @@ import polars as pl
 
 from benchmarks.harness import BenchContext, Result
 from common.kafka_io import ensure_topic
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run(ctx: BenchContext) -> list[Result]:
         _start("producer.telemetry_sim", "--homes", str(HOMES_FOR_1000_DEVICES), "--interval", "1", "--seed", "1",
                "--duration", str(int(duration + WARMUP_S)), ctx=ctx, log=log),
     ]
-    gold_health = ctx.settings.table_path("gold", "device_health_metrics")
+    gold_health = tables.DEVICE_HEALTH.path(ctx.settings)
     ages: list[float] = []
     try:
         time.sleep(WARMUP_S)

@@ -11,8 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from benchmarks.harness import BenchContext, Result
 from common.kafka_io import client_config, ensure_topic
 from consumer.bronze import ingest as ingest_bronze
-from consumer.bronze.schema import bronze_path
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def run(ctx: BenchContext) -> list[Result]:
     preload(ctx, n)
     bare_s = bare_poll_loop(ctx, n)
     stats = ingest_bronze.run(ctx.settings, max_records=n, idle_exit_s=30)
-    table = delta_io.open_table(bronze_path(ctx.settings))
+    table = delta_io.open_table(tables.BRONZE.path(ctx.settings))
     files = len(table.file_uris()) if table else 0
     bare_rate, rate = n / bare_s, stats.rate
     logger.info("ingest: %d records at %.0f rec/s (%d files); bare poll loop %.1fs", stats.records, rate, files, bare_s)

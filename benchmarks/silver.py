@@ -9,15 +9,8 @@ import polars as pl
 
 from benchmarks.harness import BenchContext, Result, timed
 from config.settings import Settings
-from consumer.bronze.schema import (
-    BRONZE_PARTITION_BY,
-    BRONZE_SCHEMA,
-    BRONZE_TABLE_CONFIGURATION,
-    bronze_path,
-    offset_app_id,
-)
 from consumer.silver import run as bronze_to_silver
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +51,10 @@ def bronze_commit(first: int, n: int, *, topic: str) -> pl.DataFrame:
 def load_bronze(settings: Settings, n: int) -> None:
     for first in range(0, n, COMMIT_ROWS):
         rows = bronze_commit(first, min(COMMIT_ROWS, n - first), topic=settings.telemetry_topic)
-        delta_io.write(bronze_path(settings), rows.to_arrow().cast(BRONZE_SCHEMA), partition_by=BRONZE_PARTITION_BY,
-                       configuration=BRONZE_TABLE_CONFIGURATION,
-                       app_transactions={offset_app_id(settings.telemetry_topic, 0): int(rows["offset"].max())})
+        delta_io.write(tables.BRONZE.path(settings), rows.to_arrow().cast(tables.BRONZE_ARROW_SCHEMA),
+                       partition_by=tables.BRONZE.partition_by,
+                       configuration=tables.BRONZE.configuration,
+                       app_transactions={tables.offset_marker(settings.telemetry_topic, 0): int(rows["offset"].max())})
 
 
 def run(ctx: BenchContext) -> list[Result]:

@@ -1,8 +1,7 @@
 """The device catalog (which devices exist, in which home) and the device types (what they measure, valid ranges).
 
-The catalog silver validates against is the union of `config/device_catalog.csv` (joined with
-`config/homes.csv`) and the lake's device registry `reference/devices`, which the producer fills when it
-provisions a fleet (`--homes N`, a replay). The registry wins for a device in both.
+The shipped catalog is `config/device_catalog.csv` joined with `config/homes.csv`; the lake's device registry
+(`reference/devices`, lake/devices.py) adds the devices the producer provisions (`--homes N`, a replay).
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from pathlib import Path
 import polars as pl
 
 from config.errors import ConfigError
-from config.settings import Settings
-from lake import delta_io
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -76,34 +73,3 @@ def config_catalog(devices_csv: Path = CONFIG_DIR / "device_catalog.csv",
     if unknown:
         raise ConfigError(f"{devices_csv}: unknown device types {sorted(unknown)}; known: {', '.join(DEVICE_TYPES)}")
     return catalog
-
-
-def registry_path(settings: Settings) -> Path:
-    """The lake's device registry table."""
-    return settings.table_path("reference", "devices")
-
-
-def load_catalog(settings: Settings) -> pl.DataFrame:
-    """Config catalog ∪ lake registry, one row per device_id (the registry wins)."""
-    registry = delta_io.read(registry_path(settings))
-    if registry.is_empty():
-        return config_catalog()
-    registry = registry.select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA)
-    shipped = config_catalog().join(registry, on="device_id", how="anti")
-    return pl.concat([registry, shipped]).sort("device_id")
-
-
-def register_devices(settings: Settings, devices: pl.DataFrame) -> None:
-    """Upsert devices (CATALOG_SCHEMA columns) into the lake's registry, in one atomic commit."""
-    devices = devices.select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA).unique("device_id", keep="last")
-    path = registry_path(settings)
-
-    def upsert() -> None:
-        current = delta_io.read(path)
-        if not current.is_empty():
-            merged = pl.concat([current.select(list(CATALOG_SCHEMA)).join(devices, on="device_id", how="anti"), devices])
-        else:
-            merged = devices
-        delta_io.write(path, merged.sort("device_id"), mode="overwrite")
-
-    delta_io.retry_on_conflict(upsert, what="device registry")

@@ -173,9 +173,6 @@ class Settings:
         host, _, port = self.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
         return host, int(port)
 
-    def table_path(self, layer: Literal["reference", "bronze", "silver", "gold"], name: str) -> Path:
-        """Folder of the Delta table `layer/name` in the lake."""
-        return self.lake_root / layer / name
 
 
 def env_names() -> list[str]:

@@ -20,12 +20,9 @@ from common.cli import run as run_cli
 from common.cli import setup_logging
 from config.errors import ConfigError
 from config.settings import Settings
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
-
-TARGET_FILE_SIZE = 256 * 1024 * 1024
-LAYERS = ("reference", "bronze", "silver", "gold")
 
 
 @dataclass(frozen=True)
@@ -39,18 +36,12 @@ class TableMaintenance:
     version: int
 
 
-def lake_tables(settings: Settings) -> list[Path]:
-    """Every Delta table in the lake, as layer/name folders."""
-    root = settings.lake_root
-    return sorted(p.parent for layer in LAYERS for p in (root / layer).glob("*/_delta_log") if p.is_dir())
-
-
 def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -> TableMaintenance:
     """Compact, checkpoint and (optionally) vacuum one table."""
     name = f"{path.parent.name}/{path.name}"
 
     def compact() -> dict:
-        return DeltaTable(str(path)).optimize.compact(target_size=TARGET_FILE_SIZE,
+        return DeltaTable(str(path)).optimize.compact(target_size=delta_io.TARGET_FILE_SIZE,
                                                       writer_properties=delta_io.WRITER_PROPERTIES)
 
     metrics = delta_io.retry_on_conflict(compact, what=f"compaction of {name}")
@@ -70,16 +61,16 @@ def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -
     return result
 
 
-def run(settings: Settings, *, tables: list[str] | None = None, vacuum: bool = True) -> list[TableMaintenance]:
-    """Maintain every lake table (or the named layer/name ones)."""
-    paths = lake_tables(settings)
-    if tables:
-        known = {f"{p.parent.name}/{p.name}": p for p in paths}
-        missing = [t for t in tables if t not in known]
+def run(settings: Settings, *, only: list[str] | None = None, vacuum: bool = True) -> list[TableMaintenance]:
+    """Maintain every lake table that exists (or the named layer/name ones)."""
+    existing = {t.key: t.path(settings) for t in tables.all_tables() if (t.path(settings) / "_delta_log").is_dir()}
+    if only:
+        missing = [key for key in only if key not in existing]
         if missing:
-            raise ConfigError(f"no such lake table: {', '.join(missing)} (known: {', '.join(known) or 'none yet'})")
-        paths = [known[t] for t in tables]
-    return [maintain_table(p, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum) for p in paths]
+            raise ConfigError(f"no such lake table: {', '.join(missing)} (known: {', '.join(existing) or 'none yet'})")
+        existing = {key: existing[key] for key in only}
+    return [maintain_table(path, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum)
+            for path in existing.values()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    results = run(settings, tables=args.table, vacuum=not args.no_vacuum)
+    results = run(settings, only=args.table, vacuum=not args.no_vacuum)
     if not results:
         logger.info("maintenance: the lake at %s has no tables yet", settings.lake_root)
     return 0

@@ -16,22 +16,10 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from config.settings import Settings
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
-GOLD_TABLES = ("daily_energy_consumption", "device_health_metrics", "daily_business_summary", "daily_home_summary",
-               "telemetry_1min", "alerts", "monthly_billing", "data_quality_daily")
-DATED_TABLES = frozenset({"daily_energy_consumption", "daily_business_summary", "daily_home_summary",
-                          "telemetry_1min", "alerts", "data_quality_daily"})
-# Every table the Pipeline page describes: (layer, name, source layer/name, progress marker in the table's log)
-LAKE_TABLES: tuple[tuple[str, str, str | None, str | None], ...] = (
-    ("bronze", "telemetry", None, None),
-    ("silver", "telemetry", "bronze/telemetry", "silver:bronze"),
-    ("silver", "quarantine", "bronze/telemetry", None),
-    ("silver", "run_log", None, None),
-    *(("gold", name, "silver/telemetry", f"gold:{name}") for name in GOLD_TABLES),
-)
 
 
 @dataclass(frozen=True)
@@ -56,7 +44,7 @@ class TableInfo:
 
 def gold_exists(settings: Settings) -> bool:
     """True when at least one gold table has been written."""
-    return any((settings.table_path("gold", name) / "_delta_log").is_dir() for name in GOLD_TABLES)
+    return any((table.path(settings) / "_delta_log").is_dir() for table in tables.all_tables("gold"))
 
 
 _LOCK = threading.Lock()
@@ -152,24 +140,25 @@ def _read_version(_table: DeltaTable, path: str, version: int, columns: tuple[st
 def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: tuple[str, ...] | None = None,
                dates: tuple[date, date] | None = None) -> pl.DataFrame:
     """A lake table (cached per Delta version); an empty frame when the table does not exist yet."""
-    path = settings.table_path(layer, name)  # type: ignore[arg-type]
+    declared = tables.get(f"{layer}/{name}")
+    path = declared.path(settings)
     table = _open(path)
     if table is None:
         return pl.DataFrame()
-    if name not in DATED_TABLES:
+    if not declared.dated:
         dates = None
     return _read_version(table, str(path), table.version(), columns, dates)
 
 
 def versions(settings: Settings, *names: str) -> tuple[int | None, ...]:
     """The current versions of some gold tables (None: no table), e.g. as part of a cache key."""
-    tables = [_open(settings.table_path("gold", name)) for name in names]
-    return tuple(table.version() if table is not None else None for table in tables)
+    opened = [_open(tables.get(f"gold/{name}").path(settings)) for name in names]
+    return tuple(table.version() if table is not None else None for table in opened)
 
 
 def date_bounds(settings: Settings, name: str) -> tuple[date, date] | None:
     """The oldest and newest date partition of a gold table, from the log alone (no data file read)."""
-    path = settings.table_path("gold", name)
+    path = tables.get(f"gold/{name}").path(settings)
     table = _open(path)
     if table is None:
         return None
@@ -194,7 +183,7 @@ def _read_recent(_table: DeltaTable, path: str, version: int, time_column: str, 
 
 def read_recent(settings: Settings, name: str, *, time_column: str, minutes: int) -> pl.DataFrame:
     """The last `minutes` of a gold table by `time_column`, counted back from its newest row (cached per version)."""
-    path = settings.table_path("gold", name)
+    path = tables.get(f"gold/{name}").path(settings)
     table = _open(path)
     if table is None:
         return pl.DataFrame()
@@ -206,28 +195,29 @@ def _rows(table: DeltaTable, path: str) -> int | None:
     return int(files.get_column("num_records").sum()) if "num_records" in files.columns else None
 
 
-def table_info(settings: Settings, layer: str, name: str, source: str | None, marker: str | None) -> TableInfo:
+def table_info(settings: Settings, declared: tables.Table) -> TableInfo:
     """Version, last commit, row count (from the log's file statistics) and lag behind its source of one table."""
-    path = settings.table_path(layer, name)  # type: ignore[arg-type]
+    path = declared.path(settings)
+    source = declared.source if declared.source != tables.KAFKA else None  # a table it is computed from
     table = _open(path)
     if table is None:
-        return TableInfo(f"{layer}/{name}", None, None, None, None, source, None, None)
+        return TableInfo(declared.key, None, None, None, None, source, None, None)
     with _LOCK:
         commit = delta_io.commit_info(table)
     source_version = None
     if source is not None:
-        source_table = _open(settings.lake_root / source)
+        source_table = _open(tables.get(source).path(settings))
         source_version = source_table.version() if source_table is not None else None
-    return TableInfo(f"{layer}/{name}", table.version(), commit.get("timestamp"),
+    return TableInfo(declared.key, table.version(), commit.get("timestamp"),
                      commit.get("operation"), _rows(table, str(path)), source, source_version,  # type: ignore[arg-type]
-                     delta_io.txn_version(table, marker) if marker else None)
+                     delta_io.txn_version(table, declared.marker()) if source else None)
 
 
 def lake_overview(settings: Settings) -> pl.DataFrame:
     """One row per lake table: version, last commit, rows, source version, consumed version, versions behind."""
     rows = []
-    for layer, name, source, marker in LAKE_TABLES:
-        info = table_info(settings, layer, name, source, marker)
+    for declared in tables.all_tables():
+        info = table_info(settings, declared)
         rows.append({"table": info.table, "version": info.version, "last_commit": info.last_commit,
                      "operation": info.operation, "rows": info.rows, "source": info.source,
                      "source_version": info.source_version, "consumed_version": info.consumed_version,

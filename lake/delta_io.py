@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=3)
+# Appends write one file per partition per commit; compaction (consumer/maintenance.py) rewrites them into files
+# of about this size.
+TARGET_FILE_SIZE = 256 * 1024 * 1024
 
 
 def open_table(path: Path) -> DeltaTable | None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from common.kafka_io import group_lag
 from config.errors import LakehouseError
 from config.settings import Settings
-from lake import delta_io
+from lake import delta_io, tables
 from ops.stack import broker_reachable, components, kafka_mode, local_broker
 
 
@@ -20,13 +19,6 @@ class Check:
     name: str
     healthy: bool
     detail: str
-
-
-def lake_tables(lake_root: Path) -> list[Path]:
-    """Every Delta table folder under the lake (layer/name)."""
-    if not lake_root.is_dir():
-        return []
-    return sorted(p.parent for p in lake_root.glob("*/*/_delta_log"))
 
 
 def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
@@ -42,8 +34,8 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
         result.append(Check(process.name, pid is not None, f"pid {pid}" if pid else f"not running (log {process.log_file})"))
     if reachable:
         result.append(_topic_check(settings))
-    for path in lake_tables(settings.lake_root):
-        result.append(_table_check(settings, path, now))
+    for table in tables.all_tables():
+        result.append(_table_check(settings, table, now))
     return result
 
 
@@ -61,14 +53,14 @@ def _topic_check(settings: Settings) -> Check:
                                 f"lag {lag} (end/lag per partition: {per_partition})")
 
 
-def _table_check(settings: Settings, path: Path, now: datetime) -> Check:
-    name = str(path.relative_to(settings.lake_root))
+def _table_check(settings: Settings, table: tables.Table, now: datetime) -> Check:
+    name = table.key
     try:
-        commit = delta_io.last_commit(path)
+        commit = delta_io.last_commit(table.path(settings))
     except LakehouseError as exc:
         return Check(name, False, str(exc))
     if commit is None:
-        return Check(name, False, "no commits")
+        return Check(name, True, "not written yet (its stage has not run)")
     age = (now - commit["timestamp"]).total_seconds()  # type: ignore[operator]
     return Check(name, True, f"version {commit['version']}, last commit {commit['timestamp']:%Y-%m-%d %H:%M:%S}Z "
                              f"({age:.0f}s ago, {commit['operation']})")

@@ -14,9 +14,9 @@ import numpy as np
 from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
 from common.clock import Clock, SystemClock
-from config.catalog import register_devices
 from config.errors import ConfigError
 from config.settings import Settings
+from lake.devices import register_devices
 from producer import replay as replay_io
 from producer.emitter import Emitter, ProducerSummary, epoch_ms
 from producer.fleet import default_fleet, synthetic_fleet

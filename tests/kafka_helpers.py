@@ -15,8 +15,7 @@ from kafka import KafkaProducer
 
 from common.kafka_io import client_config
 from config.settings import Settings, env_names
-from consumer.bronze.schema import bronze_path
-from lake import delta_io
+from lake import delta_io, tables
 from tests.conftest import REPO
 
 T = TypeVar("T")
@@ -51,11 +50,11 @@ def wait_for(condition: Callable[[], T], *, timeout_s: float = 60.0, what: str =
 
 def bronze_rows(settings: Settings, columns: Sequence[str] = ("partition", "offset")) -> pl.DataFrame:
     """The bronze table's rows (some columns), empty when it does not exist yet."""
-    return delta_io.read(bronze_path(settings), columns=columns)
+    return delta_io.read(tables.BRONZE.path(settings), columns=columns)
 
 
 def bronze_count(settings: Settings) -> int:
-    table = delta_io.open_table(bronze_path(settings))
+    table = delta_io.open_table(tables.BRONZE.path(settings))
     return 0 if table is None else table.count()
 
 

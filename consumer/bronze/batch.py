@@ -20,8 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from kafka.consumer.fetcher import ConsumerRecord
 
-from consumer.bronze.schema import BRONZE_PARTITION_BY, BRONZE_SCHEMA, BRONZE_TABLE_CONFIGURATION, offset_app_id
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +29,6 @@ _FIELD_GETTERS = {name: operator.itemgetter(ConsumerRecord._fields.index(name))
 _VALUE_SIZE = operator.attrgetter("serialized_value_size")
 _KEY_SIZE = operator.attrgetter("serialized_key_size")
 
-# Roughly 1 GiB Parquet files once compacted; appends write one file per ingest_date per flush.
-TARGET_FILE_SIZE = 256 * 1024 * 1024
 
 
 @dataclass
@@ -95,15 +92,15 @@ class BronzeBatch:
             "key": pa.array(field["key"], pa.binary()),
             "value": pa.array(field["value"], pa.binary()),
             "headers": _headers(field["headers"]),
-            "ingested_at": pa.repeat(pa.scalar(ingested_at, BRONZE_SCHEMA.field("ingested_at").type), n),
+            "ingested_at": pa.repeat(pa.scalar(ingested_at, tables.BRONZE_ARROW_SCHEMA.field("ingested_at").type), n),
             "ingest_date": pa.repeat(pa.scalar(ingested_at.date(), pa.date32()), n),
         }
-        return pa.table(columns, schema=BRONZE_SCHEMA)
+        return pa.table(columns, schema=tables.BRONZE_ARROW_SCHEMA)
 
 
 def _headers(headers: list[list[tuple[str, bytes]]]) -> pa.Array:
     """Record headers as list<struct<key, value>>; the common no-headers case without touching rows."""
-    header_type = BRONZE_SCHEMA.field("headers").type
+    header_type = tables.BRONZE_ARROW_SCHEMA.field("headers").type
     if any(headers):
         return pa.array([[{"key": k, "value": v} for k, v in h] for h in headers], header_type)
     return pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), len(headers) + 1),
@@ -127,15 +124,15 @@ def append_batch(path: Path, batch: BronzeBatch, *, clock_now: datetime | None =
 
     def attempt() -> AppendResult:
         table = delta_io.open_table(path)
-        written = {key: delta_io.txn_version(table, offset_app_id(*key)) for key in last}
+        written = {key: delta_io.txn_version(table, tables.offset_marker(*key)) for key in last}
         fresh = _rows_after(rows, written)
         positions = {key: max(offset, written[key] or -1) for key, offset in last.items()}
         if fresh.num_rows == 0:
             return AppendResult(0, rows.num_rows, positions, table.version() if table else None)
-        markers = {offset_app_id(*key): offset for key, offset in last.items()
+        markers = {tables.offset_marker(*key): offset for key, offset in last.items()
                    if written[key] is None or offset > written[key]}
-        delta_io.write(path, fresh, partition_by=BRONZE_PARTITION_BY, configuration=BRONZE_TABLE_CONFIGURATION,
-                       app_transactions=markers, target_file_size=TARGET_FILE_SIZE,
+        delta_io.write(path, fresh, partition_by=tables.BRONZE.partition_by, configuration=tables.BRONZE.configuration,
+                       app_transactions=markers, target_file_size=delta_io.TARGET_FILE_SIZE,
                        metadata={"writer": "bronze-ingest", "rows": str(fresh.num_rows)})
         return AppendResult(fresh.num_rows, rows.num_rows - fresh.num_rows, positions, None)
 

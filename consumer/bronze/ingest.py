@@ -24,8 +24,7 @@ from common.cli import setup_logging, stop_on_signals
 from common.kafka_io import broker_unavailable, client_config, group_lag
 from config.settings import Settings
 from consumer.bronze.batch import BronzeBatch, append_batch
-from consumer.bronze.schema import bronze_path, offset_app_id
-from lake import delta_io
+from lake import delta_io, tables
 from ops.local_kafka import port_open
 
 logger = logging.getLogger(__name__)
@@ -143,7 +142,7 @@ class BronzeIngest:
     def __init__(self, settings: Settings, consumer: KafkaConsumer) -> None:
         self.settings = settings
         self.consumer = consumer
-        self.path = bronze_path(settings)
+        self.path = tables.BRONZE.path(settings)
         self.batch = BronzeBatch()
         self.stats = IngestStats()
         self.assigned_at = 0.0
@@ -153,7 +152,7 @@ class BronzeIngest:
         self.assigned_at = time.monotonic()
         table = delta_io.open_table(self.path)
         for tp in partitions:
-            upto = delta_io.txn_version(table, offset_app_id(tp.topic, tp.partition))
+            upto = delta_io.txn_version(table, tables.offset_marker(tp.topic, tp.partition))
             if upto is None:
                 self.consumer.seek_to_beginning(tp)
             else:
@@ -307,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     stop = stop_on_signals()
-    logger.info("bronze ingest: %s → %s (group %s)", settings.telemetry_topic, bronze_path(settings),
+    logger.info("bronze ingest: %s → %s (group %s)", settings.telemetry_topic, tables.BRONZE.path(settings),
                 settings.bronze_consumer_group)
     run(settings, max_records=args.max_records, idle_exit_s=args.idle_exit, stop_event=stop)
     return 0

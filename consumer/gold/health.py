@@ -7,15 +7,9 @@ from datetime import datetime
 import polars as pl
 
 from consumer.gold.rollups import health_score
-from consumer.gold.transforms import UTC_TS, GoldParams
-
-SCHEMA: dict[str, pl.DataType] = {
-    "device_id": pl.String(), "device_type": pl.String(), "home_id": pl.String(), "home_name": pl.String(),
-    "latitude": pl.Float64(), "longitude": pl.Float64(), "location": pl.String(), "readings": pl.Int64(),
-    "uptime_pct": pl.Float64(), "alert_rate": pl.Float64(), "anomaly_rate": pl.Float64(),
-    "data_quality_rate": pl.Float64(), "last_seen": UTC_TS, "health_score": pl.Float64(),
-    "failure_risk": pl.Float64(), "status": pl.String(), "computed_at": UTC_TS,
-}
+from consumer.gold.transforms import GoldParams
+from lake import tables
+from lake.tables import UTC_TS
 
 CATALOG_COLUMNS = ("device_id", "device_type", "home_id", "home_name", "location", "latitude", "longitude")
 
@@ -76,5 +70,5 @@ def device_health_metrics(hourly: pl.DataFrame, catalog: pl.DataFrame, params: G
                                                                    pl.col("alert_rate"), pl.col("anomaly_rate")))
                       .otherwise(1.0))
         .with_columns(status=status(params, now), computed_at=pl.lit(now, UTC_TS))
-        .select(list(SCHEMA)).cast(SCHEMA).sort("device_id")
+        .select(list(tables.DEVICE_HEALTH.schema)).cast(tables.DEVICE_HEALTH.schema).sort("device_id")
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from consumer.gold.transforms import SCHEMAS, UWH_PER_KWH, GoldParams
+from consumer.gold.transforms import UWH_PER_KWH, GoldParams
+from lake import tables
 
 
 def health_score(uptime_pct: pl.Expr, alert_rate: pl.Expr, anomaly_rate: pl.Expr, quality_rate: pl.Expr) -> pl.Expr:
@@ -45,7 +46,7 @@ def device_days(hourly: pl.DataFrame) -> pl.DataFrame:
 
 def daily_energy_consumption(days: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
     """One row per date × home × device: energy, cost, power, temperature, readings, uptime and alerts."""
-    schema = SCHEMAS["daily_energy_consumption"]
+    schema = tables.DAILY_ENERGY.schema
     return (days.with_columns(cost=pl.col("energy_kwh") * params.tariff_per_kwh)
             .select(list(schema)).cast(schema).sort("date", "home_id", "device_id"))
 
@@ -59,7 +60,7 @@ def _summary(params: GoldParams) -> list[pl.Expr]:
 
 def daily_home_summary(days: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
     """One row per date × home: energy, cost, active devices, average device-day health, alerts and events."""
-    schema = SCHEMAS["daily_home_summary"]
+    schema = tables.DAILY_HOME.schema
     return (days.group_by("date", "home_id").agg(pl.col("home_name").first(), *_summary(params))
             .select(list(schema)).cast(schema).sort("date", "home_id"))
 
@@ -69,7 +70,7 @@ def daily_business_summary(days: pl.DataFrame, quarantined: pl.DataFrame, params
 
     `quarantined` has one row per date: date, quarantined_events.
     """
-    schema = SCHEMAS["daily_business_summary"]
+    schema = tables.DAILY_BUSINESS.schema
     per_day = days.group_by("date").agg(*_summary(params))
     return (per_day.join(quarantined, on="date", how="full", coalesce=True)
             .with_columns(pl.col("total_energy_kwh", "total_cost").fill_null(0.0),
@@ -77,11 +78,11 @@ def daily_business_summary(days: pl.DataFrame, quarantined: pl.DataFrame, params
             .select(list(schema)).cast(schema).sort("date"))
 
 
-def monthly_billing(daily_energy: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per home × month from daily_energy_consumption: kWh, rate, energy cost, base charge and total."""
-    schema = SCHEMAS["monthly_billing"]
-    return (daily_energy.group_by(month=pl.col("date").dt.truncate("1mo"), home_id=pl.col("home_id"))
-            .agg(uwh=(pl.col("energy_kwh") * UWH_PER_KWH).round().cast(pl.Int64).sum())
+def monthly_billing(hourly: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
+    """One row per home × month from device_hourly's µWh: kWh, rate, energy cost, base charge and total."""
+    schema = tables.MONTHLY_BILLING.schema
+    return (hourly.group_by(month=pl.col("date").dt.truncate("1mo"), home_id=pl.col("home_id"))
+            .agg(uwh=pl.col("energy_uwh").sum())
             .with_columns(energy_kwh=pl.col("uwh") / UWH_PER_KWH, rate_per_kwh=pl.lit(params.tariff_per_kwh),
                           base_charge=pl.lit(params.base_charge), currency=pl.lit(params.currency))
             .with_columns(energy_cost=(pl.col("energy_kwh") * params.tariff_per_kwh).round(2))
@@ -91,7 +92,7 @@ def monthly_billing(daily_energy: pl.DataFrame, params: GoldParams) -> pl.DataFr
 
 def data_quality_daily(quality: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame:
     """One row per date × rule × action: rows silver flagged (warn, from quality_hourly) or quarantined."""
-    schema = SCHEMAS["data_quality_daily"]
+    schema = tables.DATA_QUALITY_DAILY.schema
     warned = quality.group_by("date", "rule").agg(pl.col("rows").sum()).with_columns(action=pl.lit("warn"))
     rejected = (quarantine.select(date=pl.col("quarantine_date"), rule=pl.col("failed_rules")).explode("rule")
                 .drop_nulls("rule").group_by("date", "rule").agg(rows=pl.len()).with_columns(action=pl.lit("quarantine")))

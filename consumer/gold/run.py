@@ -23,13 +23,13 @@ from deltalake import DeltaTable
 
 from common.cli import setup_logging
 from common.clock import Clock, SystemClock
-from config.catalog import load_catalog
 from config.settings import Settings
 from consumer.gold import rollups as gr
 from consumer.gold import storage as gold_io
 from consumer.gold import transforms as gt
 from consumer.gold.health import device_health_metrics
-from lake import delta_io
+from lake import delta_io, tables
+from lake.devices import load_catalog
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,14 @@ HOURLY_TABLES = ("device_hourly", "quality_hourly", "telemetry_1min", "alerts")
 DAILY_TABLES = ("daily_energy_consumption", "daily_home_summary", "daily_business_summary", "data_quality_daily",
                 "monthly_billing")
 DATE_TABLES = HOURLY_TABLES + DAILY_TABLES
-QUARANTINE_TABLES = ("daily_business_summary", "data_quality_daily")
-PARTITION_BY = {"telemetry_1min": ("date", "hour")}  # the big one: replacing an hour rewrites only that hour
-DEFAULT_PARTITION_BY = ("date",)
+SILVER, QUARANTINE = tables.SILVER.key, tables.QUARANTINE.key
+QUARANTINE_TABLES = tuple(t.name for t in tables.all_tables("gold") if QUARANTINE in t.markers)
 
 Touched = dict[date, set[int]]
+
+
+def _gold_table(name: str) -> tables.Table:
+    return tables.get(f"gold/{name}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,10 +64,10 @@ def _behind(settings: Settings, silver_version: int, quarantine_version: int | N
     """Tables whose recorded versions lag the sources, with what they recorded (None: recompute everything)."""
     behind = {}
     for table in DATE_TABLES:
-        s = None if full else gold_io.consumed(settings, table)
-        q = None if full else gold_io.consumed(settings, table, "quarantine")
-        if s != silver_version or (table in QUARANTINE_TABLES and quarantine_version is not None
-                                   and q != quarantine_version):
+        counts_quarantine = table in QUARANTINE_TABLES
+        s = None if full else gold_io.consumed(settings, _gold_table(table))
+        q = None if full or not counts_quarantine else gold_io.consumed(settings, _gold_table(table), tables.QUARANTINE)
+        if s != silver_version or (counts_quarantine and quarantine_version is not None and q != quarantine_version):
             behind[table] = (s, q)
     return behind
 
@@ -78,11 +81,11 @@ def _touched(settings: Settings, silver: DeltaTable, quarantine: DeltaTable | No
     """Event date → hours to recompute from silver; a date with no hours (quarantine changes) is only rolled up."""
     if not behind:
         return {}
-    touched = gold_io.touched_hours(silver, gold_io.silver_path(settings), partition="event_date",
+    touched = gold_io.touched_hours(silver, tables.SILVER.path(settings), partition="event_date",
                                     time_column="event_time", since=_oldest([s for s, _ in behind.values()]))
     lagging_q = [q for t, (_, q) in behind.items() if t in QUARANTINE_TABLES]
     if quarantine is not None and lagging_q:
-        for day in gold_io.touched_hours(quarantine, gold_io.quarantine_path(settings), partition="quarantine_date",
+        for day in gold_io.touched_hours(quarantine, tables.QUARANTINE.path(settings), partition="quarantine_date",
                                          time_column=None, since=_oldest(lagging_q)):
             touched.setdefault(day, set())
     return touched
@@ -93,19 +96,19 @@ class GoldRun:
 
     def __init__(self, settings: Settings, silver: DeltaTable, now: datetime, *, full: bool) -> None:
         self.settings, self.silver, self.now, self.full = settings, silver, now, full
-        self.quarantine = delta_io.open_table(gold_io.quarantine_path(settings))
-        self.versions = {"silver": silver.version()} | (
-            {"quarantine": self.quarantine.version()} if self.quarantine is not None else {})
+        self.quarantine = delta_io.open_table(tables.QUARANTINE.path(settings))
+        self.versions = {SILVER: silver.version()} | (
+            {QUARANTINE: self.quarantine.version()} if self.quarantine is not None else {})
         self.params = gt.GoldParams.from_settings(settings)
-        self.behind = _behind(settings, silver.version(), self.versions.get("quarantine"), full=full)
+        self.behind = _behind(settings, silver.version(), self.versions.get(QUARANTINE), full=full)
         self.touched = _touched(settings, silver, self.quarantine, self.behind)
         self.written: dict[str, int] = {}
 
-    def write(self, table: str, frame: pl.DataFrame, predicate: str | None, *, partitioned: bool = True,
-              quarantine: bool = False, always: bool = False) -> None:
-        versions = self.versions if quarantine else {"silver": self.versions["silver"]}
-        gold_io.replace(self.settings, table, frame, predicate=predicate, versions=versions,
-                        partition_by=PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if partitioned else (),
+    def write(self, table: str, frame: pl.DataFrame, predicate: str | None, *, always: bool = False) -> None:
+        """Replace `predicate`'s rows of gold `table`, recording the versions of the sources it is computed from."""
+        target = _gold_table(table)
+        versions = {source: v for source, v in self.versions.items() if source in target.markers}
+        gold_io.replace(self.settings, target, frame, predicate=predicate, versions=versions,
                         always=always or self.full)
         self.written[table] = frame.height
 
@@ -114,7 +117,7 @@ class GoldRun:
         hours = {d: h for d, h in self.touched.items() if h}
         if not any(t in self.behind for t in HOURLY_TABLES):
             return
-        rows = gold_io.read_hours(self.silver, gold_io.silver_path(self.settings), hours, gold_io.SILVER_COLUMNS)
+        rows = gold_io.read_hours(self.silver, tables.SILVER.path(self.settings), hours, gold_io.SILVER_COLUMNS)
         cutoff = self.now.date() - timedelta(days=self.settings.telemetry_1min_retention_days)
         recent = {d: h for d, h in hours.items() if d >= cutoff}
         frames = {
@@ -134,7 +137,7 @@ class GoldRun:
         if not any(t in self.behind for t in DAILY_TABLES):
             return
         by_date = gold_io.date_predicate("date", dates)
-        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, gt.SCHEMAS["device_hourly"])
+        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, tables.DEVICE_HOURLY.schema)
         days = gr.device_days(hourly)
         rejected = gold_io.read_dates(self.quarantine, "quarantine_date", dates, gold_io.QUARANTINE_TYPES)
         frames = {
@@ -143,52 +146,50 @@ class GoldRun:
             "daily_business_summary": lambda: gr.daily_business_summary(days, gr.quarantined_per_day(rejected),
                                                                         self.params),
             "data_quality_daily": lambda: gr.data_quality_daily(
-                gold_io.read_dates(self._gold("quality_hourly"), "date", dates, gt.SCHEMAS["quality_hourly"]),
+                gold_io.read_dates(self._gold("quality_hourly"), "date", dates, tables.QUALITY_HOURLY.schema),
                 rejected),
         }
         for table, compute in frames.items():
             if table in self.behind:
-                self.write(table, compute(), by_date, partitioned=table == "daily_energy_consumption",
-                           quarantine=table in QUARANTINE_TABLES)
+                self.write(table, compute(), by_date)
         if "monthly_billing" in self.behind:
             self.billing(dates)
 
     def billing(self, dates: set[date]) -> None:
-        """monthly_billing for the months of `dates`, from gold daily_energy_consumption."""
+        """monthly_billing for the months of `dates`, from the exact µWh of gold device_hourly."""
         months = {d.replace(day=1) for d in dates}
         days = {m + timedelta(days=i) for m in months for i in range(31) if (m + timedelta(days=i)).month == m.month}
-        daily = gold_io.read_dates(self._gold("daily_energy_consumption"), "date", days,
-                                   {c: gt.SCHEMAS["daily_energy_consumption"][c] for c in ("date", "home_id", "energy_kwh")})
-        self.write("monthly_billing", gr.monthly_billing(daily, self.params), gold_io.date_predicate("month", months),
-                   partitioned=False)
+        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", days,
+                                    {c: tables.DEVICE_HOURLY.schema[c] for c in ("date", "home_id", "energy_uwh")})
+        self.write("monthly_billing", gr.monthly_billing(hourly, self.params), gold_io.date_predicate("month", months))
 
     def health(self) -> None:
         """device_health_metrics over the trailing HEALTH_WINDOW_HOURS, from the hourly partials; every run."""
         start = self.now - timedelta(hours=self.settings.health_window_hours)
         dates = {start.date() + timedelta(days=i) for i in range((self.now.date() - start.date()).days + 1)}
-        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, gt.SCHEMAS["device_hourly"]).filter(
+        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, tables.DEVICE_HOURLY.schema).filter(
             pl.col("hour").is_between(pl.lit(start).dt.truncate("1h"), pl.lit(self.now)))
         frame = device_health_metrics(hourly, load_catalog(self.settings), self.params, now=self.now,
                                       window_start=start)
-        self.write("device_health_metrics", frame, None, partitioned=False, always=True)
+        self.write("device_health_metrics", frame, None, always=True)
 
     def _gold(self, table: str) -> DeltaTable | None:
-        return delta_io.open_table(gold_io.gold_path(self.settings, table))
+        return delta_io.open_table(_gold_table(table).path(self.settings))
 
 
 def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -> GoldRunResult:
     """One incremental gold run (`full`: recompute everything); returns what it consumed and wrote."""
     started = time.perf_counter()
     now = (clock or SystemClock()).now()
-    silver = delta_io.open_table(gold_io.silver_path(settings))
+    silver = delta_io.open_table(tables.SILVER.path(settings))
     if silver is None:
-        logger.info("gold: no silver table at %s yet; nothing to do", gold_io.silver_path(settings))
+        logger.info("gold: no silver table at %s yet; nothing to do", tables.SILVER.path(settings))
         return GoldRunResult(silver_version=None)
     state = GoldRun(settings, silver, now, full=full)
     state.hourly()
     state.daily()
     state.health()
-    result = GoldRunResult(silver_version=silver.version(), quarantine_version=state.versions.get("quarantine"),
+    result = GoldRunResult(silver_version=silver.version(), quarantine_version=state.versions.get(QUARANTINE),
                            dates=tuple(sorted(state.touched)), hours=sum(map(len, state.touched.values())),
                            rows=state.written, seconds=time.perf_counter() - started)
     logger.info("gold: silver version %d, %d hours of %d dates recomputed, %d rows written in %.2fs",

@@ -14,42 +14,21 @@ import polars as pl
 from deltalake import DeltaTable
 
 from config.settings import Settings
-from consumer.gold.transforms import UTC_TS
-from lake import delta_io
+from lake import delta_io, tables
+from lake.tables import UTC_TS
 
 logger = logging.getLogger(__name__)
 
-QUARANTINE_TYPES: dict[str, pl.DataType] = {"quarantine_date": pl.Date(), "failed_rules": pl.List(pl.String())}
-SILVER_TYPES: dict[str, pl.DataType] = {
-    "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
-    "home_name": pl.String(), "location": pl.String(), "event_time": UTC_TS, "event_date": pl.Date(),
-    "status": pl.String(), "alert": pl.String(), "temperature_c": pl.Float64(), "power_w": pl.Float64(),
-    "energy_wh": pl.Float64(), "battery_pct": pl.Float64(), "warnings": pl.List(pl.String()),
-}
-SILVER_COLUMNS = tuple(SILVER_TYPES)
+# The silver columns gold reads (types from the registry), and the quarantine columns it counts.
+SILVER_COLUMNS = ("event_id", "device_id", "home_id", "device_type", "home_name", "location", "event_time",
+                  "event_date", "status", "alert", "temperature_c", "power_w", "energy_wh", "battery_pct", "warnings")
+QUARANTINE_TYPES = {c: tables.QUARANTINE.schema[c] for c in ("quarantine_date", "failed_rules")}
 ALL_HOURS = frozenset(range(24))
 
 
-def silver_path(settings: Settings) -> Path:
-    return settings.table_path("silver", "telemetry")
-
-
-def quarantine_path(settings: Settings) -> Path:
-    return settings.table_path("silver", "quarantine")
-
-
-def gold_path(settings: Settings, table: str) -> Path:
-    return settings.table_path("gold", table)
-
-
-def app_id(table: str, source: str = "silver") -> str:
-    """Progress marker of a gold table: `gold:<table>` for silver/telemetry, `gold:<table>:quarantine` for quarantine."""
-    return f"gold:{table}" if source == "silver" else f"gold:{table}:{source}"
-
-
-def consumed(settings: Settings, table: str, source: str = "silver") -> int | None:
-    """The source version the gold table last recorded, None when it has none yet."""
-    return delta_io.txn_version(delta_io.open_table(gold_path(settings, table)), app_id(table, source))
+def consumed(settings: Settings, table: tables.Table, source: tables.Table = tables.SILVER) -> int | None:
+    """The version of `source` the gold table last recorded, None when it has none yet."""
+    return delta_io.txn_version(delta_io.open_table(table.path(settings)), table.marker(source.key))
 
 
 def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
@@ -119,7 +98,7 @@ def read_hours(table: DeltaTable, path: Path, touched: Mapping[date, Iterable[in
                | ((pl.col("low") < pl.col("start") + pl.duration(hours=1)) & (pl.col("high") >= pl.col("start"))))
     files = _file_ranges(table).join(hours, how="cross").filter(overlap)["path"].unique().sort()
     if files.is_empty():
-        return pl.DataFrame(schema={c: SILVER_TYPES[c] for c in columns})
+        return pl.DataFrame(schema={c: tables.SILVER.schema[c] for c in columns})
     return (pl.scan_parquet([str(path / unquote(f)) for f in files], hive_partitioning=False)
             .select([c for c in columns if c != "event_date"])
             .filter(pl.col("event_time").is_between(starts[0], starts[-1] + timedelta(hours=1), closed="left")
@@ -163,15 +142,16 @@ def hour_partitions_predicate(touched: Mapping[date, Iterable[int]]) -> str:
     return " OR ".join(clauses) or "false"
 
 
-def replace(settings: Settings, table: str, frame: pl.DataFrame, *, predicate: str | None,
-            versions: Mapping[str, int], partition_by: tuple[str, ...] = (), always: bool = False) -> None:
+def replace(settings: Settings, table: tables.Table, frame: pl.DataFrame, *, predicate: str | None,
+            versions: Mapping[str, int], always: bool = False) -> None:
     """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions.
 
     One atomic commit; retried on a concurrent commit. Skipped when the table already recorded these versions or
-    later (a concurrent run wrote the same rows), unless `always` (tables that depend on the clock).
+    later (a concurrent run wrote the same rows), unless `always` (tables that depend on the clock). `versions`:
+    source table key → the version the rows were computed from.
     """
-    path = gold_path(settings, table)
-    markers = {app_id(table, source): version for source, version in versions.items()}
+    path = table.path(settings)
+    markers = {table.marker(source): version for source, version in versions.items()}
 
     def commit() -> None:
         current = delta_io.open_table(path)
@@ -179,6 +159,6 @@ def replace(settings: Settings, table: str, frame: pl.DataFrame, *, predicate: s
             return
         exists = current is not None
         delta_io.write(path, frame, mode="overwrite", predicate=predicate if exists else None,
-                       partition_by=partition_by or None, app_transactions=markers)
+                       partition_by=table.partition_by or None, app_transactions=markers)
 
-    delta_io.retry_on_conflict(commit, what=f"gold/{table}")
+    delta_io.retry_on_conflict(commit, what=table.key)

@@ -14,50 +14,14 @@ from dataclasses import dataclass
 import polars as pl
 
 from config.settings import Settings
+from lake import tables
 
-UTC_TS = pl.Datetime("us", "UTC")
 UWH_PER_WH = 1_000_000
 UWH_PER_KWH = 1_000_000_000
 
 SEVERITY = {"high_temperature": "critical", "high_power": "critical", "low_temperature": "warning",
             "low_battery": "warning", "connectivity_issue": "warning", "maintenance_required": "info",
             "temperature_anomaly": "warning", "power_anomaly": "warning"}
-
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "device_hourly": {
-        "date": pl.Date(), "hour": UTC_TS, "home_id": pl.String(), "home_name": pl.String(), "device_id": pl.String(),
-        "device_type": pl.String(), "location": pl.String(), "energy_uwh": pl.Int64(), "readings": pl.Int64(),
-        "power_sum": pl.Float64(), "power_n": pl.Int64(), "power_max": pl.Float64(), "temperature_sum": pl.Float64(),
-        "temperature_n": pl.Int64(), "temperature_min": pl.Float64(), "temperature_max": pl.Float64(),
-        "online_minutes": pl.Int64(), "alerts": pl.Int64(), "anomalies": pl.Int64(), "warned": pl.Int64(),
-        "errors": pl.Int64(), "first_seen": UTC_TS, "last_seen": UTC_TS},
-    "quality_hourly": {"date": pl.Date(), "hour": UTC_TS, "rule": pl.String(), "rows": pl.Int64()},
-    "daily_energy_consumption": {
-        "date": pl.Date(), "home_id": pl.String(), "device_id": pl.String(), "device_type": pl.String(),
-        "energy_kwh": pl.Float64(), "cost": pl.Float64(), "avg_power_w": pl.Float64(), "max_power_w": pl.Float64(),
-        "avg_temperature_c": pl.Float64(), "min_temperature_c": pl.Float64(), "max_temperature_c": pl.Float64(),
-        "readings": pl.Int64(), "uptime_pct": pl.Float64(), "alert_count": pl.Int64()},
-    "daily_business_summary": {
-        "date": pl.Date(), "total_energy_kwh": pl.Float64(), "total_cost": pl.Float64(), "active_devices": pl.Int64(),
-        "avg_health_score": pl.Float64(), "alerts": pl.Int64(), "events": pl.Int64(), "quarantined_events": pl.Int64()},
-    "daily_home_summary": {
-        "date": pl.Date(), "home_id": pl.String(), "home_name": pl.String(), "total_energy_kwh": pl.Float64(),
-        "total_cost": pl.Float64(), "active_devices": pl.Int64(), "avg_health_score": pl.Float64(),
-        "alerts": pl.Int64(), "events": pl.Int64()},
-    "telemetry_1min": {
-        "minute": UTC_TS, "date": pl.Date(), "hour": pl.Int8(), "home_id": pl.String(), "device_id": pl.String(),
-        "device_type": pl.String(), "avg_temperature_c": pl.Float64(), "avg_power_w": pl.Float64(),
-        "energy_wh": pl.Float64(), "readings": pl.Int64()},
-    "alerts": {
-        "alert_time": UTC_TS, "date": pl.Date(), "home_id": pl.String(), "device_id": pl.String(),
-        "device_type": pl.String(), "kind": pl.String(), "value": pl.Float64(), "threshold": pl.Float64(),
-        "severity": pl.String(), "event_id": pl.String()},
-    "monthly_billing": {
-        "month": pl.Date(), "home_id": pl.String(), "energy_kwh": pl.Float64(), "rate_per_kwh": pl.Float64(),
-        "energy_cost": pl.Float64(), "base_charge": pl.Float64(), "total": pl.Float64(), "currency": pl.String()},
-    "data_quality_daily": {"date": pl.Date(), "rule": pl.String(), "action": pl.String(), "rows": pl.Int64()},
-}
-
 
 @dataclass(frozen=True, kw_only=True)
 class GoldParams:
@@ -105,7 +69,7 @@ def is_anomaly(params: GoldParams, group: list[str]) -> pl.Expr:
 
 def device_hourly(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
     """One row per device × hour: the additive partials (sums, counts, extremes) the daily tables and health roll up."""
-    schema = SCHEMAS["device_hourly"]
+    schema = tables.DEVICE_HOURLY.schema
     rows = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h"))
     return (
         rows.with_columns(uwh=micro_wh(), alerted=is_alert(params), anomalous=is_anomaly(params, ["device_id", "hour"]),
@@ -128,7 +92,7 @@ def device_hourly(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
 
 def quality_hourly(silver: pl.DataFrame) -> pl.DataFrame:
     """One row per hour × warn rule: the silver rows the rule flagged."""
-    schema = SCHEMAS["quality_hourly"]
+    schema = tables.QUALITY_HOURLY.schema
     return (silver.lazy().filter(pl.col("warnings").list.len() > 0)
             .select(date=pl.col("event_date"), hour=pl.col("event_time").dt.truncate("1h"), rule=pl.col("warnings"))
             .explode("rule").drop_nulls("rule").group_by("date", "hour", "rule").agg(rows=pl.len())
@@ -142,7 +106,7 @@ def device_attributes(silver: pl.LazyFrame, columns: tuple[str, ...]) -> pl.Lazy
 
 def telemetry_1min(silver: pl.DataFrame) -> pl.DataFrame:
     """One row per minute × device: average temperature and power, energy (Wh) and readings."""
-    schema = SCHEMAS["telemetry_1min"]
+    schema = tables.TELEMETRY_1MIN.schema
     rows = silver.lazy()
     return (rows.group_by("device_id", minute=pl.col("event_time").dt.truncate("1m"))
             .agg(avg_temperature_c=pl.col("temperature_c").mean(), avg_power_w=pl.col("power_w").mean(),
@@ -176,5 +140,5 @@ def alerts(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
         device_id=pl.col("device_id"), device_type=pl.col("device_type"), kind=pl.lit(kind), value=value.cast(pl.Float64),
         threshold=threshold.cast(pl.Float64), severity=pl.lit(SEVERITY[kind]), event_id=pl.col("event_id"))
         for kind, fired, value, threshold in checks]
-    schema = SCHEMAS["alerts"]
+    schema = tables.ALERTS.schema
     return pl.concat(rows).select(list(schema)).cast(schema).sort("alert_time", "device_id", "kind").collect()

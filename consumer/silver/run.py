@@ -22,9 +22,7 @@ import polars as pl
 
 from common.cli import setup_logging
 from common.clock import Clock, SystemClock
-from config.catalog import load_catalog
 from config.settings import Settings
-from consumer.bronze.schema import bronze_path
 from consumer.silver import storage as silver_io
 from consumer.silver.parse import parse_values
 from consumer.silver.rules import Rule
@@ -36,14 +34,13 @@ from consumer.silver.transforms import (
     silver_quarantine,
     silver_telemetry,
 )
-from lake import delta_io
+from lake import delta_io, tables
+from lake.devices import load_catalog
 from lake.lock import EtlLock, lock_path
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_ROWS = 2_000_000
-SILVER_PARTITION_BY = ("event_date",)
-QUARANTINE_PARTITION_BY = ("quarantine_date",)
 
 
 @dataclass
@@ -82,16 +79,16 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     clock = clock or SystemClock()
     started = time.perf_counter()
     result = SilverRunResult()
-    bronze = delta_io.open_table(bronze_path(settings))
+    bronze = delta_io.open_table(tables.BRONZE.path(settings))
     if bronze is None:
-        logger.info("silver: no bronze table at %s yet; nothing to do", bronze_path(settings))
+        logger.info("silver: no bronze table at %s yet; nothing to do", tables.BRONZE.path(settings))
         return result
     target = bronze.version()
     catalog = load_catalog(settings)
     rules = silver_rules(settings)
     while True:
         marks = silver_io.progress(settings)
-        chunk = silver_io.next_chunk(bronze_path(settings), marks, target, max_rows=max_chunk_rows)
+        chunk = silver_io.next_chunk(tables.BRONZE.path(settings), marks, target, max_rows=max_chunk_rows)
         if chunk is None:
             break
         _process(settings, chunk, marks, catalog, rules, clock, result)
@@ -109,7 +106,7 @@ def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], 
              rules: tuple[Rule, ...], clock: Clock, result: SilverRunResult) -> None:
     """Validate, deduplicate and write one chunk; skip the tables whose progress `marks` say already hold it."""
     started_at = clock.now()
-    raw = silver_io.read_chunk(bronze_path(settings), chunk)
+    raw = silver_io.read_chunk(tables.BRONZE.path(settings), chunk)
     rows: pl.DataFrame = pl.from_arrow(raw)  # type: ignore[assignment]
     checked = checked_events(rows, pl.from_arrow(parse_values(raw["value"])), catalog)  # type: ignore[arg-type]
     ruled = apply_rules(checked, rules)
@@ -123,23 +120,20 @@ def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], 
     counts = {"bronze_rows": rows.height, "silver_rows": new.height, "quarantined_rows": rejected.height,
               "duplicate_rows": rows.height - rejected.height - new.height}
     if marks["quarantine"] < chunk.last and not rejected.is_empty():
-        _write(settings, "quarantine", silver_quarantine(rejected, rules, quarantined_at=started_at), chunk,
-               partition_by=QUARANTINE_PARTITION_BY)
+        _write(settings, tables.QUARANTINE, silver_quarantine(rejected, rules, quarantined_at=started_at), chunk)
     fresh = new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
     if marks["telemetry"] < chunk.last and not fresh.is_empty():
-        _write(settings, "telemetry", silver_telemetry(fresh, catalog, rules, settings), chunk,
-               partition_by=SILVER_PARTITION_BY)
-    _write(settings, "run_log", run_log_row(chunk, counts, ruled.counts, started_at=started_at,
+        _write(settings, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
+    _write(settings, tables.RUN_LOG, run_log_row(chunk, counts, ruled.counts, started_at=started_at,
                                             finished_at=clock.now()), chunk)
     result.add(chunk, counts, ruled.counts)
     logger.info("silver: bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
                 chunk.first, chunk.last, *counts.values())
 
 
-def _write(settings: Settings, name: str, frame: pl.DataFrame, chunk: silver_io.Chunk, *,
-           partition_by: tuple[str, ...] | None = None) -> None:
-    delta_io.write(silver_io.table_path(settings, name), frame, partition_by=partition_by,
-                   app_transactions={silver_io.APP_ID: chunk.last})
+def _write(settings: Settings, table: tables.Table, frame: pl.DataFrame, chunk: silver_io.Chunk) -> None:
+    delta_io.write(table.path(settings), frame, partition_by=table.partition_by,
+                   app_transactions={table.marker(): chunk.last})
 
 
 def run_log_row(chunk: silver_io.Chunk, counts: dict[str, int], rule_counts: dict[str, int], *,
@@ -153,8 +147,7 @@ def run_log_row(chunk: silver_io.Chunk, counts: dict[str, int], rule_counts: dic
         "bronze_version_from": [chunk.first], "bronze_version_to": [chunk.last],
         **{name: [n] for name, n in counts.items()},
         "rule_counts": [orjson.dumps(rule_counts).decode()], "reconciled": [reconciled],
-    }, schema_overrides={"started_at": pl.Datetime("us", "UTC"), "finished_at": pl.Datetime("us", "UTC"),
-                         **{name: pl.Int64 for name in ("bronze_version_from", "bronze_version_to", *counts)}})
+    }, schema=tables.RUN_LOG.schema)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,15 +16,13 @@ import pyarrow.parquet as pq
 
 from config.errors import LakeError
 from config.settings import Settings
-from consumer.bronze.schema import BRONZE_SCHEMA
 from consumer.silver.transforms import BRONZE_COLUMNS
-from lake import delta_io
+from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
-APP_ID = "silver:bronze"  # version = the last bronze version a silver table holds the results of
-TABLES = ("quarantine", "telemetry", "run_log")  # written in this order for every chunk
-BRONZE_FILE_SCHEMA = pa.schema([field for field in BRONZE_SCHEMA if field.name != "ingest_date"])  # partition column
+# the bronze columns its Parquet files hold (ingest_date is a partition value, in the path)
+BRONZE_FILE_SCHEMA = pa.schema([field for field in tables.BRONZE_ARROW_SCHEMA if field.name != "ingest_date"])
 
 
 class Chunk(NamedTuple):
@@ -34,16 +32,12 @@ class Chunk(NamedTuple):
     last: int
 
 
-def table_path(settings: Settings, name: str) -> Path:
-    return settings.table_path("silver", name)
-
-
 def progress(settings: Settings) -> dict[str, int]:
-    """Per silver table, the last bronze version whose results it holds (-1: none)."""
+    """Per silver table (by name), the last bronze version whose results it holds (-1: none)."""
     marks = {}
-    for name in TABLES:
-        version = delta_io.txn_version(delta_io.open_table(table_path(settings, name)), APP_ID)
-        marks[name] = -1 if version is None else version
+    for table in tables.SILVER_TABLES:
+        version = delta_io.txn_version(delta_io.open_table(table.path(settings)), table.marker())
+        marks[table.name] = -1 if version is None else version
     return marks
 
 
@@ -88,7 +82,7 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
     Bronze is append-only, so a commit's new rows are exactly the Parquet files it added: they are read
     directly (no change-data-feed scan), only the columns silver needs.
     """
-    parts = [BRONZE_SCHEMA.empty_table().select(BRONZE_COLUMNS)]
+    parts = [tables.BRONZE_ARROW_SCHEMA.empty_table().select(BRONZE_COLUMNS)]
     for version in range(chunk.first, chunk.last + 1):
         for add in _appended_files(path, version):
             try:
@@ -106,7 +100,7 @@ def known_events(settings: Settings, candidates: pl.DataFrame) -> pl.DataFrame:
     A duplicate is a redelivery of the same event, so it carries the same event time: only silver files whose
     event dates and time range overlap the candidates' are read (partition and statistics pruning).
     """
-    table = delta_io.open_table(table_path(settings, "telemetry"))
+    table = delta_io.open_table(tables.SILVER.path(settings))
     empty = pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64})
     if table is None or candidates.is_empty():
         return empty

@@ -14,30 +14,11 @@ from typing import NamedTuple
 
 import polars as pl
 
-from common.events import BOOL_METRICS, NUMERIC_METRICS
 from config.settings import Settings
 from consumer.silver.rules import Rule
+from lake import tables
 
-UTC_TS = pl.Datetime("us", "UTC")
 BRONZE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value", "ingested_at")
-NAMES = pl.List(pl.String())
-
-SILVER_SCHEMA: dict[str, pl.DataType] = {
-    "event_id": pl.String(), "device_id": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
-    "schema_version": pl.Int32(), "seq": pl.Int64(), "event_time": UTC_TS, "event_date": pl.Date(),
-    "status": pl.String(), "alert": pl.String(),
-    **{name: pl.Float64() for name in NUMERIC_METRICS}, **{name: pl.Boolean() for name in BOOL_METRICS},
-    "home_name": pl.String(), "location": pl.String(), "manufacturer": pl.String(), "model": pl.String(),
-    "installation_date": pl.Date(), "device_age_days": pl.Int32(), "kafka_partition": pl.Int32(),
-    "kafka_offset": pl.Int64(), "ingested_at": UTC_TS, "processing_delay_s": pl.Float64(),
-    "is_late_event": pl.Boolean(), "quality_score": pl.Float64(), "warnings": NAMES,
-    "temperature_c_rolling_mean": pl.Float64(), "power_w_rolling_mean": pl.Float64(),
-}
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
-    "topic": pl.String(), "partition": pl.Int32(), "offset": pl.Int64(), "kafka_timestamp": UTC_TS,
-    "key": pl.Binary(), "value": pl.Binary(), "ingested_at": UTC_TS, "failed_rules": NAMES, "event_id": pl.String(),
-    "device_id": pl.String(), "quarantined_at": UTC_TS, "quarantine_date": pl.Date(),
-}
 
 
 class RuleResult(NamedTuple):
@@ -87,7 +68,7 @@ def rule_names(mask: int, rules: Sequence[Rule]) -> list[str]:
 def with_rule_names(frame: pl.DataFrame, column: str, rules: Sequence[Rule], *, alias: str) -> pl.DataFrame:
     """Adds the mask column as a list of rule names, by a join with the frame's few distinct masks."""
     masks = frame[column].unique()
-    lookup = pl.DataFrame({column: masks, alias: pl.Series([rule_names(m, rules) for m in masks], dtype=NAMES)})
+    lookup = pl.DataFrame({column: masks, alias: pl.Series([rule_names(m, rules) for m in masks], dtype=tables.NAMES)})
     return frame.join(lookup, on=column, how="left", maintain_order="left")
 
 
@@ -95,9 +76,9 @@ def silver_quarantine(rejected: pl.DataFrame, rules: Sequence[Rule], *, quaranti
     """One rejected bronze record: its raw bytes and coordinates, and every quarantine rule it failed."""
     return with_rule_names(rejected, "quarantine_mask", rules, alias="failed_rules").select(
         *BRONZE_COLUMNS[:-1], "ingested_at", "failed_rules",
-        "event_id", "device_id", pl.lit(quarantined_at).cast(UTC_TS).alias("quarantined_at"),
+        "event_id", "device_id", pl.lit(quarantined_at).cast(tables.UTC_TS).alias("quarantined_at"),
         pl.col("ingested_at").dt.date().alias("quarantine_date"),
-    ).cast(QUARANTINE_SCHEMA)
+    ).cast(tables.QUARANTINE.schema)
 
 
 def first_of_each_event(valid: pl.DataFrame) -> pl.DataFrame:
@@ -127,4 +108,4 @@ def silver_telemetry(events: pl.DataFrame, catalog: pl.DataFrame, rules: Sequenc
             pl.col(name).rolling_mean(window, min_samples=1).over("device_id").alias(f"{name}_rolling_mean")
             for name in ("temperature_c", "power_w"))
     )
-    return enriched.select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA)
+    return enriched.select(list(tables.SILVER.schema)).cast(tables.SILVER.schema)

@@ -7,8 +7,7 @@ import sys
 
 from consumer import maintenance
 from consumer.bronze.batch import append_batch
-from consumer.bronze.schema import bronze_path, offset_app_id
-from lake import delta_io
+from lake import delta_io, tables
 from tests.conftest import REPO
 from tests.consumer.bronze.test_ingest import _batch
 from tests.kafka_helpers import bronze_rows, env_of
@@ -19,7 +18,7 @@ def _parquet_files(path):
 
 
 def test_compaction_keeps_rows_and_offsets_and_vacuum_respects_retention(settings):
-    path = bronze_path(settings)
+    path = tables.BRONZE.path(settings)
     for start in range(0, 50, 10):
         append_batch(path, _batch("t", 0, range(start, start + 10)))
     before = bronze_rows(settings).sort("offset")
@@ -30,7 +29,7 @@ def test_compaction_keeps_rows_and_offsets_and_vacuum_respects_retention(setting
         ("bronze/telemetry", 5, 1, 0)]  # the default retention keeps the replaced files for running readers
     table = delta_io.open_table(path)
     assert len(table.file_uris()) == 1 and len(_parquet_files(path)) == 6
-    assert table.transaction_version(offset_app_id("t", 0)) == 49
+    assert table.transaction_version(tables.offset_marker("t", 0)) == 49
     assert bronze_rows(settings).sort("offset").equals(before)
 
     result = maintenance.maintain_table(path, retention_hours=0)

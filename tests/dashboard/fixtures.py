@@ -1,4 +1,4 @@
-"""Gold lakes for dashboard tests, written directly in the contract's schemas (docs/data_model.md) from small frames."""
+"""Gold lakes for dashboard tests, written directly in the registry's schemas (lake/tables.py) from small frames."""
 
 from __future__ import annotations
 
@@ -8,42 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from config.settings import Settings
-from consumer.gold.run import DEFAULT_PARTITION_BY, PARTITION_BY
-from lake import delta_io
-
-TS = pl.Datetime("us", "UTC")
-F, I, S, D = pl.Float64(), pl.Int64(), pl.String(), pl.Date()
-
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "daily_energy_consumption": {
-        "date": D, "home_id": S, "device_id": S, "device_type": S, "energy_kwh": F, "cost": F, "avg_power_w": F,
-        "max_power_w": F, "avg_temperature_c": F, "min_temperature_c": F, "max_temperature_c": F, "readings": I,
-        "uptime_pct": F, "alert_count": I},
-    "device_health_metrics": {
-        "device_id": S, "device_type": S, "home_id": S, "home_name": S, "latitude": F, "longitude": F, "location": S,
-        "readings": I, "uptime_pct": F, "alert_rate": F, "anomaly_rate": F, "data_quality_rate": F, "last_seen": TS,
-        "health_score": F, "failure_risk": F, "status": S, "computed_at": TS},
-    "daily_business_summary": {
-        "date": D, "total_energy_kwh": F, "total_cost": F, "active_devices": I, "avg_health_score": F, "alerts": I,
-        "events": I, "quarantined_events": I},
-    "daily_home_summary": {
-        "date": D, "home_id": S, "home_name": S, "total_energy_kwh": F, "total_cost": F, "active_devices": I,
-        "avg_health_score": F, "alerts": I, "events": I},
-    "telemetry_1min": {
-        "minute": TS, "date": D, "hour": pl.Int8, "home_id": S, "device_id": S, "device_type": S, "avg_temperature_c": F,
-        "avg_power_w": F, "energy_wh": F, "readings": I},
-    "alerts": {
-        "alert_time": TS, "date": D, "home_id": S, "device_id": S, "device_type": S, "kind": S, "value": F,
-        "threshold": F, "severity": S, "event_id": S},
-    "monthly_billing": {
-        "month": D, "home_id": S, "energy_kwh": F, "rate_per_kwh": F, "energy_cost": F, "base_charge": F, "total": F,
-        "currency": S},
-    "data_quality_daily": {"date": D, "rule": S, "action": S, "rows": I},
-}
-RUN_LOG_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": S, "started_at": TS, "finished_at": TS, "bronze_version_from": I, "bronze_version_to": I,
-    "bronze_rows": I, "silver_rows": I, "quarantined_rows": I, "duplicate_rows": I, "rule_counts": S,
-    "reconciled": pl.Boolean()}
+from lake import delta_io, tables
 
 DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -64,16 +29,15 @@ HOME_HEALTH = {(DAY1, "h1"): (90.0, 2), (DAY1, "h2"): (60.0, 2), (DAY2, "h1"): (
 
 
 def frame(table: str, rows: list[dict]) -> pl.DataFrame:
-    """Rows of a gold table in its contract schema."""
-    return pl.DataFrame(rows, schema=SCHEMAS[table])
+    """Rows of a gold table in its registered schema."""
+    return pl.DataFrame(rows, schema=tables.get(f"gold/{table}").schema)
 
 
 def write_gold(settings: Settings, table: str, rows: list[dict]) -> None:
     """One commit of `rows` to gold/<table>, partitioned like gold writes it."""
-    data = frame(table, rows)
-    partition_by = PARTITION_BY.get(table, DEFAULT_PARTITION_BY) if "date" in data.columns else None
-    delta_io.write(settings.table_path("gold", table), data, partition_by=partition_by,
-                   app_transactions={f"gold:{table}": 3})
+    target = tables.get(f"gold/{table}")
+    delta_io.write(target.path(settings), frame(table, rows), partition_by=target.partition_by,
+                   app_transactions={target.marker(): 3})
 
 
 def energy_rows() -> list[dict]:
@@ -158,7 +122,7 @@ def quarantine_lake(settings: Settings) -> None:
              "finished_at": NOW + timedelta(minutes=i, seconds=2), "bronze_version_from": i * 10, "bronze_version_to": i * 10 + 9, "bronze_rows": 1000 + i,
              "silver_rows": 990, "quarantined_rows": 8 + i, "duplicate_rows": 2, "reconciled": True,
              "rule_counts": json.dumps({"invalid_json": 5 + i, "unknown_device": 3})} for i in range(2)]
-    delta_io.write(settings.table_path("silver", "run_log"), pl.DataFrame(runs, schema=RUN_LOG_SCHEMA))
+    delta_io.write(tables.RUN_LOG.path(settings), pl.DataFrame(runs, schema=tables.RUN_LOG.schema))
 
 
 def one_row_lake(settings: Settings) -> None:

@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 from config.settings import Settings
 from dashboard import data
-from lake import delta_io
+from lake import delta_io, tables
 from tests.dashboard import fixtures as fx
 
 
@@ -26,7 +26,7 @@ def test_read_table_keeps_only_the_selected_dates_and_columns(settings: Settings
 
 def test_partition_values_come_from_the_log_even_when_percent_encoded(settings: Settings) -> None:
     frame = pl.DataFrame({"home_id": ["a b:c%", "x"], "total": [1.0, 2.0]})
-    delta_io.write(settings.table_path("gold", "monthly_billing"), frame, partition_by=["home_id"])
+    delta_io.write(tables.MONTHLY_BILLING.path(settings), frame, partition_by=["home_id"])
     assert_frame_equal(data.read_table(settings, "monthly_billing").sort("home_id"), frame)
 
 

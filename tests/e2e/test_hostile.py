@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from consumer.bronze import ingest as ingest_bronze
 from consumer.silver import run as bronze_to_silver
-from lake import delta_io
+from lake import delta_io, tables
 from tests.kafka_helpers import bronze_count, produce_raw
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +59,6 @@ def test_every_hostile_record_lands_in_silver_or_quarantine(kafka_settings, valu
     result = bronze_to_silver.run(kafka_settings)
     assert result.bronze_rows == len(values)
     assert result.silver_rows + result.quarantined_rows + result.duplicate_rows == len(values)
-    log = delta_io.read(kafka_settings.table_path("silver", "run_log"))
+    log = delta_io.read(tables.RUN_LOG.path(kafka_settings))
     assert log["reconciled"].all()
     assert int(log["bronze_rows"].sum()) == bronze_count(kafka_settings)

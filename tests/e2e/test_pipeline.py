@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from common.kafka_io import ensure_topic
-from lake import delta_io
+from lake import delta_io, tables
 from ops.local_kafka import LocalKafka, free_port, port_open
 from tests.conftest import REPO, SHARED_DATASETS, make_settings
 from tests.e2e.helpers import Pipeline, check_against_ledger, produce, wait_drained
@@ -39,7 +39,7 @@ def test_gold_reconciles_with_what_the_producer_sent(kafka_settings, tmp_path):
         pipeline.stop()
     totals = check_against_ledger(kafka_settings, tmp_path / "ledger.csv")
     assert totals["events"] > 30_000 and totals["quarantined"] > 0 and totals["duplicates"] > 0
-    summary = delta_io.read(kafka_settings.table_path("gold", "daily_business_summary"))
+    summary = delta_io.read(tables.DAILY_BUSINESS.path(kafka_settings))
     assert int(summary["events"].sum()) == totals["events"]
 
 
@@ -94,7 +94,7 @@ def test_replayed_real_dataset_matches_pandas(kafka_settings, tmp_path):
     expected = raw.groupby(["device_id", "date"]).agg(readings=("temp", "size"), avg_temperature_c=("temp", "mean"),
                                                       min_temperature_c=("temp", "min"),
                                                       max_temperature_c=("temp", "max")).reset_index()
-    gold = (delta_io.read(kafka_settings.table_path("gold", "daily_energy_consumption"))
+    gold = (delta_io.read(tables.DAILY_ENERGY.path(kafka_settings))
             .select(expected.columns).sort("device_id", "date").to_pandas())
     gold["date"] = gold["date"].dt.date
     assert len(gold) == len(expected) == 3 * expected["date"].nunique()

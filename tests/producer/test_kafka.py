@@ -16,8 +16,9 @@ from kafka.partitioner.default import murmur2
 
 from common.events import HEADER
 from common.kafka_io import end_offsets
-from config.catalog import device_types, load_catalog
+from config.catalog import device_types
 from config.settings import Settings
+from lake.devices import load_catalog
 from producer import telemetry_sim
 from producer.faults import FAULT_KINDS, QUARANTINE_KINDS
 from producer.fleet import synthetic_fleet

@@ -14,8 +14,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from common.kafka_io import ensure_topic, group_lag
 from consumer.bronze import ingest as ingest_bronze
 from consumer.bronze.batch import BronzeBatch, append_batch
-from consumer.bronze.schema import bronze_path, offset_app_id
-from lake import delta_io
+from lake import delta_io, tables
 from tests.kafka_helpers import bronze_count, bronze_rows, produce_raw, start_module, wait_for
 
 
@@ -47,12 +46,12 @@ def test_batch_to_arrow_keeps_bytes_keys_and_headers_exactly():
 
 
 def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
-    path = bronze_path(settings)
+    path = tables.BRONZE.path(settings)
     first = append_batch(path, _batch("t", 0, range(0, 10)))
     again = append_batch(path, _batch("t", 0, range(5, 15)))  # overlaps what the table holds
     assert (first.rows, again.rows, again.skipped) == (10, 5, 5)
     table = delta_io.open_table(path)
-    assert table.transaction_version(offset_app_id("t", 0)) == 14
+    assert table.transaction_version(tables.offset_marker("t", 0)) == 14
     assert sorted(bronze_rows(settings)["offset"].to_list()) == list(range(15))
     replay = append_batch(path, _batch("t", 0, range(0, 15)))
     assert (replay.rows, replay.skipped, delta_io.open_table(path).version()) == (0, 15, table.version())

@@ -19,7 +19,7 @@ from consumer.gold import run as silver_to_gold
 from consumer.gold import storage as gold_io
 from consumer.gold import transforms as gt
 from consumer.gold.sample import gold, quarantine_rows, silver_rows, synthetic_silver, write_quarantine, write_silver
-from lake import delta_io
+from lake import delta_io, tables
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of
 
@@ -34,7 +34,7 @@ def snapshot(settings) -> dict[str, pl.DataFrame]:
 
 def files_by_partition(settings, table: str) -> dict:
     """Partition values (a tuple) → the table's data files there."""
-    actions = delta_io.add_actions(delta_io.open_table(gold_io.gold_path(settings, table)))
+    actions = delta_io.add_actions(delta_io.open_table(tables.get(f"gold/{table}").path(settings)))
     return {key: sorted(g["path"]) for key, g in actions.group_by(*(c for c in actions.columns if c.startswith("partition.")))}
 
 
@@ -43,7 +43,7 @@ def test_gold_energy_equals_silver_energy_exactly(settings):
     for part in frame.iter_slices(20_000):
         write_silver(settings, part)
     silver_to_gold.run(settings, clock=ManualClock(CLOCK_AT))
-    silver = delta_io.read(gold_io.silver_path(settings))
+    silver = delta_io.read(tables.SILVER.path(settings))
     silver_uwh = silver.select(gt.micro_wh()).to_series().sum()
     daily = gold(settings, "daily_energy_consumption")
     assert daily.select((pl.col("energy_kwh") * 1e9).round().cast(pl.Int64)).to_series().sum() == silver_uwh
@@ -58,13 +58,14 @@ def test_late_event_changes_only_its_own_day_and_rerun_changes_nothing(settings)
     silver_to_gold.run(settings, clock=clock)
     before, files_before = snapshot(settings), files_by_partition(settings, "daily_energy_consumption")
     minutes_before = files_by_partition(settings, "telemetry_1min")
-    versions = {t: delta_io.open_table(gold_io.gold_path(settings, t)).version() for t in silver_to_gold.DATE_TABLES}
+    versions = {t: delta_io.open_table(tables.get(f"gold/{t}").path(settings)).version()
+                for t in silver_to_gold.DATE_TABLES}
 
     rerun = silver_to_gold.run(settings, clock=clock)
     assert rerun.dates == () and set(rerun.rows) == {"device_health_metrics"}
     for table, frame in snapshot(settings).items():
         assert_frame_equal(frame, before[table])
-    assert versions == {t: delta_io.open_table(gold_io.gold_path(settings, t)).version()
+    assert versions == {t: delta_io.open_table(tables.get(f"gold/{t}").path(settings)).version()
                         for t in silver_to_gold.DATE_TABLES}
 
     late_day = START.date()
@@ -112,13 +113,13 @@ def test_sigkill_mid_run_then_rerun_gives_identical_tables(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "consumer.gold"], cwd=REPO, env=env_of(killed),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_table = gold_io.gold_path(killed, silver_to_gold.DATE_TABLES[0]) / "_delta_log"
+    first_table = tables.get(f"gold/{silver_to_gold.DATE_TABLES[0]}").path(killed) / "_delta_log"
     deadline = time.monotonic() + 60
     while not first_table.is_dir() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    written = [t for t in TABLES if (gold_io.gold_path(killed, t) / "_delta_log").is_dir()]
+    written = [t for t in TABLES if (tables.get(f"gold/{t}").path(killed) / "_delta_log").is_dir()]
     assert len(written) < len(TABLES), "the run finished before it was killed"
 
     silver_to_gold.run(killed, clock=clock)
@@ -140,11 +141,12 @@ def test_silver_compaction_recomputes_nothing(settings):
     clock = ManualClock(CLOCK_AT)
     silver_to_gold.run(settings, clock=clock)
     before = snapshot(settings)
-    maintenance.maintain_table(gold_io.silver_path(settings), retention_hours=24)
+    maintenance.maintain_table(tables.SILVER.path(settings), retention_hours=24)
     result = silver_to_gold.run(settings, clock=clock)
     assert result.dates == ()
     assert {table for table, rows in result.rows.items() if rows} == {"device_health_metrics"}
-    assert {gold_io.consumed(settings, t) for t in silver_to_gold.DATE_TABLES} == {result.silver_version}
+    consumed = {gold_io.consumed(settings, tables.get(f"gold/{t}")) for t in silver_to_gold.DATE_TABLES}
+    assert consumed == {result.silver_version}
     for table, frame in snapshot(settings).items():
         assert_frame_equal(frame, before[table])
 
@@ -161,5 +163,5 @@ def test_new_rows_either_side_of_midnight_replace_only_their_own_hours(settings)
     silver_to_gold.run(settings, clock=clock)
     daily = gold(settings, "daily_energy_consumption").sort("date")
     assert daily["readings"].to_list() == [2, 2] and daily["energy_kwh"].to_list() == [0.002, 0.002]
-    hourly = delta_io.read(gold_io.gold_path(settings, "device_hourly"))
+    hourly = delta_io.read(tables.DEVICE_HOURLY.path(settings))
     assert hourly.height == 4

@@ -12,9 +12,9 @@ from polars.testing import assert_frame_equal
 
 from consumer.gold import rollups as gr
 from consumer.gold import transforms as gt
-from consumer.gold.health import SCHEMA as HEALTH_SCHEMA
 from consumer.gold.health import device_health_metrics
 from consumer.gold.sample import quarantine_rows, silver_rows, ts
+from lake import tables
 
 D20, D21, D22 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
 PARAMS = gt.GoldParams(z_score=1.0, offline_after_s=180.0)  # z = 1 so that three readings can hold an anomaly
@@ -38,7 +38,7 @@ QUARANTINE = quarantine_rows([("2026-11-20 11:00:00", ["bad_json"]),
 
 
 def frame(table: str, rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=gt.SCHEMAS[table], orient="row")
+    return pl.DataFrame(rows, schema=tables.get(f"gold/{table}").schema, orient="row")
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,10 @@ def test_device_hourly():
          None, 1, 1, 1, 1, 1, ts("2026-11-20 10:00:00"), ts("2026-11-20 10:02:10")),
         (D21, h0, "h1", "Home One", "p1", "smart_plug", "kitchen", 2_000_000_000, 1, 200.0, 1, 200.0, 0.0, 0, None,
          None, 1, 0, 0, 0, 0, ts("2026-11-21 00:00:10"), ts("2026-11-21 00:00:10")),
-    ], schema=gt.SCHEMAS["device_hourly"], orient="row")
+    ], schema=tables.DEVICE_HOURLY.schema, orient="row")
     assert_frame_equal(hourly, expected)
     assert_frame_equal(gt.quality_hourly(SILVER), pl.DataFrame([(D20, h10, "w1", 1)],
-                                                               schema=gt.SCHEMAS["quality_hourly"], orient="row"))
+                                                               schema=tables.QUALITY_HOURLY.schema, orient="row"))
 
 
 def test_a_device_moved_to_another_room_is_shown_where_it_was_last_seen():
@@ -128,12 +128,12 @@ def test_alerts():
     assert_frame_equal(gt.alerts(SILVER, PARAMS), expected)
 
 
-def test_monthly_billing(days):
+def test_monthly_billing():
     # h1: 1.875 + 0.7 + 2.0 = 4.575 kWh × 0.30 = 1.3725 → 1.37 + 9.90 = 11.27; h2: 0.01 kWh → 0.00 + 9.90
-    daily = gr.daily_energy_consumption(days, PARAMS)
+    hourly = gt.device_hourly(SILVER, PARAMS)
     expected = frame("monthly_billing", [(date(2026, 11, 1), "h1", 4.575, 0.3, 1.37, 9.9, 11.27, "EUR"),
                                          (date(2026, 11, 1), "h2", 0.01, 0.3, 0.0, 9.9, 9.9, "EUR")])
-    assert_frame_equal(gr.monthly_billing(daily, PARAMS), expected)
+    assert_frame_equal(gr.monthly_billing(hourly, PARAMS), expected)
 
 
 def test_data_quality_daily():
@@ -163,7 +163,7 @@ def test_device_health_metrics():
          ts("2026-11-20 10:01:00"), 60.0, 0.4, "offline", now),
         ("t1", "thermostat", "h1", "Home One", None, None, "kitchen", 2, 40.0, 1.0, 0.0, 1.0,
          ts("2026-11-20 10:03:59"), 56.0, 0.54, "attention", now),
-    ], schema=HEALTH_SCHEMA, orient="row")
+    ], schema=tables.DEVICE_HEALTH.schema, orient="row")
     result = device_health_metrics(window, catalog, PARAMS, now=now, window_start=ts("2026-11-19 10:04:30"))
     assert_frame_equal(result, expected)
 
@@ -182,6 +182,6 @@ def test_energy_adds_up_exactly_at_every_grain(readings):
     daily = gr.daily_energy_consumption(gr.device_days(hourly), gt.GoldParams())
     to_uwh = (pl.col("energy_kwh") * gt.UWH_PER_KWH).round().cast(pl.Int64)
     assert daily.select(to_uwh).to_series().sum() == silver_uwh
-    assert gr.monthly_billing(daily, gt.GoldParams()).select(to_uwh).to_series().sum() == silver_uwh
+    assert gr.monthly_billing(hourly, gt.GoldParams()).select(to_uwh).to_series().sum() == silver_uwh
     minute_uwh = gt.telemetry_1min(rows).select((pl.col("energy_wh") * gt.UWH_PER_WH).round().cast(pl.Int64))
     assert minute_uwh.to_series().sum() == silver_uwh

@@ -10,14 +10,7 @@ import orjson
 import pyarrow as pa
 
 from config.settings import Settings
-from consumer.bronze.schema import (
-    BRONZE_PARTITION_BY,
-    BRONZE_SCHEMA,
-    BRONZE_TABLE_CONFIGURATION,
-    bronze_path,
-    offset_app_id,
-)
-from lake import delta_io
+from lake import delta_io, tables
 
 INGESTED = datetime(2026, 11, 23, 12, 0, 5, tzinfo=UTC)
 TOPIC = "smart_home.telemetry"
@@ -45,13 +38,13 @@ def bronze_table(values: Sequence[bytes | None], *, partition: int = 0, start_of
         "topic": [topic] * n, "partition": [partition] * n, "offset": list(range(start_offset, start_offset + n)),
         "kafka_timestamp": [ingested_at] * n, "key": [b"k"] * n, "value": list(values), "headers": [[]] * n,
         "ingested_at": [ingested_at] * n, "ingest_date": [ingested_at.date()] * n,
-    }, schema=BRONZE_SCHEMA)
+    }, schema=tables.BRONZE_ARROW_SCHEMA)
 
 
 def append_bronze(settings: Settings, values: Sequence[bytes | None], **options: object) -> None:
     """One bronze commit of `values`, as the ingest writes it (with its offset marker)."""
     table = bronze_table(values, **options)  # type: ignore[arg-type]
     last = int(table["offset"][-1].as_py()) if len(table) else 0
-    delta_io.write(bronze_path(settings), table, partition_by=BRONZE_PARTITION_BY,
-                   configuration=BRONZE_TABLE_CONFIGURATION,
-                   app_transactions={offset_app_id(TOPIC, int(options.get("partition", 0))): last})  # type: ignore[arg-type]
+    delta_io.write(tables.BRONZE.path(settings), table, partition_by=tables.BRONZE.partition_by,
+                   configuration=tables.BRONZE.configuration,
+                   app_transactions={tables.offset_marker(TOPIC, int(options.get("partition", 0))): last})  # type: ignore

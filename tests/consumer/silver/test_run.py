@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 from config.settings import Settings
 from consumer.silver import run as bronze_to_silver
 from consumer.silver.storage import progress
-from lake import delta_io
+from lake import delta_io, tables
 from tests.conftest import REPO, make_settings
 from tests.consumer.silver.fixtures import append_bronze, encode, plug_event
 from tests.kafka_helpers import env_of
@@ -64,11 +64,11 @@ def load(settings: Settings, values: list[bytes], *, per_commit: int) -> None:
         append_bronze(settings, values[start:start + per_commit], start_offset=start, ingested_at=LATER)
 
 
-def tables(settings: Settings) -> dict[str, pl.DataFrame]:
+def silver_state(settings: Settings) -> dict[str, pl.DataFrame]:
     """The silver tables without run-time columns, sorted: equal for equal content."""
-    telemetry = delta_io.read(settings.table_path("silver", "telemetry")).drop("warnings").sort("event_id")
-    quarantine = delta_io.read(settings.table_path("silver", "quarantine")).drop("quarantined_at").sort("offset")
-    run_log = delta_io.read(settings.table_path("silver", "run_log")).drop(RUN_COLUMNS).sort("bronze_version_to")
+    telemetry = delta_io.read(tables.SILVER.path(settings)).drop("warnings").sort("event_id")
+    quarantine = delta_io.read(tables.QUARANTINE.path(settings)).drop("quarantined_at").sort("offset")
+    run_log = delta_io.read(tables.RUN_LOG.path(settings)).drop(RUN_COLUMNS).sort("bronze_version_to")
     return {"telemetry": telemetry, "quarantine": quarantine, "run_log": run_log}
 
 
@@ -83,13 +83,13 @@ def test_every_bronze_row_is_accounted_for(settings):
     assert result.quarantined_rows == faults
     assert result.duplicate_rows == counts["duplicate"]
     assert result.silver_rows == counts["valid"]
-    silver = delta_io.read(settings.table_path("silver", "telemetry"))
+    silver = delta_io.read(tables.SILVER.path(settings))
     assert silver.height == result.silver_rows and silver["event_id"].is_unique().all()
-    quarantine = delta_io.read(settings.table_path("silver", "quarantine"))
+    quarantine = delta_io.read(tables.QUARANTINE.path(settings))
     assert quarantine.height == faults
     assert quarantine["value"].to_list() == [values[o] for o in quarantine["offset"].to_list()]
     assert quarantine["failed_rules"].to_list() == [RULES_FAILED[kinds[o]] for o in quarantine["offset"].to_list()]
-    log = delta_io.read(settings.table_path("silver", "run_log"))
+    log = delta_io.read(tables.RUN_LOG.path(settings))
     assert log["reconciled"].all() and int(log["bronze_rows"].sum()) == 100_000
     per_rule = {k: sum(orjson.loads(c).get(k, 0) for c in log["rule_counts"]) for k in ("valid_json", "valid_utf8",
                                                                                         "field_types", "known_device")}
@@ -100,11 +100,11 @@ def test_every_bronze_row_is_accounted_for(settings):
 def test_rerun_without_new_bronze_is_a_no_op(settings):
     append_bronze(settings, [encode(plug_event(i)) for i in range(100)])
     bronze_to_silver.run(settings)
-    versions = {name: delta_io.open_table(settings.table_path("silver", name)).version()
+    versions = {name: delta_io.open_table(tables.get(f"silver/{name}").path(settings)).version()
                 for name in ("telemetry", "run_log")}
     again = bronze_to_silver.run(settings)
     assert again.chunks == 0 and again.bronze_rows == 0
-    assert versions == {name: delta_io.open_table(settings.table_path("silver", name)).version()
+    assert versions == {name: delta_io.open_table(tables.get(f"silver/{name}").path(settings)).version()
                         for name in ("telemetry", "run_log")}
 
 
@@ -114,7 +114,7 @@ def test_redelivery_in_a_later_commit_is_a_duplicate(settings):
     append_bronze(settings, [encode(plug_event(i)) for i in range(5, 15)], start_offset=10)
     result = bronze_to_silver.run(settings)
     assert (result.silver_rows, result.duplicate_rows) == (5, 5)
-    assert delta_io.read(settings.table_path("silver", "telemetry")).height == 15
+    assert delta_io.read(tables.SILVER.path(settings)).height == 15
 
 
 @pytest.mark.parametrize("fail_on_write", [1, 2, 3, 4, 5])
@@ -139,8 +139,8 @@ def test_a_crash_between_any_two_commits_then_a_rerun_equals_an_uninterrupted_ru
         bronze_to_silver.run(crashed, max_chunk_rows=1_500)
     monkeypatch.setattr(delta_io, "write", real_write)
     bronze_to_silver.run(crashed, max_chunk_rows=1_500)
-    for name, frame in tables(clean).items():
-        assert_frame_equal(tables(crashed)[name], frame, check_row_order=True), name
+    for name, frame in silver_state(clean).items():
+        assert_frame_equal(silver_state(crashed)[name], frame, check_row_order=True), name
 
 
 def test_sigkill_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(tmp_path):
@@ -159,5 +159,5 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(tmp_p
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     bronze_to_silver.run(killed, max_chunk_rows=6_000)
-    for name, frame in tables(clean).items():
-        assert_frame_equal(tables(killed)[name], frame), name
+    for name, frame in silver_state(clean).items():
+        assert_frame_equal(silver_state(killed)[name], frame), name
