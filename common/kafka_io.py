@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 def client_config(settings: Settings) -> dict[str, Any]:
     """Connection settings every kafka-python client gets (bootstrap servers, SASL when configured)."""
-    config: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers.split(",")}
+    config: dict[str, Any] = {"bootstrap_servers": [f"{host}:{port}" for host, port in settings.bootstrap_servers]}
     if settings.kafka_sasl_username:
         config.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
                       sasl_plain_username=settings.kafka_sasl_username,
@@ -33,6 +34,27 @@ def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminCl
                                 bootstrap_timeout_ms=int(timeout_s * 1000), client_id="lakehouse-admin")
     except (KafkaError, OSError) as exc:
         raise broker_unavailable(settings, exc) from None
+
+
+def check_broker(settings: Settings, *, timeout_s: float = 1.0) -> None:
+    """Return when a bootstrap server accepts a TCP connection; BrokerUnavailableError at once otherwise."""
+    error: OSError | None = None
+    for host, port in settings.bootstrap_servers:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            return
+        except OSError as exc:
+            error = exc
+    raise broker_unavailable(settings, error)
+
+
+def broker_reachable(settings: Settings, *, timeout_s: float = 1.0) -> bool:
+    """Whether a bootstrap server accepts a TCP connection (cheap: no Kafka client, no request)."""
+    try:
+        check_broker(settings, timeout_s=timeout_s)
+        return True
+    except BrokerUnavailableError:
+        return False
 
 
 def broker_unavailable(settings: Settings, exc: BaseException | None = None) -> BrokerUnavailableError:

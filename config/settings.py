@@ -144,10 +144,9 @@ class Settings:
         """Cross-field checks; raise ConfigError with one line that says what to change."""
         if self.alert_temp_low_c >= self.alert_temp_high_c:
             raise ConfigError("ALERT_TEMP_LOW_C must be below ALERT_TEMP_HIGH_C; fix one of them in the environment or .env")
-        for server in self.kafka_bootstrap_servers.split(","):
-            host, _, port = server.strip().rpartition(":")
-            if not host or not port.isdigit():
-                raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: expected host:port[,host:port]")
+        if not _bootstrap_servers(self.kafka_bootstrap_servers):
+            raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: "
+                              "expected host:port[,host:port]")
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(env name, value, doc) for every setting; secrets masked."""
@@ -168,11 +167,26 @@ class Settings:
     __str__ = __repr__
 
     @property
+    def bootstrap_servers(self) -> tuple[tuple[str, int], ...]:
+        """Every bootstrap server as (host, port)."""
+        return _bootstrap_servers(self.kafka_bootstrap_servers)
+
+    @property
     def bootstrap_host_port(self) -> tuple[str, int]:
         """Host and port of the first bootstrap server."""
-        host, _, port = self.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
-        return host, int(port)
+        return self.bootstrap_servers[0]
 
+
+
+def _bootstrap_servers(raw: str) -> tuple[tuple[str, int], ...]:
+    """`host:port[,host:port]` parsed; empty when any part is not host:port."""
+    servers = []
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            return ()
+        servers.append((host.strip("[]"), int(port)))
+    return tuple(servers)
 
 
 def env_names() -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from datetime import UTC, datetime
 
@@ -19,22 +18,9 @@ logger = logging.getLogger(__name__)
 PREVIEW_BYTES = 500
 
 
-def check_broker(settings: Settings, *, timeout_s: float = 1.0) -> None:
-    """Return when a bootstrap server accepts a TCP connection; BrokerUnavailableError at once otherwise."""
-    error: OSError | None = None
-    for server in settings.kafka_bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            socket.create_connection((host, int(port)), timeout=timeout_s).close()
-            return
-        except OSError as exc:
-            error = exc
-    raise kafka_io.broker_unavailable(settings, error)
-
-
 def topics(settings: Settings) -> pl.DataFrame:
     """One row per topic (internal ones left out): partitions and the sum of their end offsets."""
-    check_broker(settings)
+    kafka_io.check_broker(settings)
     consumer = KafkaConsumer(**kafka_io.client_config(settings), enable_auto_commit=False)
     try:
         names = sorted(t for t in consumer.topics() if not t.startswith("__"))
@@ -53,7 +39,7 @@ def topics(settings: Settings) -> pl.DataFrame:
 
 def consumer_groups(settings: Settings) -> list[str]:
     """Every consumer group the broker knows."""
-    check_broker(settings)
+    kafka_io.check_broker(settings)
     admin = kafka_io.admin_client(settings, timeout_s=5.0)
     try:
         return sorted(group["group_id"] for group in admin.list_groups())
@@ -65,7 +51,7 @@ def consumer_groups(settings: Settings) -> list[str]:
 
 def lag(settings: Settings, topic: str, group: str) -> pl.DataFrame:
     """Per partition of `topic`: end offset, `group`'s committed offset and its lag."""
-    check_broker(settings)
+    kafka_io.check_broker(settings)
     rows = [{"partition": p.partition, "end_offset": p.end_offset, "committed": p.committed, "lag": p.lag}
             for p in kafka_io.group_lag(settings, topic, group)]
     return pl.DataFrame(rows, schema={"partition": pl.Int64, "end_offset": pl.Int64, "committed": pl.Int64,
@@ -75,7 +61,7 @@ def lag(settings: Settings, topic: str, group: str) -> pl.DataFrame:
 def last_messages(settings: Settings, topic: str, partition: int, *, count: int = 20,
                   timeout_s: float = 5.0) -> pl.DataFrame:
     """The last `count` records of one partition, newest first: offset, time, key and the value as text."""
-    check_broker(settings)
+    kafka_io.check_broker(settings)
     consumer = KafkaConsumer(**kafka_io.client_config(settings), enable_auto_commit=False, group_id=None,
                              request_timeout_ms=int(timeout_s * 1000) + 1000)
     records = []

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.errors import LocalKafkaError
+from config.settings import Settings
 from ops.processes import pid_alive, terminate
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,7 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data_dir}
-num.partitions={partitions}
-auto.create.topics.enable=true
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=1
@@ -77,8 +77,15 @@ class LocalKafka:
     port: int = 9092
     controller_port: int | None = None
     host: str = "127.0.0.1"
-    partitions: int = 6
     state_home: Path | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> LocalKafka:
+        """The broker that serves the configured bootstrap port (it binds loopback whatever the host says)."""
+        host, port = settings.bootstrap_host_port
+        if host not in ("localhost", "127.0.0.1"):
+            logger.warning("KAFKA_BOOTSTRAP_SERVERS points at %s; the local broker binds 127.0.0.1", host)
+        return cls(home=settings.kafka_home, version=settings.kafka_version, port=port)
 
     @property
     def lib_dir(self) -> Path:
@@ -144,7 +151,7 @@ class LocalKafka:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         properties.write_text(SERVER_PROPERTIES.format(
             host=self.host, port=self.port, controller_port=controller_port,
-            data_dir=(self.state_dir / "data").resolve(), partitions=self.partitions))
+            data_dir=(self.state_dir / "data").resolve()))
         if not (self.state_dir / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,

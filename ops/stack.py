@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Literal
 
-from common.kafka_io import admin_client, ensure_topic
+from common.kafka_io import broker_reachable, ensure_topic
 from config.errors import BrokerUnavailableError
 from config.settings import Settings
 from ops.local_kafka import LocalKafka
@@ -26,12 +25,6 @@ LOG_DIR = REPO / "logs"
 KafkaMode = Literal["docker", "local"]
 
 
-def local_broker(settings: Settings) -> LocalKafka:
-    """The Docker-less broker that serves the configured bootstrap port."""
-    return LocalKafka(home=settings.kafka_home, version=settings.kafka_version,
-                      port=settings.bootstrap_host_port[1], partitions=settings.telemetry_partitions)
-
-
 def docker_available() -> bool:
     """True when a Docker engine answers and `docker compose` exists."""
     if shutil.which("docker") is None:
@@ -42,21 +35,6 @@ def docker_available() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return info.returncode == 0 and compose.returncode == 0
-
-
-def broker_reachable(settings: Settings, *, timeout_s: float = 3.0) -> bool:
-    """True when the broker answers a metadata request."""
-    try:
-        admin = admin_client(settings, timeout_s=timeout_s)
-    except BrokerUnavailableError:
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable" here
-        return False
-    finally:
-        admin.close()
 
 
 def kafka_mode() -> KafkaMode | None:
@@ -77,13 +55,14 @@ def start_kafka(settings: Settings, *, timeout_s: float = 120.0) -> str:
         (RUN_DIR / "kafka.mode").write_text("docker")
         what = "Kafka (Docker) and Kafka UI at http://localhost:8080"
     else:
-        local_broker(settings).start(timeout_s=timeout_s)
+        LocalKafka.for_settings(settings).start(timeout_s=timeout_s)
         (RUN_DIR / "kafka.mode").write_text("local")
         what = f"Kafka {settings.kafka_version} (local, no Docker)"
     deadline = time.monotonic() + timeout_s
     while not broker_reachable(settings):
         if time.monotonic() > deadline:
             raise BrokerUnavailableError(f"Kafka did not answer within {timeout_s:.0f}s; see logs")
+        time.sleep(0.2)
     return f"{what} at {settings.kafka_bootstrap_servers}"
 
 
@@ -92,7 +71,7 @@ def stop_kafka(settings: Settings) -> str:
     if kafka_mode() == "docker":
         subprocess.run(["docker", "compose", "stop"], cwd=REPO, check=False)
         return "Kafka (Docker) stopped"
-    return "Kafka stopped" if local_broker(settings).stop() else "Kafka was not running"
+    return "Kafka stopped" if LocalKafka.for_settings(settings).stop() else "Kafka was not running"
 
 
 def _dashboard_ready(port: int) -> bool:
@@ -104,26 +83,19 @@ def _dashboard_ready(port: int) -> bool:
 
 
 def components(settings: Settings) -> list[ManagedProcess]:
-    """The pipeline's processes in start order; only those whose code exists."""
+    """The pipeline's processes in start order."""
     python = sys.executable
     port = settings.dashboard_port
     candidates = [
-        ("ingest", "consumer.bronze", [python, "-m", "consumer.bronze"], None),
-        ("scheduler", "consumer.scheduler", [python, "-m", "consumer.scheduler"], None),
-        ("dashboard", "dashboard.app", [python, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-                                         "--server.headless", "true", "--server.port", str(port),
-                                         "--browser.gatherUsageStats", "false"], lambda: _dashboard_ready(port)),
-        ("producer", "producer.telemetry_sim", [python, "-m", "producer.telemetry_sim"], None),
+        ("ingest", [python, "-m", "consumer.bronze"], None),
+        ("scheduler", [python, "-m", "consumer.scheduler"], None),
+        ("dashboard", [python, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.headless",
+                       "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+         lambda: _dashboard_ready(port)),
+        ("producer", [python, "-m", "producer.telemetry_sim"], None),
     ]
     return [ManagedProcess(name=name, argv=argv, run_dir=RUN_DIR, log_dir=LOG_DIR, cwd=REPO, ready=ready)
-            for name, module, argv, ready in candidates if _module_exists(module)]
-
-
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+            for name, argv, ready in candidates]
 
 
 def start_all(settings: Settings) -> list[str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from common.kafka_io import group_lag
+from common.kafka_io import broker_reachable, group_lag
 from config.errors import LakehouseError
 from config.settings import Settings
 from lake import delta_io, tables
-from ops.stack import broker_reachable, components, kafka_mode, local_broker
+from ops.local_kafka import LocalKafka
+from ops.stack import components, kafka_mode
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     now = now or datetime.now(UTC)
     reachable = broker_reachable(settings)
     mode = kafka_mode() or "external"
-    pid = local_broker(settings).pid()
+    pid = LocalKafka.for_settings(settings).pid()
     result = [Check("kafka", reachable, f"{settings.kafka_bootstrap_servers} ({mode}"
                     + (f", pid {pid})" if pid else ")") + ("" if reachable else " not reachable"))]
     for process in components(settings):

@@ -12,15 +12,6 @@ from ops.local_kafka import LocalKafka
 logger = logging.getLogger(__name__)
 
 
-def broker_for(settings: Settings) -> LocalKafka:
-    """The local broker that serves the configured bootstrap address."""
-    host, port = settings.bootstrap_host_port
-    if host not in ("localhost", "127.0.0.1"):
-        logger.warning("KAFKA_BOOTSTRAP_SERVERS points at %s; the local broker binds 127.0.0.1", host)
-    return LocalKafka(home=settings.kafka_home, version=settings.kafka_version, port=port,
-                      partitions=settings.telemetry_partitions)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/kafka_local.sh", description=__doc__)
     parser.add_argument("action", choices=["install", "start", "stop", "status"],
@@ -29,7 +20,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    broker = broker_for(settings)
+    broker = LocalKafka.for_settings(settings)
     if args.action == "install":
         print(f"Kafka {broker.version} jars in {broker.install()}")
     elif args.action == "start":

@@ -21,11 +21,10 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, T
 from kafka.errors import KafkaError
 
 from common.cli import setup_logging, stop_on_signals
-from common.kafka_io import broker_unavailable, client_config, group_lag
+from common.kafka_io import broker_reachable, broker_unavailable, client_config, group_lag
 from config.settings import Settings
 from consumer.bronze.batch import BronzeBatch, append_batch
 from lake import delta_io, tables
-from ops.local_kafka import port_open
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class BrokerWatch:
         if now - self.last_check < BROKER_CHECK_EVERY_S:
             return True
         self.last_check = now
-        up = port_open(*self.settings.bootstrap_host_port)
+        up = broker_reachable(self.settings)
         if up != self.up:
             self.up = up
             logger.warning("Kafka broker %s", "reachable again" if up else

@@ -7,10 +7,11 @@ import psutil
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from common.kafka_io import ensure_topic
 from config.errors import LocalKafkaError
 from config.settings import Settings
 from ops.local_kafka import LocalKafka, free_port
-from tests.conftest import REPO
+from tests.conftest import REPO, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,7 @@ def test_data_survives_stop_start_and_sigkill(tmp_path):
     assert broker.start() is True
     try:
         assert broker.start() is False  # second start while running: says so
+        ensure_topic(make_settings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap), "persist", partitions=3)
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
         for i in range(300):
             producer.send("persist", key=b"k%d" % (i % 5), value=b"v%d" % i)
