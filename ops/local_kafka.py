@@ -52,6 +52,11 @@ message.max.bytes=10485760
 """
 
 
+def new_cluster_id() -> str:
+    """A fresh KRaft cluster id: a random UUID in URL-safe base64, as Kafka's own `random-uuid` makes them."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as sock:
@@ -153,9 +158,10 @@ class LocalKafka:
             host=self.host, port=self.port, controller_port=controller_port,
             data_dir=(self.state_dir / "data").resolve()))
         if not (self.state_dir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            result = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                               "-c", str(properties)), capture_output=True, text=True, check=False)
+            cluster_id = new_cluster_id()
+            # `--cluster-id=ID` in one argument: an id may start with "-", which a separate argument would not survive
+            result = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                                               "--config", str(properties)), capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise LocalKafkaError(f"formatting KRaft storage failed: {(result.stdout + result.stderr).strip()[-300:]}")
             logger.info("formatted KRaft storage in %s (cluster %s)", self.state_dir / "data", cluster_id)

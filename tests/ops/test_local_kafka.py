@@ -10,6 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from common.kafka_io import ensure_topic
 from config.errors import LocalKafkaError
 from config.settings import Settings
+from ops import local_kafka
 from ops.local_kafka import LocalKafka, free_port
 from tests.conftest import REPO, make_settings
 
@@ -56,3 +57,16 @@ def test_missing_java_or_maven_is_one_line(tmp_path, monkeypatch):
     broker = LocalKafka(home=tmp_path, version="4.4.0", port=free_port())
     with pytest.raises(LocalKafkaError, match=r"^'java' not found: install a Java 17\+ runtime"):
         broker.install()
+
+
+def test_a_cluster_id_starting_with_a_dash_formats_and_starts(tmp_path, monkeypatch):
+    """About one random id in 64 starts with '-', which the storage tool once read as an option."""
+    monkeypatch.setattr(local_kafka, "new_cluster_id", lambda: "-bcdefghijklmnopqrstuv")
+    broker = LocalKafka(home=REPO / ".kafka", version=Settings().kafka_version, port=free_port(),
+                        controller_port=free_port(), state_home=tmp_path)
+    try:
+        assert broker.start() is True
+        meta = (broker.state_dir / "data" / "meta.properties").read_text()
+        assert "cluster.id=-bcdefghijklmnopqrstuv" in meta
+    finally:
+        broker.stop()
