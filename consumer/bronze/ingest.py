@@ -21,7 +21,8 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, T
 from kafka.errors import KafkaError
 
 from common.cli import setup_logging, stop_on_signals
-from common.kafka_io import broker_reachable, broker_unavailable, client_config, group_lag
+from common.kafka_io import broker_reachable, broker_unavailable, check_broker, client_config, group_lag
+from config.errors import BrokerUnavailableError
 from config.settings import Settings
 from consumer.bronze.batch import BronzeBatch, append_batch
 from lake import delta_io, tables
@@ -237,20 +238,25 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
 
 
 def _connect(settings: Settings, stop: threading.Event, *, give_up_after_s: float | None) -> KafkaConsumer | None:
-    """A consumer once the broker answers; retries with backoff, logging once while it is down."""
-    delay, waited, logged = 1.0, 0.0, False
+    """A consumer once the broker answers; retries with backoff (logging once while it is down), and raises
+    BrokerUnavailableError after `give_up_after_s` without a broker. None when stopped first."""
+    delay, started, logged = 1.0, time.monotonic(), False
     while not stop.is_set():
         try:
+            check_broker(settings)  # a TCP check first: kafka-python's own bootstrap blocks for 30 s
             return make_consumer(settings)
+        except BrokerUnavailableError as exc:
+            error = exc
         except (KafkaError, OSError) as exc:
-            if give_up_after_s is not None and waited >= give_up_after_s:
-                raise broker_unavailable(settings, exc) from None
-            if not logged:
-                logger.warning("%s; retrying with backoff", broker_unavailable(settings, exc))
-                logged = True
-            stop.wait(delay)
-            waited += delay
-            delay = min(delay * 2, 30.0)
+            error = broker_unavailable(settings, exc)
+        left = None if give_up_after_s is None else give_up_after_s - (time.monotonic() - started)
+        if left is not None and left <= 0:
+            raise error
+        if not logged and give_up_after_s is None:
+            logger.warning("%s; retrying with backoff", error)
+            logged = True
+        stop.wait(delay if left is None else min(delay, left))
+        delay = min(delay * 2, 30.0)
     return None
 
 

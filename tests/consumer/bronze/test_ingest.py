@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime
 
 import polars as pl
@@ -15,7 +18,8 @@ from common.kafka_io import ensure_topic, group_lag
 from consumer.bronze import ingest as ingest_bronze
 from consumer.bronze.batch import BronzeBatch, append_batch
 from lake import delta_io, tables
-from tests.kafka_helpers import bronze_count, bronze_rows, produce_raw, start_module, wait_for
+from tests.conftest import REPO, make_settings
+from tests.kafka_helpers import bronze_count, bronze_rows, env_of, produce_raw, start_module, wait_for
 
 
 def _record(topic: str, partition: int, offset: int, value: bytes | None, *, key: bytes | None = b"k",
@@ -180,3 +184,15 @@ def test_two_processes_in_one_group_land_every_record_once(kafka_settings, tmp_p
     for proc, log in zip(procs, logs):
         assert proc.wait(180) == 0, log.read_text()[-2000:]
     _assert_exactly_once(kafka_settings, total)
+
+
+def test_unreachable_broker_with_idle_exit_is_one_line_within_its_bound(tmp_path):
+    env = env_of(make_settings(LAKE_ROOT=tmp_path / "lake", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1"))
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "consumer.bronze", "--idle-exit", "5"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "INFO" not in line]
+    assert errors == ["error: Kafka broker not reachable at 127.0.0.1:1 (ConnectionRefusedError): start it with "
+                      "./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"]
