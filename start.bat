@@ -1,6 +1,6 @@
 @echo off
 REM One-shot start on Windows with Docker Desktop: Kafka + Kafka UI in Docker, the pipeline in the background.
-REM Logs in logs\, pid files in run\. Running it again while everything runs is harmless.
+REM Logs in logs\<stack>\, pid files in run\<stack>\ (stack "data" on the default lake). Harmless to run again.
 setlocal
 cd /d "%~dp0"
 where python >nul 2>nul || (echo error: python not found: install Python 3.11+ from python.org & exit /b 2)

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2p' "$0" | cut -c3-; exit 0; fi
-PY=.venv/bin/python; [ -x "$PY" ] || PY=python3
-exec "$PY" -m scripts.stack stop
+if [ ! -x .venv/bin/python ]; then echo "nothing to stop: start.sh never ran here (no .venv)"; exit 0; fi
+exec .venv/bin/python -m scripts.stack stop

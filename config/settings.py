@@ -124,6 +124,7 @@ class Settings:
     # Dashboard and operations
     dashboard_refresh_s: float = _setting(10.0, "DASHBOARD_REFRESH_S", "dashboard: seconds between refreshes", parse=_float(1.0))
     dashboard_port: int = _setting(8501, "DASHBOARD_PORT", "dashboard: HTTP port", parse=_int(1, 65535))
+    dashboard_address: str = _setting("127.0.0.1", "DASHBOARD_ADDRESS", "dashboard: address it listens on (0.0.0.0: every interface, no login)")
     log_level: LogLevel = _setting("INFO", "LOG_LEVEL", "log level", parse=_choice(*_LOG_LEVELS))
 
     @classmethod

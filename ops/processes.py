@@ -46,6 +46,14 @@ def terminate(pid: int, *, timeout_s: float = 30.0, marker: str | None = None) -
     return True
 
 
+@dataclass(frozen=True)
+class Listen:
+    """A port a component serves, and the setting that moves it."""
+
+    port: int
+    setting: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class ManagedProcess:
     """A component run in the background: its command, pid file and log file."""
@@ -57,6 +65,7 @@ class ManagedProcess:
     cwd: Path
     ready: Callable[[], bool] | None = None
     env: dict[str, str] | None = None
+    listens: Listen | None = None
 
     @property
     def pid_file(self) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,10 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 from common.kafka_io import broker_reachable, ensure_topic
-from config.errors import BrokerUnavailableError
+from config.errors import BrokerUnavailableError, LakehouseError
 from config.settings import Settings
-from ops.local_kafka import LocalKafka
-from ops.processes import ManagedProcess
+from ops.local_kafka import LocalKafka, new_cluster_id, port_open
+from ops.processes import Listen, ManagedProcess
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,20 @@ REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO / "run"
 LOG_DIR = REPO / "logs"
 KafkaMode = Literal["docker", "local"]
+
+
+def stack_name(settings: Settings) -> str:
+    """The name of the stack on this lake: its pid files are in run/<name>/, its logs in logs/<name>/.
+
+    `data` for the default lake; another lake gets its folder's name and a short hash of its full path, so two
+    stacks on two lakes never see each other's processes.
+    """
+    root = Path(settings.lake_root).expanduser()
+    resolved = (root if root.is_absolute() else REPO / root).resolve()
+    if resolved == (REPO / "data").resolve():
+        return "data"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", resolved.name) or "lake"
+    return f"{slug}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
 
 
 def docker_available() -> bool:
@@ -51,7 +68,8 @@ def start_kafka(settings: Settings, *, timeout_s: float = 120.0) -> str:
     if broker_reachable(settings, timeout_s=2.0):
         return f"Kafka already answering at {settings.kafka_bootstrap_servers}"
     if docker_available():
-        subprocess.run(["docker", "compose", "up", "-d"], cwd=REPO, check=True)
+        subprocess.run(["docker", "compose", "up", "-d"], cwd=REPO, check=True,
+                       env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()})
         (RUN_DIR / "kafka.mode").write_text("docker")
         what = "Kafka (Docker) and Kafka UI at http://localhost:8080"
     else:
@@ -66,10 +84,19 @@ def start_kafka(settings: Settings, *, timeout_s: float = 120.0) -> str:
     return f"{what} at {settings.kafka_bootstrap_servers}"
 
 
+def _docker_cluster_id() -> str:
+    """The Docker broker's KRaft cluster id: generated on the first start, kept in run/ (its data volume keeps it)."""
+    saved = RUN_DIR / "kafka.cluster_id"
+    if not saved.exists():
+        saved.write_text(new_cluster_id())
+    return saved.read_text().strip()
+
+
 def stop_kafka(settings: Settings) -> str:
     """Stop the Kafka that start_kafka started."""
     if kafka_mode() == "docker":
-        subprocess.run(["docker", "compose", "stop"], cwd=REPO, check=False)
+        subprocess.run(["docker", "compose", "stop"], cwd=REPO, check=False,
+                       env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()})
         return "Kafka (Docker) stopped"
     return "Kafka stopped" if LocalKafka.for_settings(settings).stop() else "Kafka was not running"
 
@@ -85,21 +112,33 @@ def _dashboard_ready(port: int) -> bool:
 def components(settings: Settings) -> list[ManagedProcess]:
     """The pipeline's processes in start order."""
     python = sys.executable
-    port = settings.dashboard_port
+    port, address = settings.dashboard_port, settings.dashboard_address
     candidates = [
-        ("ingest", [python, "-m", "consumer.bronze"], None),
-        ("scheduler", [python, "-m", "consumer.scheduler"], None),
+        ("ingest", [python, "-m", "consumer.bronze"], None, None),
+        ("scheduler", [python, "-m", "consumer.scheduler"], None, None),
         ("dashboard", [python, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.headless",
-                       "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-         lambda: _dashboard_ready(port)),
-        ("producer", [python, "-m", "producer.telemetry_sim"], None),
+                       "true", "--server.address", address, "--server.port", str(port),
+                       "--browser.gatherUsageStats", "false"],
+         lambda: _dashboard_ready(port), Listen(port, "DASHBOARD_PORT")),
+        ("producer", [python, "-m", "producer.telemetry_sim"], None, None),
     ]
-    return [ManagedProcess(name=name, argv=argv, run_dir=RUN_DIR, log_dir=LOG_DIR, cwd=REPO, ready=ready)
-            for name, argv, ready in candidates]
+    name = stack_name(settings)
+    return [ManagedProcess(name=component, argv=argv, run_dir=RUN_DIR / name, log_dir=LOG_DIR / name, cwd=REPO,
+                           ready=ready, listens=listens)
+            for component, argv, ready, listens in candidates]
+
+
+def preflight(settings: Settings) -> None:
+    """Before anything starts: every port a component will listen on is free (or already ours)."""
+    for process in components(settings):
+        if process.listens is not None and process.pid() is None and port_open("127.0.0.1", process.listens.port):
+            raise LakehouseError(f"{process.name} cannot start: port {process.listens.port} is taken by another "
+                                 f"program; stop it, or set {process.listens.setting} to a free port")
 
 
 def start_all(settings: Settings) -> list[str]:
     """Start Kafka, the topic and every component; one line per thing started."""
+    preflight(settings)
     lines = [start_kafka(settings)]
     created = ensure_topic(settings)
     lines.append(f"topic {settings.telemetry_topic} {'created' if created else 'exists'}")

@@ -2,6 +2,5 @@
 # Local Apache Kafka broker without Docker: start | stop | status | install (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
-exec "$PY" -m scripts.kafka_local "$@"
+scripts/setup.sh >&2
+exec .venv/bin/python -m scripts.kafka_local "$@"

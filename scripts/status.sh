@@ -2,5 +2,7 @@
 # Platform health: broker reachable, each process alive, topic end offsets and consumer lag, lake tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python; [ -x "$PY" ] || PY=python3
-exec "$PY" -m scripts.status "$@"
+if [ ! -x .venv/bin/python ]; then
+  echo "error: not installed here yet (no .venv): run ./start.sh, or scripts/setup.sh" >&2; exit 2
+fi
+exec .venv/bin/python -m scripts.status "$@"

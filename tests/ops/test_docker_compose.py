@@ -18,7 +18,8 @@ def test_kafka_host_listener_matches_default_bootstrap():
     kafka = compose()["services"]["kafka"]
     env = kafka["environment"]
     host, port = Settings().bootstrap_host_port
-    assert f"{port}:{port}" in kafka["ports"]
+    assert kafka["ports"] == [f"127.0.0.1:{port}:{port}"]  # loopback only
+    assert env["CLUSTER_ID"].startswith("${KAFKA_CLUSTER_ID:?")  # unique per installation, never hard-coded
     advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
     assert advertised["HOST"] == f"{host}:{port}"
     assert _listeners(env["KAFKA_LISTENERS"])["HOST"].endswith(f":{port}")
@@ -45,6 +46,9 @@ def test_kafka_ui_points_at_the_internal_listener():
     internal = _listeners(services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"])["INTERNAL"]
     ui = services["kafka-ui"]
     assert ui["environment"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == internal
-    assert "8080:8080" in ui["ports"]
+    assert ui["ports"] == ["127.0.0.1:8080:8080"]
+    assert ui["image"].startswith("kafbat/kafka-ui:v")  # pinned
+    assert ui["environment"]["KAFKA_CLUSTERS_0_READONLY"] == "true"
+    assert ui["environment"]["DYNAMIC_CONFIG_ENABLED"] == "false"
     assert ui["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert "kafka-data" in compose()["volumes"]

@@ -48,6 +48,10 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
         report = wait_for(healthy, timeout_s=120, what="status.sh to report every component healthy", interval_s=1)
         for component in ("kafka", "ingest", "scheduler", "dashboard", "producer", "topic"):
             assert f"OK  {component}" in report
+        ours = {p.pid for p in _processes_in(clone) + _processes_in(tmp_path / "kafka")}
+        listening = [c.laddr for c in psutil.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in ours]
+        assert listening and all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
         gold = clone / "data" / "gold" / "daily_energy_consumption"
         wait_for(lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
                timeout_s=180, what="rows in gold")
