@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -
             what=f"vacuum of {name}")
     result = TableMaintenance(name, int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0)),
                               len(vacuumed), DeltaTable(str(path)).version())
-    logger.info("maintenance %s: compacted %d files into %d, vacuumed %d, now version %d", name,
+    logger.debug("maintenance %s: compacted %d files into %d, vacuumed %d, now version %d", name,
                 result.files_removed, result.files_added, result.files_vacuumed, result.version)
     return result
 
@@ -69,8 +70,16 @@ def run(settings: Settings, *, only: list[str] | None = None, vacuum: bool = Tru
         if missing:
             raise ConfigError(f"no such lake table: {', '.join(missing)} (known: {', '.join(existing) or 'none yet'})")
         existing = {key: existing[key] for key in only}
-    return [maintain_table(path, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum)
-            for path in existing.values()]
+    started = time.perf_counter()
+    results = [maintain_table(path, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum)
+               for path in existing.values()]
+    changed = [r for r in results if r.files_removed or r.files_vacuumed]
+    log = logger.info if changed else logger.debug
+    log("maintenance: %d tables, compacted %d files into %d, vacuumed %d files in %.1fs%s", len(results),
+        sum(r.files_removed for r in results), sum(r.files_added for r in results),
+        sum(r.files_vacuumed for r in results), time.perf_counter() - started,
+        f" ({', '.join(r.table for r in changed)})" if changed else "")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    results = run(settings, only=args.table, vacuum=not args.no_vacuum)
-    if not results:
+    if not run(settings, only=args.table, vacuum=not args.no_vacuum):
         logger.info("maintenance: the lake at %s has no tables yet", settings.lake_root)
     return 0
 

@@ -43,6 +43,10 @@ QUARANTINE_TABLES = tuple(t.name for t in tables.all_tables("gold") if QUARANTIN
 Touched = dict[date, set[int]]
 
 
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
+
+
 def _gold_table(name: str) -> tables.Table:
     return tables.get(f"gold/{name}")
 
@@ -183,7 +187,7 @@ def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -
     now = (clock or SystemClock()).now()
     silver = delta_io.open_table(tables.SILVER.path(settings))
     if silver is None:
-        logger.info("gold: no silver table at %s yet; nothing to do", tables.SILVER.path(settings))
+        logger.debug("gold: no silver table at %s yet; nothing to do", tables.SILVER.path(settings))
         return GoldRunResult(silver_version=None)
     state = GoldRun(settings, silver, now, full=full)
     state.hourly()
@@ -192,8 +196,11 @@ def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -
     result = GoldRunResult(silver_version=silver.version(), quarantine_version=state.versions.get(QUARANTINE),
                            dates=tuple(sorted(state.touched)), hours=sum(map(len, state.touched.values())),
                            rows=state.written, seconds=time.perf_counter() - started)
-    logger.info("gold: silver version %d, %d hours of %d dates recomputed, %d rows written in %.2fs",
-                result.silver_version, result.hours, len(result.dates), sum(state.written.values()), result.seconds)
+    rows = sum(state.written.values())
+    log = logger.info if state.behind else logger.debug  # a run with nothing new only refreshes device health
+    log("gold: silver version %d: recomputed %d %s over %d %s, %d rows written in %.2fs (%.0f rows/s)",
+        result.silver_version, result.hours, _plural(result.hours, "hour"), len(result.dates),
+        _plural(len(result.dates), "date"), rows, result.seconds, rows / max(result.seconds, 1e-9))
     return result
 
 

@@ -81,7 +81,7 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     result = SilverRunResult()
     bronze = delta_io.open_table(tables.BRONZE.path(settings))
     if bronze is None:
-        logger.info("silver: no bronze table at %s yet; nothing to do", tables.BRONZE.path(settings))
+        logger.debug("silver: no bronze table at %s yet; nothing to do", tables.BRONZE.path(settings))
         return result
     target = bronze.version()
     catalog = load_catalog(settings)
@@ -98,7 +98,7 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
                     "(%.0f rows/s)", result.bronze_version_from, result.bronze_version_to, result.bronze_rows,
                     result.silver_rows, result.quarantined_rows, result.duplicate_rows, result.seconds, result.rate)
     else:
-        logger.info("silver: up to date with bronze version %d", target)
+        logger.debug("silver: up to date with bronze version %d", target)
     return result
 
 
@@ -127,7 +127,7 @@ def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], 
     _write(settings, tables.RUN_LOG, run_log_row(chunk, counts, ruled.counts, started_at=started_at,
                                             finished_at=clock.now()), chunk)
     result.add(chunk, counts, ruled.counts)
-    logger.info("silver: bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
+    logger.debug("silver: chunk of bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
                 chunk.first, chunk.last, *counts.values())
 
 
