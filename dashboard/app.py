@@ -12,7 +12,8 @@ from dashboard.controls import remember, sidebar
 PAGES = (("views/overview.py", "Overview", ":material/dashboard:"),
          ("views/devices.py", "Devices", ":material/devices:"),
          ("views/alerts.py", "Alerts", ":material/notifications:"),
-         ("views/pipeline.py", "Pipeline", ":material/lan:"))
+         ("views/pipeline.py", "Pipeline", ":material/lan:"),
+         ("views/kafka.py", "Kafka", ":material/stream:"))
 
 
 def main() -> None:

@@ -126,7 +126,7 @@ def test_every_page_says_no_data_on_an_empty_lake(app_env: Path) -> None:
         assert not at.error
     at = page("pipeline")
     assert "No lake tables yet" in at.info[0].value
-    assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
+    assert "Kafka broker not reachable at 127.0.0.1:1" in page("kafka").warning[0].value
 
 
 def test_devices_table_sorted_by_health_and_device_details(app_env: Path) -> None:
@@ -179,7 +179,6 @@ def test_pipeline_lake_quality_reconciliation_with_broker_down(app_env: Path) ->
     assert shown["Bronze rows"][0] == "1,001" and shown["Quarantined"][0] == "9" and shown["Reconciled"][0] == "yes"
     rules = table_with(at, "rule", "rows_in_run")
     assert dict(zip(rules["rule"], rules["rows_in_run"], strict=True)) == {"invalid_json": 6, "unknown_device": 3}
-    assert "Kafka broker not reachable at 127.0.0.1:1" in at.warning[0].value
     assert not at.error
 
 
@@ -209,9 +208,10 @@ def test_refresh_rereads_only_tables_whose_version_changed(app_env: Path, monkey
 
 
 @pytest.mark.integration
-def test_pipeline_kafka_topics_lag_and_last_messages(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kafka_page_topics_groups_and_message_browser(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     topic, group = kafka_settings.telemetry_topic, kafka_settings.bronze_consumer_group
-    produce_raw(kafka_settings, [f"m{i}".encode() for i in range(30)], keys=[b"same-key"] * 30)
+    produce_raw(kafka_settings, [f"m{i}".encode() for i in range(30)], keys=[b"same-key"] * 30,
+                headers=[[("source", f"s{i % 3}".encode())] for i in range(30)])
     ends = {p: end for p, end in kafka_io.end_offsets(kafka_settings, topic).items() if end}
     (partition, end), = ends.items()
     consumer = KafkaConsumer(**kafka_io.client_config(kafka_settings), group_id=group, enable_auto_commit=False)
@@ -219,17 +219,34 @@ def test_pipeline_kafka_topics_lag_and_last_messages(kafka_settings: Settings, m
     consumer.close()
     for name, value in kafka_settings.to_env().items():
         monkeypatch.setenv(name, value)
-    at = page("pipeline")
-    topics = table_with(at, "topic", "messages_total").set_index("topic")
+    at = page("kafka")
+    topics = table_with(at, "topic", "replication_factor").set_index("topic")
     assert topics.loc[topic, "partitions"] == kafka_settings.telemetry_partitions
-    assert topics.loc[topic, "messages_total"] == 30
+    assert topics.loc[topic, "messages"] == 30 and topics.loc[topic, "replication_factor"] == 1
+    parts = table_with(at, "partition", "in_sync").set_index("partition")
+    assert parts.loc[partition, "end_offset"] == 30 and parts.loc[partition, "replicas"] == "1"
+    config = table_with(at, "name", "source").set_index("name")
+    assert config.loc["cleanup.policy", "value"] == "delete" and config.loc["cleanup.policy", "source"] == "default"
+    assert config.index[0] == "cleanup.policy"  # the settings that decide about loss come first
+    groups = table_with(at, "group", "state").set_index("group")
+    assert groups.loc[group, "members"] == 0  # committed offsets, nobody consuming now
     assert metrics(at)[f"Lag of {group} on {topic}"][0] == "18"
     lag = table_with(at, "partition", "lag").set_index("partition")
     assert lag.loc[partition, "committed"] == 12 and lag.loc[partition, "lag"] == 18
+
     at.selectbox(key="kafka_partition").set_value(partition).run()
     messages = table_with(at, "offset", "value")
     assert messages["value"].tolist() == [f"m{i}" for i in range(29, 9, -1)]
-    assert messages["key"].unique().tolist() == ["same-key"]
+    assert messages["key"].unique().tolist() == ["same-key"] and messages["headers"].iloc[0] == "source=s2"
+    at.text_input(key="kafka_text").set_value("m1").run()  # m1, m10..m19
+    assert table_with(at, "offset", "value")["value"].tolist() == [f"m{i}" for i in range(19, 9, -1)] + ["m1"]
+    at.text_input(key="kafka_text").set_value("").run()
+    at.selectbox(key="kafka_start").set_value("offset").run()
+    at.number_input(key="kafka_offset").set_value(25).run()
+    assert table_with(at, "offset", "value")["offset"].tolist() == [25, 26, 27, 28, 29]
+    at.text_input(key="kafka_key").set_value("other").run()
+    assert "matches" in at.info[0].value
+    assert not at.error
 
 
 def test_monthly_billing_table_on_the_overview(app_env: Path) -> None:
