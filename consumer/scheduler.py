@@ -33,7 +33,7 @@ StageFn = Callable[[Settings], object]
 
 
 def run_silver(settings: Settings) -> object:
-    from consumer import bronze_to_silver  # imported late: silver is optional until it exists
+    from consumer.silver import run as bronze_to_silver  # imported late: silver is optional until it exists
 
     return bronze_to_silver.run(settings)
 
