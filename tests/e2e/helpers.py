@@ -54,7 +54,7 @@ def drained(settings: Settings) -> bool:
     if log.is_empty() or int(log["bronze_rows"].sum()) != total:
         return False
     silver = delta_io.open_table(tables.SILVER.path(settings))
-    return silver is not None and gold_io.consumed(settings, "daily_energy_consumption") == silver.version()
+    return silver is not None and gold_io.consumed(settings, tables.DAILY_ENERGY) == silver.version()
 
 
 def wait_drained(settings: Settings, *, timeout_s: float = 240) -> None:
