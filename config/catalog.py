@@ -7,7 +7,7 @@ The shipped catalog is `config/device_catalog.csv` joined with `config/homes.csv
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -27,14 +27,29 @@ CATALOG_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+ALERT_LIMITS = ("temperature_low_c", "temperature_high_c", "power_high_w")
+ANOMALY_METRICS = ("temperature_c", "power_w")
+
+
 @dataclass(frozen=True)
 class DeviceType:
-    """What a device type measures and the valid [min, max] of each numeric metric."""
+    """What a device type measures, the valid [min, max] of each numeric metric, its alert limits and the minimum
+    meaningful deviation of each metric for anomalies (config/device_types.toml)."""
 
     name: str
     metrics: tuple[str, ...]
     ranges: dict[str, tuple[float, float]]
     behaviour: dict[str, object]
+    alerts: dict[str, float] = field(default_factory=dict)
+    anomaly: dict[str, float] = field(default_factory=dict)
+
+
+def _numbers(path: Path, name: str, table: str, spec: dict, allowed: tuple[str, ...]) -> dict[str, float]:
+    """A [TYPE.table] of numbers whose keys must be among `allowed`."""
+    values = spec.get(table, {})
+    if unknown := set(values) - set(allowed):
+        raise ConfigError(f"{path}: [{name}.{table}] has unknown keys {sorted(unknown)}; allowed: {', '.join(allowed)}")
+    return {key: float(value) for key, value in values.items()}
 
 
 @cache
@@ -47,7 +62,9 @@ def device_types(path: Path = CONFIG_DIR / "device_types.toml") -> dict[str, Dev
     types = {}
     for name, spec in raw.items():
         ranges = {metric: (float(lo), float(hi)) for metric, (lo, hi) in spec.get("ranges", {}).items()}
-        types[name] = DeviceType(name, tuple(spec["metrics"]), ranges, dict(spec.get("behaviour", {})))
+        types[name] = DeviceType(name, tuple(spec["metrics"]), ranges, dict(spec.get("behaviour", {})),
+                                 alerts=_numbers(path, name, "alerts", spec, ALERT_LIMITS),
+                                 anomaly=_numbers(path, name, "anomaly", spec, ANOMALY_METRICS))
     if missing := set(DEVICE_TYPES) - set(types):
         raise ConfigError(f"{path} lacks device types {sorted(missing)}")
     return types
