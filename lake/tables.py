@@ -171,7 +171,7 @@ DEVICE_HOURLY = _gold("device_hourly", "one device × hour: additive partials th
     "power_sum": pl.Float64(), "power_n": pl.Int64(), "power_max": pl.Float64(), "temperature_sum": pl.Float64(),
     "temperature_n": pl.Int64(), "temperature_min": pl.Float64(), "temperature_max": pl.Float64(),
     "online_minutes": pl.Int64(), "alerts": pl.Int64(), "anomalies": pl.Int64(), "warned": pl.Int64(),
-    "errors": pl.Int64(), "first_seen": UTC_TS, "last_seen": UTC_TS}, partition_by=("date",))
+    "errors": pl.Int64(), "first_seen": UTC_TS, "last_seen": UTC_TS, "last_online": UTC_TS}, partition_by=("date",))
 QUALITY_HOURLY = _gold("quality_hourly", "one hour × warn rule: the silver rows the rule flagged", {
     "date": pl.Date(), "hour": UTC_TS, "rule": pl.String(), "rows": pl.Int64()}, partition_by=("date",))
 TELEMETRY_1MIN = _gold("telemetry_1min", "one minute × device: average temperature and power, energy, readings", {

@@ -1,4 +1,4 @@
-"""Daily gold tables rolled up from the hourly partials (consumer/gold_transforms.py), as pure polars functions."""
+"""Daily gold tables rolled up from the hourly partials (transforms.py), as pure polars functions."""
 
 from __future__ import annotations
 
@@ -21,22 +21,27 @@ def ratio(total: str, count: str) -> pl.Expr:
 def device_days(hourly: pl.DataFrame) -> pl.DataFrame:
     """One row per date × device with the sums, extremes, counts and device-day health every daily table uses.
 
-    Uptime is the share of the day's fleet minutes (first to last reading of any device that day) in which the
-    device sent an online reading.
+    Uptime is the share of the day's completed fleet minutes (from the minute of the day's first reading of any
+    device to the minute of its last, that last minute excluded: it may still be running) in which the device sent
+    an online reading; a day of a single minute counts as 100 % for the devices seen.
     """
-    first, last = pl.col("first_seen").min(), pl.col("last_seen").max()
-    fleet_minutes = ((last.dt.truncate("1m") - first.dt.truncate("1m")).dt.total_minutes() + 1).over("date")
+    last_minute = pl.col("last_seen").max().over("date").dt.truncate("1m")
+    first_minute = pl.col("first_seen").min().over("date").dt.truncate("1m")
+    completed = pl.col("online_minutes") - (pl.col("last_online") >= last_minute).fill_null(False).cast(pl.Int64)
+    uptime = (pl.when(pl.col("fleet_minutes") > 0)
+              .then((100 * pl.col("completed_minutes") / pl.col("fleet_minutes")).clip(upper_bound=100.0))
+              .otherwise(100.0))
     return (
-        hourly.lazy().with_columns(fleet_minutes=fleet_minutes)
+        hourly.lazy().with_columns(fleet_minutes=(last_minute - first_minute).dt.total_minutes(),
+                                   completed_minutes=completed)
         .group_by("date", "device_id")
         .agg(pl.col("home_id", "home_name", "device_type", "fleet_minutes").first(),
-             pl.col("energy_uwh", "readings", "online_minutes", "anomalies", "warned").sum(),
+             pl.col("energy_uwh", "readings", "completed_minutes", "anomalies", "warned").sum(),
              avg_power_w=ratio("power_sum", "power_n"), max_power_w=pl.col("power_max").max(),
              avg_temperature_c=ratio("temperature_sum", "temperature_n"),
              min_temperature_c=pl.col("temperature_min").min(), max_temperature_c=pl.col("temperature_max").max(),
              alert_count=pl.col("alerts").sum())
-        .with_columns(uptime_pct=(100 * pl.col("online_minutes") / pl.col("fleet_minutes")).clip(upper_bound=100.0),
-                      energy_kwh=pl.col("energy_uwh") / UWH_PER_KWH)
+        .with_columns(uptime_pct=uptime, energy_kwh=pl.col("energy_uwh") / UWH_PER_KWH)
         .with_columns(health_score=health_score(pl.col("uptime_pct"), pl.col("alert_count") / pl.col("readings"),
                                                 pl.col("anomalies") / pl.col("readings"),
                                                 1 - pl.col("warned") / pl.col("readings")))

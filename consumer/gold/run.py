@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
+import time as timer
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 from deltalake import DeltaTable
@@ -76,6 +76,24 @@ def _behind(settings: Settings, silver_version: int, quarantine_version: int | N
     return behind
 
 
+def shift_hours(touched: Touched, offsets: tuple[int, ...]) -> Touched:
+    """The touched hours moved by each of `offsets` hours (e.g. (0, 1): each hour and the next), merged."""
+    shifted: Touched = {}
+    for start in gold_io.hour_starts(touched):
+        for offset in offsets:
+            hour = start + timedelta(hours=offset)
+            shifted.setdefault(hour.date(), set()).add(hour.hour)
+    return shifted
+
+
+def newest_date(silver: DeltaTable) -> date | None:
+    """Silver's newest event date, from its log (no data read); None when it holds no file."""
+    actions = delta_io.add_actions(silver)
+    if "partition.event_date" not in actions.columns:
+        return None
+    return actions.get_column("partition.event_date").cast(pl.Date).max()  # type: ignore[return-value]
+
+
 def _oldest(versions: list[int | None]) -> int | None:
     return None if None in versions else min(v for v in versions if v is not None)
 
@@ -106,6 +124,9 @@ class GoldRun:
         self.params = gt.GoldParams.from_settings(settings)
         self.behind = _behind(settings, silver.version(), self.versions.get(QUARANTINE), full=full)
         self.touched = _touched(settings, silver, self.quarantine, self.behind)
+        self.hours = {d: h for d, h in self.touched.items() if h}
+        self.assessed = shift_hours(self.hours, (0, 1))
+        self.newest_date = newest_date(silver) or now.date()
         self.written: dict[str, int] = {}
 
     def write(self, table: str, frame: pl.DataFrame, predicate: str | None, *, always: bool = False) -> None:
@@ -117,27 +138,38 @@ class GoldRun:
         self.written[table] = frame.height
 
     def hourly(self) -> None:
-        """Recompute the touched hours of the lagging hourly tables from silver (none: just record the version)."""
-        hours = {d: h for d, h in self.touched.items() if h}
+        """Recompute the touched hours of the lagging hourly tables from silver (none: just record the version).
+
+        device_hourly and alerts also recompute the hour after each touched hour (its readings' anomaly baselines
+        are the touched hour), from silver that includes the hour before (the touched hour's baselines).
+        """
         if not any(t in self.behind for t in HOURLY_TABLES):
             return
-        rows = gold_io.read_hours(self.silver, tables.SILVER.path(self.settings), hours, gold_io.SILVER_COLUMNS)
-        cutoff = self.now.date() - timedelta(days=self.settings.telemetry_1min_retention_days)
+        hours, assessed = self.hours, self.assessed
+        context = gold_io.read_hours(self.silver, tables.SILVER.path(self.settings), shift_hours(hours, (-1, 0, 1)),
+                                     gold_io.SILVER_COLUMNS)
+        rows = context.filter(pl.col("event_time").dt.truncate("1h").is_in(gold_io.hour_starts(hours)))
+        cutoff = self.retention_cutoff()
         recent = {d: h for d, h in hours.items() if d >= cutoff}
+        readings = gt.assess(context, self.params, hours=gold_io.hour_starts(assessed))
         frames = {
-            "device_hourly": (lambda: gt.device_hourly(rows, self.params), gold_io.hours_predicate("hour", hours)),
+            "device_hourly": (lambda: gt.device_hourly(readings), gold_io.hours_predicate("hour", assessed)),
             "quality_hourly": (lambda: gt.quality_hourly(rows), gold_io.hours_predicate("hour", hours)),
             "telemetry_1min": (lambda: gt.telemetry_1min(rows.filter(pl.col("event_date") >= cutoff)),
                                f"({gold_io.hour_partitions_predicate(recent)}) OR date < '{cutoff.isoformat()}'"),
-            "alerts": (lambda: gt.alerts(rows, self.params), gold_io.hours_predicate("alert_time", hours)),
+            "alerts": (lambda: gt.alerts(readings), gold_io.hours_predicate("alert_time", assessed)),
         }
         for table, (compute, predicate) in frames.items():
             if table in self.behind:
                 self.write(table, compute(), predicate)
 
+    def retention_cutoff(self) -> date:
+        """Oldest date telemetry_1min keeps: TELEMETRY_1MIN_RETENTION_DAYS before silver's newest event date."""
+        return self.newest_date - timedelta(days=self.settings.telemetry_1min_retention_days)
+
     def daily(self) -> None:
-        """Roll the touched dates of the daily tables up from the hourly partials (and quarantine)."""
-        dates = set(self.touched)
+        """Roll the touched dates (and those of the hours after them) up from the hourly partials and quarantine."""
+        dates = set(self.touched) | set(self.assessed)
         if not any(t in self.behind for t in DAILY_TABLES):
             return
         by_date = gold_io.date_predicate("date", dates)
@@ -168,13 +200,13 @@ class GoldRun:
         self.write("monthly_billing", gr.monthly_billing(hourly, self.params), gold_io.date_predicate("month", months))
 
     def health(self) -> None:
-        """device_health_metrics over the trailing HEALTH_WINDOW_HOURS, from the hourly partials; every run."""
-        start = self.now - timedelta(hours=self.settings.health_window_hours)
-        dates = {start.date() + timedelta(days=i) for i in range((self.now.date() - start.date()).days + 1)}
-        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, tables.DEVICE_HOURLY.schema).filter(
-            pl.col("hour").is_between(pl.lit(start).dt.truncate("1h"), pl.lit(self.now)))
+        """device_health_metrics over the HEALTH_WINDOW_HOURS before the fleet's newest reading; every run."""
+        newest = min(self.now, datetime.combine(self.newest_date, time.max, UTC))
+        start = newest - timedelta(hours=self.settings.health_window_hours)
+        dates = {start.date() + timedelta(days=i) for i in range((newest.date() - start.date()).days + 1)}
+        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, tables.DEVICE_HOURLY.schema)
         frame = device_health_metrics(hourly, load_catalog(self.settings), self.params, now=self.now,
-                                      window_start=start)
+                                      window=timedelta(hours=self.settings.health_window_hours))
         self.write("device_health_metrics", frame, None, always=True)
 
     def _gold(self, table: str) -> DeltaTable | None:
@@ -183,7 +215,7 @@ class GoldRun:
 
 def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -> GoldRunResult:
     """One incremental gold run (`full`: recompute everything); returns what it consumed and wrote."""
-    started = time.perf_counter()
+    started = timer.perf_counter()
     now = (clock or SystemClock()).now()
     silver = delta_io.open_table(tables.SILVER.path(settings))
     if silver is None:
@@ -195,7 +227,7 @@ def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -
     state.health()
     result = GoldRunResult(silver_version=silver.version(), quarantine_version=state.versions.get(QUARANTINE),
                            dates=tuple(sorted(state.touched)), hours=sum(map(len, state.touched.values())),
-                           rows=state.written, seconds=time.perf_counter() - started)
+                           rows=state.written, seconds=timer.perf_counter() - started)
     rows = sum(state.written.values())
     log = logger.info if state.behind else logger.debug  # a run with nothing new only refreshes device health
     log("gold: silver version %d: recomputed %d %s over %d %s, %d rows written in %.2fs (%.0f rows/s)",

@@ -1,7 +1,9 @@
 """Gold from silver rows, as pure polars functions: the hourly partials, minute rows and alerts.
 
-The daily tables roll up the hourly partials (consumer/gold_rollups.py); device health too (consumer/gold_health.py).
-Recomputing an hour needs only that hour's silver rows, so a run after a few seconds of new events stays cheap.
+The daily tables roll up the hourly partials (rollups.py); device health too (health.py). Alert limits and anomaly
+floors are per device type (config/alert_rules.py over config/device_types.toml).
+Recomputing an hour needs that hour's silver rows and the hour before (anomaly baselines), so a run after a few
+seconds of new events stays cheap.
 Energy is summed exactly: every reading's energy_wh is quantised to an integer number of µWh (lossless for the
 at most 6 decimals silver carries) and summed as int64, so any grouping (minute, device-day, home-month) adds up
 to the same total in any order; kWh = µWh / 10^9 is then one correctly rounded float64 division.
@@ -10,38 +12,37 @@ to the same total in any order; kWh = µWh / 10^9 is then one correctly rounded 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
+from config.alert_rules import (ANOMALY_KINDS, Check, is_alerted, limits_frame, min_deviation, threshold_checks,
+                                with_limits)
+from config.catalog import ANOMALY_METRICS
 from config.settings import Settings
 from lake import tables
 
 UWH_PER_WH = 1_000_000
 UWH_PER_KWH = 1_000_000_000
 
-SEVERITY = {"high_temperature": "critical", "high_power": "critical", "low_temperature": "warning",
-            "low_battery": "warning", "connectivity_issue": "warning", "maintenance_required": "info",
-            "temperature_anomaly": "warning", "power_anomaly": "warning"}
+ANOMALY_MIN_BASELINE = 10  # values of the metric the device's previous hour must hold for a verdict
+IQR_PER_SIGMA = 1.349  # a normal distribution's interquartile range in standard deviations
 
 @dataclass(frozen=True, kw_only=True)
 class GoldParams:
-    """The settings the gold transforms depend on."""
+    """The settings the gold transforms depend on (alert limits are per device type: config/device_types.toml)."""
 
     tariff_per_kwh: float = 0.30
     base_charge: float = 9.90
     currency: str = "EUR"
-    temp_high_c: float = 30.0
-    temp_low_c: float = 10.0
-    power_high_w: float = 2000.0
     z_score: float = 3.0
     offline_after_s: float = 300.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GoldParams:
         return cls(tariff_per_kwh=settings.tariff_per_kwh, base_charge=settings.billing_base_charge,
-                   currency=settings.currency, temp_high_c=settings.alert_temp_high_c,
-                   temp_low_c=settings.alert_temp_low_c, power_high_w=settings.alert_power_high_w,
-                   z_score=settings.anomaly_z_score, offline_after_s=settings.offline_after_s)
+                   currency=settings.currency, z_score=settings.anomaly_z_score,
+                   offline_after_s=settings.offline_after_s)
 
 
 def micro_wh(column: str = "energy_wh") -> pl.Expr:
@@ -49,32 +50,65 @@ def micro_wh(column: str = "energy_wh") -> pl.Expr:
     return (pl.col(column).fill_null(0.0) * UWH_PER_WH).round().cast(pl.Int64)
 
 
-def is_alert(params: GoldParams) -> pl.Expr:
-    """An event that raised an alert: flagged by the device or beyond a configured threshold."""
-    return (pl.col("alert").is_not_null() | (pl.col("temperature_c") > params.temp_high_c)
-            | (pl.col("temperature_c") < params.temp_low_c) | (pl.col("power_w") > params.power_high_w)).fill_null(False)
+def bands(readings: pl.LazyFrame, params: GoldParams) -> pl.LazyFrame:
+    """Per device and hour judged: the anomaly band of each metric from the device's previous hour (`anomaly_band`),
+    computed on the small per-hour frame, keyed by the hour it judges."""
+    stats = [pl.col("device_type").max()]
+    for metric in ANOMALY_METRICS:
+        value = pl.col(metric)
+        spread = value.quantile(0.75, "linear") - value.quantile(0.25, "linear")
+        stats += [value.median().alias(f"{metric}_median"), (spread / IQR_PER_SIGMA).alias(f"{metric}_sigma"),
+                  value.count().alias(f"{metric}_n")]
+    floors = [min_deviation(metric) for metric in ANOMALY_METRICS]
+    return (readings.group_by("device_id", "hour").agg(stats)
+            .join(limits_frame().lazy().select("device_type", *floors), on="device_type", how="left")
+            .select("device_id", hour=pl.col("hour") + pl.duration(hours=1),
+                    **{k: e for m in ANOMALY_METRICS for k, e in anomaly_band(m, params).items()}))
 
 
-def z_bound(metric: str, sign: int, params: GoldParams, group: list[str]) -> pl.Expr:
-    """mean ± z·std of `metric` over `group` (the device's own history): beyond it a reading is an anomaly."""
-    return pl.col(metric).mean().over(group) + sign * params.z_score * pl.col(metric).std().over(group)
+def anomaly_band(metric: str, params: GoldParams) -> dict[str, pl.Expr]:
+    """`<metric>_lo` / `_hi`: median ± max(z · σ, the type's minimum deviation) of an hour's values, where σ is the
+    robust standard deviation IQR / 1.349.
+
+    Null (never an anomaly) when the hour holds fewer than ANOMALY_MIN_BASELINE values of the metric or the type
+    declares no minimum deviation for it.
+    """
+    floor, median = pl.col(min_deviation(metric)), pl.col(f"{metric}_median")
+    enough = (pl.col(f"{metric}_n") >= ANOMALY_MIN_BASELINE) & floor.is_not_null()
+    half = pl.when(enough).then(pl.max_horizontal(params.z_score * pl.col(f"{metric}_sigma"), floor))
+    return {f"{metric}_lo": median - half, f"{metric}_hi": median + half}
 
 
-def is_anomaly(params: GoldParams, group: list[str]) -> pl.Expr:
-    """A reading whose temperature or power lies more than z standard deviations from its device-hour's mean."""
-    flags = [(pl.col(m) > z_bound(m, 1, params, group)) | (pl.col(m) < z_bound(m, -1, params, group))
-             for m in ("temperature_c", "power_w")]
-    return (flags[0].fill_null(False) | flags[1].fill_null(False))
+def is_anomalous(metric: str) -> pl.Expr:
+    """The reading's `metric` lies outside its band (never null)."""
+    value = pl.col(metric)
+    return ((value > pl.col(f"{metric}_hi")) | (value < pl.col(f"{metric}_lo"))).fill_null(False)
 
 
-def device_hourly(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per device × hour: the additive partials (sums, counts, extremes) the daily tables and health roll up."""
+def assess(silver: pl.DataFrame, params: GoldParams, *, hours: list[datetime] | None = None) -> pl.DataFrame:
+    """Readings of `hours` (every hour when None) with `hour`, their type's limits, anomaly bands and the flags
+    `alerted` (a threshold alert or the device's own) and `anomalous`.
+
+    A reading is judged against its device's previous clock hour: `silver` must also hold the hour before each of
+    `hours`. The result depends only on the rows' values, not on their order or on which other hours were read.
+    """
+    readings = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h"))
+    judged = readings if hours is None else readings.filter(pl.col("hour").is_in(hours))
+    return (with_limits(judged).join(bands(readings, params), on=["device_id", "hour"], how="left")
+            .with_columns(alerted=is_alerted().fill_null(False),
+                          anomalous=pl.any_horizontal(*(is_anomalous(m) for m in ANOMALY_METRICS)))
+            .collect())
+
+
+def device_hourly(readings: pl.DataFrame) -> pl.DataFrame:
+    """One row per device × hour of assessed readings (`assess`): the additive partials the daily tables and health
+    roll up."""
     schema = tables.DEVICE_HOURLY.schema
-    rows = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h"))
+    rows = readings.lazy()
+    online = pl.col("status") == "online"
     return (
-        rows.with_columns(uwh=micro_wh(), alerted=is_alert(params), anomalous=is_anomaly(params, ["device_id", "hour"]),
-                          warned=pl.col("warnings").list.len().fill_null(0) > 0,
-                          online_minute=pl.when(pl.col("status") == "online").then(pl.col("event_time").dt.truncate("1m")))
+        rows.with_columns(uwh=micro_wh(), warned=pl.col("warnings").list.len().fill_null(0) > 0,
+                          online_minute=pl.when(online).then(pl.col("event_time").dt.truncate("1m")))
         .group_by("device_id", "hour")
         .agg(energy_uwh=pl.col("uwh").sum(), readings=pl.len(), power_sum=pl.col("power_w").sum(),
              power_n=pl.col("power_w").count(), power_max=pl.col("power_w").max(),
@@ -83,7 +117,7 @@ def device_hourly(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
              online_minutes=pl.col("online_minute").drop_nulls().n_unique(), alerts=pl.col("alerted").sum(),
              anomalies=pl.col("anomalous").sum(), warned=pl.col("warned").sum(),
              errors=(pl.col("status") == "error").sum(), first_seen=pl.col("event_time").min(),
-             last_seen=pl.col("event_time").max())
+             last_seen=pl.col("event_time").max(), last_online=pl.col("event_time").filter(online).max())
         .join(device_attributes(rows, ("home_id", "home_name", "device_type", "location")), on="device_id")
         .with_columns(date=pl.col("hour").dt.date())
         .select(list(schema)).cast(schema).sort("hour", "device_id").collect()
@@ -116,29 +150,17 @@ def telemetry_1min(silver: pl.DataFrame) -> pl.DataFrame:
             .select(list(schema)).cast(schema).sort("minute").collect())
 
 
-def alerts(silver: pl.DataFrame, params: GoldParams) -> pl.DataFrame:
-    """One row per alert (device-flagged or threshold breach) or anomaly of an event, by kind."""
-    group = ["device_id", "hour"]
-    t, p = pl.col("temperature_c"), pl.col("power_w")
-    checks = [  # kind, fired, value, threshold
-        ("high_temperature", (pl.col("alert") == "high_temperature") | (t > params.temp_high_c), t, pl.lit(params.temp_high_c)),
-        ("low_temperature", (pl.col("alert") == "low_temperature") | (t < params.temp_low_c), t, pl.lit(params.temp_low_c)),
-        ("high_power", (pl.col("alert") == "high_power") | (p > params.power_high_w), p, pl.lit(params.power_high_w)),
-        ("low_battery", pl.col("alert") == "low_battery", pl.col("battery_pct"), pl.lit(None, pl.Float64)),
-        ("connectivity_issue", pl.col("alert") == "connectivity_issue", pl.lit(None, pl.Float64), pl.lit(None, pl.Float64)),
-        ("maintenance_required", pl.col("alert") == "maintenance_required", pl.lit(None, pl.Float64), pl.lit(None, pl.Float64)),
-    ]
-    for metric, kind in (("temperature_c", "temperature_anomaly"), ("power_w", "power_anomaly")):
-        hi, lo = pl.col(f"{metric}_hi"), pl.col(f"{metric}_lo")
-        checks.append((kind, (pl.col(metric) > hi) | (pl.col(metric) < lo), pl.col(metric),
-                       pl.when(pl.col(metric) > hi).then(hi).otherwise(lo)))
-    base = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h")).with_columns(
-        **{f"{m}_{side}": z_bound(m, sign, params, group) for m in ("temperature_c", "power_w")
-           for side, sign in (("hi", 1), ("lo", -1))})
-    rows = [base.filter(fired.fill_null(False)).select(
-        alert_time=pl.col("event_time"), date=pl.col("event_date"), home_id=pl.col("home_id"),
-        device_id=pl.col("device_id"), device_type=pl.col("device_type"), kind=pl.lit(kind), value=value.cast(pl.Float64),
-        threshold=threshold.cast(pl.Float64), severity=pl.lit(SEVERITY[kind]), event_id=pl.col("event_id"))
-        for kind, fired, value, threshold in checks]
+def alerts(readings: pl.DataFrame) -> pl.DataFrame:
+    """One row per alert kind fired by an assessed reading (`assess`): threshold alerts and anomalies."""
+    checks = threshold_checks()
+    for metric, kind in ANOMALY_KINDS.items():
+        value, hi, lo = pl.col(metric), pl.col(f"{metric}_hi"), pl.col(f"{metric}_lo")
+        checks.append(Check(kind, is_anomalous(metric), value, pl.when(value > hi).then(hi).otherwise(lo)))
+    rows = [readings.lazy().filter(check.fired.fill_null(False)).select(
+        alert_time=pl.col("event_time"), date=pl.col("event_time").dt.date(), home_id=pl.col("home_id"),
+        device_id=pl.col("device_id"), device_type=pl.col("device_type"), kind=pl.lit(check.kind),
+        value=check.value.cast(pl.Float64), threshold=check.threshold.cast(pl.Float64),
+        severity=pl.lit(check.severity), event_id=pl.col("event_id")) for check in checks]
     schema = tables.ALERTS.schema
-    return pl.concat(rows).select(list(schema)).cast(schema).sort("alert_time", "device_id", "kind").collect()
+    return (pl.concat(rows).select(list(schema)).cast(schema)
+            .sort("alert_time", "device_id", "kind", "event_id").collect())
