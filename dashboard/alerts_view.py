@@ -35,7 +35,10 @@ def render(settings: Settings, filters: Filters) -> None:
     for column, severity in zip(st.columns(4), ("critical", "warning", "info"), strict=False):
         column.metric(severity.capitalize(), f"{counts.get(severity, 0):,}")
     recent = metrics.recent_alerts(alerts, limit=SHOWN_ROWS).drop("date")
-    st.caption(f"{alerts.height:,} alerts in the selected dates; the newest {min(SHOWN_ROWS, alerts.height):,} shown")
+    newest = metrics.latest_day(alerts)
+    st.caption(f"{alerts.height:,} alerts in the selected dates (one row per reading and kind, anomalies included), "
+               f"{metrics.alerts_on(alerts, newest):,} of them on {newest} (with all kinds, the Overview's Alerts card "
+               f"counts the same rows for its day); the newest {min(SHOWN_ROWS, alerts.height):,} shown")
     styled = recent.to_pandas().style.apply(_highlight, axis=1).format({"value": "{:.2f}", "threshold": "{:.2f}"})
     st.dataframe(styled, hide_index=True, key="alerts_table")
     csv_button(alerts.sort("alert_time", descending=True), name="alerts", key="alerts_csv")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -47,13 +47,18 @@ def latest_day(frame: pl.DataFrame, *, until: date | None = None) -> date | None
     return dates.max()  # type: ignore[return-value]
 
 
-def _day_totals(energy: pl.DataFrame, day: date) -> dict[str, float] | None:
+def _day_totals(energy: pl.DataFrame, alerts: pl.DataFrame | None, day: date) -> dict[str, float | None] | None:
     rows = energy.filter(pl.col("date") == day)
     if rows.is_empty():
         return None
     return {"energy": rows.get_column("energy_kwh").sum(), "cost": rows.get_column("cost").sum(),
             "devices": float(rows.filter(pl.col("readings") > 0).get_column("device_id").n_unique()),
-            "alerts": float(rows.get_column("alert_count").sum())}
+            "alerts": None if alerts is None else float(alerts_on(alerts, day))}
+
+
+def alerts_on(alerts: pl.DataFrame, day: date | None) -> int:
+    """Rows of the alerts table on `day`: one per reading and kind, anomalies included (what the Alerts page lists)."""
+    return 0 if alerts.is_empty() or day is None else alerts.filter(pl.col("date") == day).height
 
 
 def _day_health(homes: pl.DataFrame, day: date) -> float | None:
@@ -64,11 +69,12 @@ def _day_health(homes: pl.DataFrame, day: date) -> float | None:
     return float((rows.get_column("avg_health_score") * rows.get_column("active_devices")).sum() / weight)
 
 
-def kpis(energy: pl.DataFrame, home_summary: pl.DataFrame, day: date) -> list[Kpi]:
-    """KPI cards for `day` against the day before: energy, cost, active devices, average health, alerts."""
-    today, yesterday = _day_totals(energy, day), _day_totals(energy, day - timedelta(days=1))
+def kpis(energy: pl.DataFrame, home_summary: pl.DataFrame, alerts: pl.DataFrame | None, day: date) -> list[Kpi]:
+    """KPI cards for `day` against the day before: energy, cost, active devices, average health, alerts (rows of
+    the alerts table, as on the Alerts page; None: the table could not be read)."""
+    today, yesterday = _day_totals(energy, alerts, day), _day_totals(energy, alerts, day - timedelta(days=1))
 
-    def pick(key: str, totals: dict[str, float] | None) -> float | None:
+    def pick(key: str, totals: dict[str, float | None] | None) -> float | None:
         return totals[key] if totals else None
 
     cards = [Kpi(label, pick(key, today), pick(key, yesterday))
@@ -76,6 +82,33 @@ def kpis(energy: pl.DataFrame, home_summary: pl.DataFrame, day: date) -> list[Kp
     cards.append(Kpi("Avg health", _day_health(home_summary, day), _day_health(home_summary, day - timedelta(days=1))))
     cards.append(Kpi("Alerts", pick("alerts", today), pick("alerts", yesterday)))
     return cards
+
+
+def history_note(newest: date | None, today: date) -> str | None:
+    """What to say when the lake's newest day is not today (replayed history, or a pipeline that stopped)."""
+    if newest is None or newest >= today:
+        return None
+    return (f"Today ({today.isoformat()}, UTC) has no data: the dashboard opened on {newest.isoformat()}, the latest "
+            "day with data.")
+
+
+def health_as_of(health: pl.DataFrame) -> datetime | None:
+    """The moment device health describes: the fleet's newest reading, at most the time it was computed."""
+    seen, computed = health.get_column("last_seen").max(), health.get_column("computed_at").max()
+    if seen is None or computed is None:
+        return None
+    return min(seen, computed)  # type: ignore[type-var, return-value]
+
+
+def health_note(as_of: datetime | None, now: datetime, *, silent_after_s: float) -> str | None:
+    """What device health is relative to: the fleet's newest reading, and how long ago that was if it is stale."""
+    if as_of is None:
+        return None
+    note = f"Device health as of {as_of:%Y-%m-%d %H:%M:%S} UTC, the fleet's newest reading."
+    if (now - as_of).total_seconds() > silent_after_s:
+        note += (" No reading has arrived since (replayed history, or the pipeline has stopped: see the Pipeline "
+                 "page); statuses are those of that moment.")
+    return note
 
 
 def energy_by_type(energy: pl.DataFrame) -> pl.DataFrame:
