@@ -11,6 +11,9 @@ from dashboard.metrics import STATUS_COLORS
 
 MAX_LINES = 10
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
+# Numbers as people read them: no SI prefixes ("15μ" kWh) and no float noise (0.300000000000000044) on an axis.
+VALUE_AXIS = {"tickformat": ",.4~g", "exponentformat": "none"}
+TIME_AXIS = {"title": "time (UTC)"}
 
 
 def _by_status(frame: pl.DataFrame, column: str) -> Iterator[tuple[str, str, pl.DataFrame]]:
@@ -24,8 +27,8 @@ def _by_status(frame: pl.DataFrame, column: str) -> Iterator[tuple[str, str, pl.
 def energy_by_type_bar(by_type: pl.DataFrame) -> go.Figure:
     """Bar per device type: kWh over the selected dates."""
     fig = go.Figure(go.Bar(x=by_type["device_type"].to_list(), y=by_type["energy_kwh"].to_list(),
-                           hovertemplate="%{x}: %{y:.2f} kWh<extra></extra>"))
-    return fig.update_layout(title="Energy by device type (kWh)", **LAYOUT)
+                           hovertemplate="%{x}: %{y:,.3f} kWh<extra></extra>"))
+    return fig.update_layout(title="Energy by device type (kWh)", yaxis={**VALUE_AXIS, "title": "kWh"}, **LAYOUT)
 
 
 def health_vs_risk(health: pl.DataFrame) -> go.Figure:
@@ -40,13 +43,14 @@ def health_vs_risk(health: pl.DataFrame) -> go.Figure:
 
 
 def system_gauge(operational: float) -> go.Figure:
-    """Gauge of the share of devices that are operational (healthy or attention)."""
+    """Gauge of the share of devices that are operational: healthy or attention (working, but watch them: the map
+    shows those homes orange); critical and offline devices are not."""
     fig = go.Figure(go.Indicator(
         mode="gauge+number", value=operational, number={"suffix": " %", "valueformat": ".0f"},
         gauge={"axis": {"range": [0, 100]}, "bar": {"color": "#1f77b4"},
                "steps": [{"range": [0, 70], "color": "#f4c7c3"}, {"range": [70, 90], "color": "#fce8b2"},
                          {"range": [90, 100], "color": "#b7e1cd"}]}))
-    return fig.update_layout(title="System health: devices operational", **LAYOUT)
+    return fig.update_layout(title="Devices operational (healthy + attention)", **LAYOUT)
 
 
 def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: str,
@@ -57,10 +61,11 @@ def lines(frame: pl.DataFrame, *, x: str, y: str, by: str, title: str, y_title: 
     fig = go.Figure()
     for key, series in rows.filter(pl.col(by).is_in(top.get_column(by).implode())).partition_by(
             by, as_dict=True, maintain_order=True).items():
-        fig.add_trace(go.Scattergl(x=series[x].to_list(), y=series[y].to_list(), mode="lines", name=str(key[0])))
+        fig.add_trace(go.Scattergl(x=series[x].to_list(), y=series[y].to_list(), mode="lines", name=str(key[0]),
+                                   hovertemplate=f"%{{x|%H:%M}} UTC: %{{y:,.4~g}} {y_title}<extra>%{{fullData.name}}</extra>"))
     total = rows.get_column(by).n_unique()
     shown = f" (top {max_lines} of {total})" if top.height < total else ""
-    return fig.update_layout(title=title + shown, yaxis_title=y_title, **LAYOUT)
+    return fig.update_layout(title=title + shown, yaxis={**VALUE_AXIS, "title": y_title}, xaxis=TIME_AXIS, **LAYOUT)
 
 
 def homes_map(homes: pl.DataFrame) -> go.Figure:
@@ -85,4 +90,4 @@ def daily_bars(frame: pl.DataFrame, *, x: str, y: str, color: str, title: str) -
         fig.add_trace(go.Bar(x=rows[x].to_list(), y=rows[y].to_list(), name=str(key[0])))
     if frame.get_column(x).n_unique() <= 31:  # a few days: one labelled bar per day, no hour ticks in between
         fig.update_xaxes(type="category")
-    return fig.update_layout(title=title, barmode="stack", **LAYOUT)
+    return fig.update_layout(title=title, barmode="stack", yaxis=VALUE_AXIS, xaxis={"title": "date (UTC)"}, **LAYOUT)

@@ -51,7 +51,7 @@ def sidebar(settings: Settings) -> Filters:
     types = side.multiselect("Device types", _options(health, "device_type"), placeholder="all types")
     side.header("Refresh")
     refresh = side.number_input("Refresh every (s)", min_value=1.0, max_value=3600.0,
-                                value=float(settings.dashboard_refresh_s), step=1.0)
+                                value=float(settings.dashboard_refresh_s), step=1.0, format="%g")
     live = side.slider("Live window (minutes)", min_value=5, max_value=240, value=60, step=5)
     return Filters(dates=dates, homes=tuple(homes), device_types=tuple(types),  # type: ignore[arg-type]
                    refresh_s=float(refresh), live_minutes=int(live))
@@ -70,7 +70,7 @@ def run_page(render: Callable[[Settings, Filters], None], *, needs_gold: bool = 
     """Show a page whose body re-renders itself every refresh (only the body, not the whole app)."""
     settings, filters = st.session_state[CONTEXT_KEY]
     if needs_gold and filters is None:
-        no_data(f"the lake at `{settings.lake_root}` has no gold tables")
+        _wait_for_gold(settings)
         return
 
     @st.fragment(run_every=filters.refresh_s if filters else settings.dashboard_refresh_s)
@@ -78,6 +78,19 @@ def run_page(render: Callable[[Settings, Filters], None], *, needs_gold: bool = 
         guarded(lambda: render(settings, filters))
 
     body()
+
+
+def _wait_for_gold(settings: Settings) -> None:
+    """'No data yet', re-checked every refresh: when the first gold commit lands, the whole app runs again (the
+    sidebar's filters need the gold tables), so the page fills in by itself."""
+
+    @st.fragment(run_every=settings.dashboard_refresh_s)
+    def waiting() -> None:
+        if data.gold_exists(settings):
+            st.rerun()
+        no_data(f"the lake at `{settings.lake_root}` has no gold tables")
+
+    waiting()
 
 
 def guarded(render: Callable[[], None]) -> None:

@@ -48,7 +48,9 @@ def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
     if alerts.is_empty():
         st.info("No alerts for this device in the selected dates.")
     else:
-        st.dataframe(alerts.drop("date", "home_id", "device_id", "device_type"), hide_index=True, key="device_alerts")
+        shown = alerts.drop("date", "home_id", "device_id", "device_type")
+        st.dataframe(shown, hide_index=True, key="device_alerts")
+        csv_button(shown, name=f"alerts_{device_id}", key="device_alerts_csv")
 
 
 def render(settings: Settings, filters: Filters) -> None:
@@ -62,7 +64,8 @@ def render(settings: Settings, filters: Filters) -> None:
     table = (health.select([c for c in TABLE_COLUMNS if c in health.columns])
              .sort(["health_score", "device_id"], nulls_last=True))
     st.dataframe(table, hide_index=True, key="devices_table", column_config={
-        "health_score": st.column_config.ProgressColumn("health", min_value=0, max_value=100, format="%.1f"),
+        "health_score": st.column_config.ProgressColumn("health", min_value=0, max_value=100, format="%.1f",
+                                                        color="auto"),  # green when high, red when low
         "failure_risk": st.column_config.NumberColumn("failure risk", format="%.2f"),
         "uptime_pct": st.column_config.NumberColumn("uptime %", format="%.1f")})
     csv_button(table, name="devices", key="devices_csv")

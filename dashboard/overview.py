@@ -99,8 +99,11 @@ def _billing(settings: Settings, filters: Filters) -> None:
     billing = metrics.filter_frame(data.read_table(settings, "monthly_billing"), homes=filters.homes)
     if billing.is_empty():
         return
+    names = data.read_table(settings, "device_health_metrics", columns=("home_id", "home_name")).unique("home_id")
     with st.expander("Monthly billing per home"):
-        table = billing.sort(["month", "home_id"], descending=[True, False])
+        table = (billing.join(names, on="home_id", how="left")
+                 .select(pl.col("month").dt.strftime("%Y-%m"), "home_name", pl.exclude("month", "home_name"))
+                 .sort(["month", "home_id"], descending=[True, False]))
         st.dataframe(table, hide_index=True, key="billing_table")
         csv_button(table, name="monthly_billing", key="billing_csv")
 

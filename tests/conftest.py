@@ -54,3 +54,11 @@ def kafka_settings(kafka_bootstrap: str, lake_root: Path) -> Settings:
                              TELEMETRY_TOPIC=f"test.telemetry.{suffix}", BRONZE_CONSUMER_GROUP=f"test-bronze-{suffix}")
     ensure_topic(settings)
     return settings
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, lake_root: Path) -> Path:
+    """The app reads its settings from the environment: point it at the test lake and at no broker."""
+    monkeypatch.setenv("LAKE_ROOT", str(lake_root))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    return lake_root

@@ -16,8 +16,15 @@ from datetime import datetime
 
 import polars as pl
 
-from config.alert_rules import (ANOMALY_KINDS, Check, is_alerted, limits_frame, min_deviation, threshold_checks,
-                                with_limits)
+from config.alert_rules import (
+    ANOMALY_KINDS,
+    Check,
+    is_alerted,
+    limits_frame,
+    min_deviation,
+    threshold_checks,
+    with_limits,
+)
 from config.catalog import ANOMALY_METRICS
 from config.settings import Settings
 from lake import tables

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -47,8 +48,8 @@ def lake(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def dashboard_url(tmp_path: Path, lake: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def _dashboard(tmp_path: Path, lake: Path) -> Iterator[str]:
     """`python -m streamlit run dashboard/app.py` on a free port, refreshing every second."""
     port = _free_port()
     env = {**os.environ, "LAKE_ROOT": str(lake), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
@@ -63,6 +64,12 @@ def dashboard_url(tmp_path: Path, lake: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def dashboard_url(tmp_path: Path, lake: Path) -> Iterator[str]:
+    with _dashboard(tmp_path, lake) as url:
+        yield url
 
 
 class DevTools:
@@ -140,3 +147,15 @@ def test_overview_kpis_in_headless_chromium(dashboard_url: str, browser: DevTool
     fx.write_gold(make_settings(LAKE_ROOT=lake), "daily_energy_consumption", extra)
     wait_for(lambda: _kpi(_page_lines(browser), "Energy (kWh)") == "10.00", timeout_s=10 * REFRESH_S,
              what="the auto-refresh to show the new energy")
+
+
+def test_a_page_opened_on_an_empty_lake_fills_in_when_gold_arrives(browser: DevTools, tmp_path: Path) -> None:
+    lake = tmp_path / "empty-lake"
+    with _dashboard(tmp_path, lake) as url:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=url)
+        wait_for(lambda: "No data yet" in browser.text(), timeout_s=45, what="the empty-lake message")
+        fx.normal_lake(make_settings(LAKE_ROOT=lake))  # the first gold commits, while the page stays open
+        wait_for(lambda: _kpi(_page_lines(browser), "Energy (kWh)") != "", timeout_s=2 * REFRESH_S + 8,
+                 what="the page to fill in by itself within two refresh intervals (no reload)")
+        assert "No data yet" not in browser.text()

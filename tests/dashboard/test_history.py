@@ -11,7 +11,7 @@ from consumer.gold import run as silver_to_gold
 from consumer.gold.sample import gold, synthetic_silver, write_silver
 from tests.conftest import make_settings
 from tests.dashboard import fixtures as fx
-from tests.dashboard.test_pages import app_env, figures, metrics, run_app  # noqa: F401 (app_env is a fixture)
+from tests.dashboard.apptest import figures, metrics, run_app
 
 REPLAY_DAY = date(2007, 3, 1)
 

@@ -2,59 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from streamlit.testing.v1 import AppTest
 
 from common import kafka_io
 from config.settings import Settings
 from tests.conftest import make_settings
 from tests.dashboard import fixtures as fx
+from tests.dashboard.apptest import figures, metrics, page, run_app, table_with
 from tests.kafka_helpers import produce_raw
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-
-
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, lake_root: Path) -> Path:
-    """The app reads its settings from the environment: point it at the test lake and at no broker."""
-    monkeypatch.setenv("LAKE_ROOT", str(lake_root))
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    return lake_root
-
-
-def run_app(page: str | None = None, *, errors_expected: bool = False) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    if page is not None:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    assert errors_expected or not at.error, [e.value for e in at.error]
-    return at
-
-
-def metrics(at: AppTest) -> dict[str, tuple[str, str]]:
-    return {m.label: (m.value, m.delta) for m in at.metric}
-
-
-def table_with(at: AppTest, *columns: str):
-    """The first table shown that has all these columns (AppTest does not expose a dataframe's key)."""
-    for element in at.dataframe:
-        value = element.value
-        value = value.data if hasattr(value, "data") else value
-        if set(columns) <= set(value.columns):
-            return value
-    raise AssertionError(f"no table with columns {columns}")
-
-
-def figures(at: AppTest) -> dict[str, dict]:
-    """Every plotly chart on the page as its JSON spec, by title."""
-    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
 
 
 def test_empty_lake_says_what_to_start(app_env: Path) -> None:
@@ -97,12 +57,12 @@ def test_overview_charts_hold_the_fixture_values(app_env: Path) -> None:
     fx.normal_lake(make_settings(LAKE_ROOT=app_env))
     charts = figures(run_app())
     assert set(charts) >= {"Energy by device type (kWh)", "Health score vs failure risk",
-                           "System health: devices operational", "Homes by worst device status",
+                           "Devices operational (healthy + attention)", "Homes by worst device status",
                            "Temperature, last 60 min", "Power, last 60 min"}
     bar = charts["Energy by device type (kWh)"]["data"][0]
     assert dict(zip(bar["x"], bar["y"], strict=True)) == {"energy_meter": 7.0, "smart_plug": 4.5, "thermostat": 2.5,
                                                           "security_camera": 0.5}
-    gauge = charts["System health: devices operational"]["data"][0]
+    gauge = charts["Devices operational (healthy + attention)"]["data"][0]
     assert gauge["value"] == 50.0
     homes = charts["Homes by worst device status"]["data"]
     assert {t["name"]: len(t["lat"]) for t in homes} == {"attention": 1, "critical": 1}
@@ -113,10 +73,6 @@ def test_one_row_tables_render_without_yesterday(app_env: Path) -> None:
     shown = metrics(run_app())
     assert shown["Energy (kWh)"] == ("2.50", "")
     assert shown["Active devices"] == ("1", "")
-
-
-def page(name: str) -> AppTest:
-    return run_app(f"views/{name}.py")
 
 
 def test_every_page_says_no_data_on_an_empty_lake(app_env: Path) -> None:
@@ -253,6 +209,7 @@ def test_monthly_billing_table_on_the_overview(app_env: Path) -> None:
     fx.normal_lake(make_settings(LAKE_ROOT=app_env))
     billing = table_with(run_app(), "month", "total")
     assert billing["home_id"].tolist() == ["h1", "h2"] and billing["total"].tolist() == [11.4, 11.4]
+    assert billing["home_name"].tolist() == ["Home One", "Home Two"] and billing["month"].tolist() == ["2026-11"] * 2
 
 
 def test_invalid_setting_is_one_friendly_error(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

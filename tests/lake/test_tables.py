@@ -13,7 +13,7 @@ from consumer import maintenance
 from lake import delta_io, tables
 from ops import status
 from tests.conftest import make_settings
-from tests.dashboard.test_pages import app_env, page, table_with  # noqa: F401 - app_env is a fixture
+from tests.dashboard.apptest import page, table_with
 
 
 def test_every_table_has_its_own_folder_and_markers():
@@ -43,7 +43,7 @@ def throwaway() -> Iterator[tables.Table]:
     tables.unregister(table.key)
 
 
-def test_a_registered_table_is_in_status_maintenance_and_the_pipeline_page(throwaway, app_env):  # noqa: F811
+def test_a_registered_table_is_in_status_maintenance_and_the_pipeline_page(throwaway, app_env):
     settings = make_settings(LAKE_ROOT=app_env, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     frame = pl.DataFrame({"date": [date(2026, 11, 1), date(2026, 11, 2)], "value": [1, 2]}, schema=throwaway.schema)
     delta_io.write(throwaway.path(settings), frame, partition_by=throwaway.partition_by,
