@@ -23,9 +23,10 @@ T = TypeVar("T")
 
 def produce_raw(settings: Settings, values: Iterable[bytes | None], *, keys: Sequence[bytes | None] | None = None,
                 headers: Sequence[list[tuple[str, bytes]]] | None = None, topic: str | None = None) -> int:
-    """Send raw records with a plain kafka-python producer (acks=all); returns how many were sent."""
-    producer = KafkaProducer(**client_config(settings), acks="all", linger_ms=10, batch_size=512 * 1024,
-                             compression_type="lz4")
+    """Send raw records with a plain kafka-python producer (acks=all, idempotent: a retry on a slow broker never
+    writes a record twice, so tests can count); returns how many were sent."""
+    producer = KafkaProducer(**client_config(settings), acks="all", enable_idempotence=True, linger_ms=10,
+                             batch_size=512 * 1024, compression_type="lz4")
     sent = 0
     for i, value in enumerate(values):
         producer.send(topic or settings.telemetry_topic, value=value, key=keys[i] if keys else f"k{i % 97}".encode(),

@@ -1,5 +1,6 @@
 """A newcomer's path: start.sh from a clean clone, status healthy, gold filling up, stop.sh leaves nothing behind."""
 
+import ipaddress
 import os
 import subprocess
 from pathlib import Path
@@ -24,6 +25,12 @@ def _processes_in(folder: Path) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+def _loopback(ip: str) -> bool:
+    """127.0.0.1, ::1, or 127.0.0.1 as an IPv4-mapped IPv6 address (how the JVM binds a loopback listener)."""
+    address = ipaddress.ip_address(ip)
+    return address.is_loopback or bool(getattr(address, "ipv4_mapped", None) and address.ipv4_mapped.is_loopback)
 
 
 def test_start_status_stop_from_a_clean_clone(tmp_path):
@@ -51,7 +58,7 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
         ours = {p.pid for p in _processes_in(clone) + _processes_in(tmp_path / "kafka")}
         listening = [c.laddr for c in psutil.net_connections(kind="inet")
                      if c.status == psutil.CONN_LISTEN and c.pid in ours]
-        assert listening and all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
+        assert listening and all(_loopback(addr.ip) for addr in listening), listening
         gold = clone / "data" / "gold" / "daily_energy_consumption"
         wait_for(lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
                timeout_s=180, what="rows in gold")
