@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,17 @@ def test_bad_setting_is_one_line_and_exit_2():
     assert result.returncode == 2
     assert result.stderr == ("error: TELEMETRY_PARTITIONS='zero' is not valid: expected an integer 1..1000 "
                              "(partitions of the telemetry topic when created)\n")
+
+
+def test_the_console_script_runs_every_command(tmp_path):
+    """`pip install -e .` (scripts/setup.sh) installs `lakehouse`; each command is its module's program."""
+    lakehouse = Path(sys.executable).parent / "lakehouse"
+    assert lakehouse.exists(), "the project is not installed: run scripts/setup.sh (pip install -e .)"
+    listed = subprocess.run([str(lakehouse), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "commands:" in listed.stdout
+    for command in ("silver", "status"):
+        result = subprocess.run([str(lakehouse), command, "--help"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0 and result.stdout.startswith("usage:"), result.stderr
+    unknown = subprocess.run([str(lakehouse), "nope"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown command 'nope'")
