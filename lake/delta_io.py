@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import orjson
 import polars as pl
@@ -47,6 +47,25 @@ def txn_version(table: DeltaTable | None, app_id: str) -> int | None:
     return table.transaction_version(app_id)
 
 
+class Snapshot(NamedTuple):
+    """One version of a table as a stage planned on it (`table` None: there was no table yet).
+
+    A `write` against a snapshot is conditional: it commits only if nothing committed since then conflicts with
+    it (see `write`), so a progress check made on the snapshot and the commit see the same table state.
+    """
+
+    path: Path
+    table: DeltaTable | None
+
+    def txn_version(self, app_id: str) -> int | None:
+        return txn_version(self.table, app_id)
+
+
+def snapshot(path: Path) -> Snapshot:
+    """The table's current version, to plan a write on."""
+    return Snapshot(path, open_table(path))
+
+
 def read(path: Path, *, columns: Sequence[str] | None = None, version: int | None = None) -> pl.DataFrame:
     """The whole table (or some columns) as polars; an empty frame when the table does not exist."""
     table = open_table(path)
@@ -57,24 +76,43 @@ def read(path: Path, *, columns: Sequence[str] | None = None, version: int | Non
     return pl.from_arrow(table.to_pyarrow_table(columns=list(columns) if columns else None))  # type: ignore[return-value]
 
 
-def write(path: Path, data: pl.DataFrame | pa.Table, *, mode: Literal["append", "overwrite"] = "append",
+def write(target: Path | Snapshot, data: pl.DataFrame | pa.Table, *, mode: Literal["append", "overwrite"] = "append",
           partition_by: Sequence[str] | None = None, predicate: str | None = None,
           app_transactions: Mapping[str, int] | None = None, metadata: Mapping[str, str] | None = None,
           configuration: Mapping[str, str] | None = None, target_file_size: int | None = None) -> None:
     """One atomic Delta commit of `data`, with progress markers (`app_transactions`) in the same commit.
 
-    `predicate` with mode="overwrite" replaces only the matching rows (e.g. some partitions).
+    `predicate` with mode="overwrite" replaces only the matching rows (e.g. some partitions). Against a Snapshot
+    the commit is conditional: delta-rs checks every commit made since that snapshot and raises CommitFailedError
+    if one recorded any of the same application transactions, or (an overwrite) added or removed rows it replaces.
+    A Path commits on the table as it is when the write starts.
     """
     arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     txns = [Transaction(app_id, version, now_ms) for app_id, version in (app_transactions or {}).items()]
-    path.mkdir(parents=True, exist_ok=True)
+    planned = target if isinstance(target, Snapshot) else snapshot(target)
+    base = planned.table if planned.table is not None else _first_version(
+        planned.path, arrow.schema, partition_by=partition_by, configuration=configuration)
     write_deltalake(
-        str(path), arrow, mode=mode, partition_by=list(partition_by) if partition_by else None,
+        base, arrow, mode=mode, partition_by=list(partition_by) if partition_by else None,
         predicate=predicate, configuration=dict(configuration) if configuration else None,
         writer_properties=WRITER_PROPERTIES, target_file_size=target_file_size,
         commit_properties=CommitProperties(custom_metadata=dict(metadata or {}), app_transactions=txns or None),
     )
+
+
+def _first_version(path: Path, schema: pa.Schema, *, partition_by: Sequence[str] | None,
+                   configuration: Mapping[str, str] | None) -> DeltaTable:
+    """Version 0 of a new table, created empty, for a write planned on no table.
+
+    delta-rs commits a creation even when another writer created the table at the same instant (the second one
+    lands as version 1), so a first write cannot be made exclusive; instead it commits against the empty version 0
+    and is conflict-checked against every commit after it, like any other write.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    DeltaTable.create(str(path), schema, mode="ignore", partition_by=list(partition_by) if partition_by else None,
+                      configuration=dict(configuration) if configuration else None)
+    return DeltaTable(str(path), version=0)
 
 
 def retry_on_conflict(operation: Callable[[], T], *, what: str, attempts: int = 20, base_delay_s: float = 0.05,

@@ -1,9 +1,10 @@
 """A batch of Kafka records on its way to bronze, and the exactly-once append that lands it.
 
 The ingest buffers polled records here; `append_batch` writes them in one Delta commit that also records, per
-topic-partition, the last offset written (application transactions). Before writing it re-reads those markers and
-drops what the table already holds, so a replay after a crash, a rebalance or a zombie writer never duplicates a
-record; the markers are the ingest's restart position.
+topic-partition, the last offset written (application transactions). It reads those markers on a snapshot of the
+table, drops what the table already holds, and commits against that same snapshot: a commit that recorded one of
+its partitions in between (a zombie writer, a new owner after a rebalance) makes the commit fail, and the append
+is planned again. So a replay never duplicates a record; the markers are the ingest's restart position.
 """
 
 from __future__ import annotations
@@ -118,21 +119,22 @@ class AppendResult:
 
 
 def append_batch(path: Path, batch: BronzeBatch, *, clock_now: datetime | None = None) -> AppendResult:
-    """Append the batch to the bronze table exactly once (retrying on concurrent commits), see the module doc."""
+    """Append the batch to the bronze table exactly once (re-planned on a conflicting commit), see the module doc."""
     rows = batch.to_arrow(ingested_at=clock_now or datetime.now(UTC))
     last = batch.last_offsets()
 
     def attempt() -> AppendResult:
-        table = delta_io.open_table(path)
-        written = {key: delta_io.txn_version(table, tables.offset_marker(*key)) for key in last}
+        planned = delta_io.snapshot(path)
+        written = {key: planned.txn_version(tables.offset_marker(*key)) for key in last}
         fresh = _rows_after(rows, written)
         positions = {key: max(offset, written[key] or -1) for key, offset in last.items()}
         if fresh.num_rows == 0:
-            return AppendResult(0, rows.num_rows, positions, table.version() if table else None)
+            return AppendResult(0, rows.num_rows, positions, planned.table.version() if planned.table else None)
         markers = {tables.offset_marker(*key): offset for key, offset in last.items()
                    if written[key] is None or offset > written[key]}
-        delta_io.write(path, fresh, partition_by=tables.BRONZE.partition_by, configuration=tables.BRONZE.configuration,
-                       app_transactions=markers, target_file_size=delta_io.TARGET_FILE_SIZE,
+        delta_io.write(planned, fresh, partition_by=tables.BRONZE.partition_by,
+                       configuration=tables.BRONZE.configuration, app_transactions=markers,
+                       target_file_size=delta_io.TARGET_FILE_SIZE,
                        metadata={"writer": "bronze-ingest", "rows": str(fresh.num_rows)})
         return AppendResult(fresh.num_rows, rows.num_rows - fresh.num_rows, positions, None)
 

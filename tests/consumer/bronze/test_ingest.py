@@ -61,6 +61,43 @@ def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
     assert (replay.rows, replay.skipped, delta_io.open_table(path).version()) == (0, 15, table.version())
 
 
+@pytest.mark.parametrize("table_exists", [False, True])
+def test_two_writers_appending_one_partitions_records_at_the_same_instant_write_each_offset_once(
+        settings, monkeypatch, table_exists):
+    path = tables.BRONZE.path(settings)
+    if table_exists:
+        append_batch(path, _batch("t", 1, range(10)))
+    real_write, both_planned, first_committed = delta_io.write, threading.Barrier(2, timeout=60), threading.Event()
+    waiting = {"first", "second"}
+
+    def write_in_turn(*args, **kwargs):  # both check the markers, then one commits, then the other
+        name = threading.current_thread().name
+        if name in waiting:
+            waiting.discard(name)
+            both_planned.wait()
+            if name == "second":
+                first_committed.wait(60)
+        try:
+            return real_write(*args, **kwargs)
+        finally:
+            if name == "first":
+                first_committed.set()
+
+    monkeypatch.setattr(delta_io, "write", write_in_turn)
+    batches = {"first": _batch("t", 0, range(0, 1000)), "second": _batch("t", 0, range(500, 1500))}
+    results = {}
+    threads = [threading.Thread(target=lambda n=name: results.__setitem__(n, append_batch(path, batches[n])),
+                                name=name) for name in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    offsets = bronze_rows(settings).filter(pl.col("partition") == 0)["offset"]
+    assert offsets.len() == offsets.n_unique() == 1500 and offsets.min() == 0 and offsets.max() == 1499
+    assert (results["first"].rows, results["second"].rows, results["second"].skipped) == (1000, 500, 500)
+    assert delta_io.open_table(path).transaction_version(tables.offset_marker("t", 0)) == 1499
+
+
 def test_keep_only_drops_partitions_no_longer_owned():
     batch = _batch("t", 0, range(3))
     batch.add("t", 1, [_record("t", 1, 0, b"x")], now=0.0)
