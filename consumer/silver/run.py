@@ -5,7 +5,8 @@
 Bronze versions are processed in chunks. For each chunk the quarantine, the telemetry and the run log are
 written in that order, each commit recording the last bronze version it covers (app_id `silver:bronze`), so a
 crash at any point leaves a chunk that the next run finishes with the same boundaries, skipping the tables that
-already hold it. Every chunk reconciles: bronze rows = silver rows + quarantined + duplicates removed.
+already hold it. Each commit is made against the snapshot its marker was read on: a concurrent run's commit in
+between makes it fail, and the chunk is planned again. Every chunk reconciles: bronze rows = silver rows + quarantined + duplicates removed.
 """
 
 from __future__ import annotations
@@ -86,12 +87,17 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     target = bronze.version()
     catalog = load_catalog(settings)
     rules = silver_rules(settings)
-    while True:
-        marks = silver_io.progress(settings)
-        chunk = silver_io.next_chunk(tables.BRONZE.path(settings), marks, target, max_rows=max_chunk_rows)
-        if chunk is None:
-            break
-        _process(settings, chunk, marks, catalog, rules, clock, result)
+
+    def step() -> bool:
+        """Plan the next chunk on the silver tables' current snapshots and process it; False when none is left."""
+        state = silver_io.progress(settings)
+        chunk = silver_io.next_chunk(tables.BRONZE.path(settings), state.marks, target, max_rows=max_chunk_rows)
+        if chunk is not None:
+            _process(settings, chunk, state, catalog, rules, clock, result)
+        return chunk is not None
+
+    while delta_io.retry_on_conflict(step, what="silver chunk"):
+        pass
     result.seconds = time.perf_counter() - started
     if result.chunks:
         logger.info("silver: bronze versions %s..%s: %d rows → %d silver, %d quarantined, %d duplicates in %.2fs "
@@ -102,9 +108,9 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
     return result
 
 
-def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], catalog: pl.DataFrame,
+def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progress, catalog: pl.DataFrame,
              rules: tuple[Rule, ...], clock: Clock, result: SilverRunResult) -> None:
-    """Validate, deduplicate and write one chunk; skip the tables whose progress `marks` say already hold it."""
+    """Validate, deduplicate and write one chunk; skip the tables whose progress marks say already hold it."""
     started_at = clock.now()
     raw = silver_io.read_chunk(tables.BRONZE.path(settings), chunk)
     rows: pl.DataFrame = pl.from_arrow(raw)  # type: ignore[assignment]
@@ -112,27 +118,29 @@ def _process(settings: Settings, chunk: silver_io.Chunk, marks: dict[str, int], 
     ruled = apply_rules(checked, rules)
     rejected = ruled.rows.filter(pl.col("quarantine_mask") != 0)
     firsts = first_of_each_event(ruled.rows.filter(pl.col("quarantine_mask") == 0))
-    known = silver_io.known_events(settings, firsts)
+    known = silver_io.known_events(state.snapshots[tables.SILVER.name], firsts)
     itself = pl.col("partition").cast(pl.Int32).eq(pl.col("kafka_partition")) & pl.col("offset").eq(pl.col("kafka_offset"))
     seen = firsts.join(known, on="event_id", how="left").with_columns(itself.fill_null(False).alias("_itself"),
                                                                        pl.col("kafka_offset").is_not_null().alias("_seen"))
     new = seen.filter(~pl.col("_seen") | pl.col("_itself")).drop("kafka_partition", "kafka_offset", "_seen", "_itself")
     counts = {"bronze_rows": rows.height, "silver_rows": new.height, "quarantined_rows": rejected.height,
               "duplicate_rows": rows.height - rejected.height - new.height}
-    if marks["quarantine"] < chunk.last and not rejected.is_empty():
-        _write(settings, tables.QUARANTINE, silver_quarantine(rejected, rules, quarantined_at=started_at), chunk)
+    if state.marks["quarantine"] < chunk.last and not rejected.is_empty():
+        _write(state, tables.QUARANTINE, silver_quarantine(rejected, rules, quarantined_at=started_at), chunk)
     fresh = new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
-    if marks["telemetry"] < chunk.last and not fresh.is_empty():
-        _write(settings, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
-    _write(settings, tables.RUN_LOG, run_log_row(chunk, counts, ruled.counts, started_at=started_at,
+    if state.marks["telemetry"] < chunk.last and not fresh.is_empty():
+        _write(state, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
+    _write(state, tables.RUN_LOG, run_log_row(chunk, counts, ruled.counts, started_at=started_at,
                                             finished_at=clock.now()), chunk)
     result.add(chunk, counts, ruled.counts)
     logger.debug("silver: chunk of bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
                 chunk.first, chunk.last, *counts.values())
 
 
-def _write(settings: Settings, table: tables.Table, frame: pl.DataFrame, chunk: silver_io.Chunk) -> None:
-    delta_io.write(table.path(settings), frame, partition_by=table.partition_by,
+def _write(state: silver_io.Progress, table: tables.Table, frame: pl.DataFrame, chunk: silver_io.Chunk) -> None:
+    """Commit the chunk's rows of one table against the snapshot its marker was read on (CommitFailedError when
+    another run committed to it since)."""
+    delta_io.write(state.snapshots[table.name], frame, partition_by=table.partition_by,
                    app_transactions={table.marker(): chunk.last})
 
 

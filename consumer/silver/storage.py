@@ -32,13 +32,21 @@ class Chunk(NamedTuple):
     last: int
 
 
-def progress(settings: Settings) -> dict[str, int]:
-    """Per silver table (by name), the last bronze version whose results it holds (-1: none)."""
-    marks = {}
-    for table in tables.SILVER_TABLES:
-        version = delta_io.txn_version(delta_io.open_table(table.path(settings)), table.marker())
-        marks[table.name] = -1 if version is None else version
-    return marks
+class Progress(NamedTuple):
+    """Silver's tables as a run planned on them: their snapshots, and per table the last bronze version whose
+    results it holds (-1: none), both by table name. Writes commit against these snapshots, so a concurrent run's
+    commit in between makes them fail (and the chunk is planned again) instead of writing a chunk twice."""
+
+    snapshots: dict[str, delta_io.Snapshot]
+    marks: dict[str, int]
+
+
+def progress(settings: Settings) -> Progress:
+    """Snapshots of the silver tables and their progress markers."""
+    snapshots = {table.name: delta_io.snapshot(table.path(settings)) for table in tables.SILVER_TABLES}
+    marks = {table.name: -1 if (version := snapshots[table.name].txn_version(table.marker())) is None else version
+             for table in tables.SILVER_TABLES}
+    return Progress(snapshots, marks)
 
 
 def next_chunk(bronze: Path, marks: dict[str, int], target: int, *, max_rows: int) -> Chunk | None:
@@ -94,13 +102,14 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def known_events(settings: Settings, candidates: pl.DataFrame) -> pl.DataFrame:
-    """Silver's rows (event_id, kafka_partition, kafka_offset) that share an event_id with the candidates.
+def known_events(telemetry: delta_io.Snapshot, candidates: pl.DataFrame) -> pl.DataFrame:
+    """Silver's rows (event_id, kafka_partition, kafka_offset) in the `telemetry` snapshot that share an event_id
+    with the candidates.
 
     A duplicate is a redelivery of the same event, so it carries the same event time: only silver files whose
     event dates and time range overlap the candidates' are read (partition and statistics pruning).
     """
-    table = delta_io.open_table(tables.SILVER.path(settings))
+    table = telemetry.table
     empty = pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64})
     if table is None or candidates.is_empty():
         return empty

@@ -20,6 +20,7 @@ from consumer.bronze.batch import BronzeBatch, append_batch
 from lake import delta_io, tables
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import bronze_count, bronze_rows, env_of, produce_raw, start_module, wait_for
+from tests.races import commit_in_turn, run_both
 
 
 def _record(topic: str, partition: int, offset: int, value: bytes | None, *, key: bytes | None = b"k",
@@ -67,31 +68,9 @@ def test_two_writers_appending_one_partitions_records_at_the_same_instant_write_
     path = tables.BRONZE.path(settings)
     if table_exists:
         append_batch(path, _batch("t", 1, range(10)))
-    real_write, both_planned, first_committed = delta_io.write, threading.Barrier(2, timeout=60), threading.Event()
-    waiting = {"first", "second"}
-
-    def write_in_turn(*args, **kwargs):  # both check the markers, then one commits, then the other
-        name = threading.current_thread().name
-        if name in waiting:
-            waiting.discard(name)
-            both_planned.wait()
-            if name == "second":
-                first_committed.wait(60)
-        try:
-            return real_write(*args, **kwargs)
-        finally:
-            if name == "first":
-                first_committed.set()
-
-    monkeypatch.setattr(delta_io, "write", write_in_turn)
-    batches = {"first": _batch("t", 0, range(0, 1000)), "second": _batch("t", 0, range(500, 1500))}
-    results = {}
-    threads = [threading.Thread(target=lambda n=name: results.__setitem__(n, append_batch(path, batches[n])),
-                                name=name) for name in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    commit_in_turn(monkeypatch)
+    results = run_both(lambda: append_batch(path, _batch("t", 0, range(0, 1000))),
+                       lambda: append_batch(path, _batch("t", 0, range(500, 1500))))
     offsets = bronze_rows(settings).filter(pl.col("partition") == 0)["offset"]
     assert offsets.len() == offsets.n_unique() == 1500 and offsets.min() == 0 and offsets.max() == 1499
     assert (results["first"].rows, results["second"].rows, results["second"].skipped) == (1000, 500, 500)

@@ -22,6 +22,7 @@ from lake import delta_io, tables
 from tests.conftest import REPO, make_settings
 from tests.consumer.silver.fixtures import append_bronze, encode, plug_event
 from tests.kafka_helpers import env_of
+from tests.races import commit_in_turn, run_both
 
 RUN_COLUMNS = ("run_id", "started_at", "finished_at")
 LATER = datetime(2026, 11, 25, tzinfo=UTC)  # after every event of the longest stream (100,000 s)
@@ -149,9 +150,9 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(tmp_p
     for target in (clean, killed):
         load(target, values, per_commit=6_000)
     bronze_to_silver.run(clean, max_chunk_rows=6_000)
-    rng = random.Random(11)
+    rng, last = random.Random(11), delta_io.open_table(tables.BRONZE.path(killed)).version()
     for _ in range(3):
-        if progress(killed)["run_log"] >= 9:
+        if progress(killed).marks["run_log"] >= last:
             break
         proc = subprocess.Popen([sys.executable, "-m", "consumer.silver", "--max-chunk-rows", "6000"],
                                 cwd=REPO, env=env_of(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -161,3 +162,19 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(tmp_p
     bronze_to_silver.run(killed, max_chunk_rows=6_000)
     for name, frame in silver_state(clean).items():
         assert_frame_equal(silver_state(killed)[name], frame), name
+
+
+def test_two_runs_at_the_same_instant_without_the_lock_write_every_chunk_once(tmp_path, monkeypatch):
+    values, kinds = faulty_stream(6_000, fault_rate=0.1, seed=5)
+    clean, raced = (make_settings(LAKE_ROOT=tmp_path / name) for name in ("clean", "raced"))
+    for target in (clean, raced):
+        load(target, values, per_commit=1_000)
+    bronze_to_silver.run(clean, max_chunk_rows=2_000)
+    commit_in_turn(monkeypatch)
+    results = run_both(lambda: bronze_to_silver.run(raced, max_chunk_rows=2_000),
+                       lambda: bronze_to_silver.run(raced, max_chunk_rows=2_000))
+    assert sum(r.bronze_rows for r in results.values()) == 6_000  # every chunk counted by exactly one of them
+    silver = delta_io.read(tables.SILVER.path(raced), columns=["event_id"])
+    assert silver.height == silver["event_id"].n_unique() == kinds.count("valid")
+    for name, frame in silver_state(clean).items():
+        assert_frame_equal(silver_state(raced)[name], frame), name
