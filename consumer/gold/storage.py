@@ -146,19 +146,22 @@ def replace(settings: Settings, table: tables.Table, frame: pl.DataFrame, *, pre
             versions: Mapping[str, int], always: bool = False) -> None:
     """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions.
 
-    One atomic commit; retried on a concurrent commit. Skipped when the table already recorded these versions or
-    later (a concurrent run wrote the same rows), unless `always` (tables that depend on the clock). `versions`:
-    source table key → the version the rows were computed from.
+    One atomic commit, against the snapshot the recorded versions were checked on: a concurrent run's commit in
+    between makes it fail, and it is checked again. Skipped when the table recorded a newer source version (the
+    frame would take it back), or these very versions unless `always` (tables that depend on the clock).
+    `versions`: source table key → the version the rows were computed from.
     """
     path = table.path(settings)
     markers = {table.marker(source): version for source, version in versions.items()}
 
     def commit() -> None:
-        current = delta_io.open_table(path)
-        if not always and current is not None and all((delta_io.txn_version(current, a) or -1) >= v for a, v in markers.items()):
+        current = delta_io.snapshot(path)
+        recorded = {marker: current.txn_version(marker) for marker in markers}
+        if any(v is not None and v > markers[m] for m, v in recorded.items()):
             return
-        exists = current is not None
-        delta_io.write(path, frame, mode="overwrite", predicate=predicate if exists else None,
+        if not always and all(v == markers[m] for m, v in recorded.items()):
+            return
+        delta_io.write(current, frame, mode="overwrite", predicate=predicate if current.table is not None else None,
                        partition_by=table.partition_by or None, app_transactions=markers)
 
     delta_io.retry_on_conflict(commit, what=table.key)

@@ -22,6 +22,7 @@ from consumer.gold.sample import gold, quarantine_rows, silver_rows, synthetic_s
 from lake import delta_io, tables
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of
+from tests.races import commit_in_turn, run_both
 
 TABLES = (*silver_to_gold.DATE_TABLES, "device_health_metrics")
 START = datetime(2026, 11, 18, tzinfo=UTC)
@@ -165,3 +166,17 @@ def test_new_rows_either_side_of_midnight_replace_only_their_own_hours(settings)
     assert daily["readings"].to_list() == [2, 2] and daily["energy_kwh"].to_list() == [0.002, 0.002]
     hourly = delta_io.read(tables.DEVICE_HOURLY.path(settings))
     assert hourly.height == 4
+
+
+def test_two_runs_at_the_same_instant_equal_one_run(tmp_path, monkeypatch):
+    rows = synthetic_silver(20_000, start=START, days=2, devices=20)
+    one, raced = make_settings(LAKE_ROOT=tmp_path / "one"), make_settings(LAKE_ROOT=tmp_path / "raced")
+    for target in (one, raced):
+        for part in rows.iter_slices(5_000):
+            write_silver(target, part)
+    clock = ManualClock(CLOCK_AT)
+    silver_to_gold.run(one, clock=clock)
+    commit_in_turn(monkeypatch)
+    run_both(lambda: silver_to_gold.run(raced, clock=clock), lambda: silver_to_gold.run(raced, clock=clock))
+    for table in TABLES:
+        assert_frame_equal(gold(raced, table), gold(one, table))
