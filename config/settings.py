@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,8 @@ _path.accepted = "a path"  # type: ignore[attr-defined]
 
 _PARSERS: dict[str, Callable[[str], Any]] = {"str": _text, "Path": _path}
 
+_KAFKA_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule for topic names; group ids follow it here too
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -148,6 +151,9 @@ class Settings:
         if not _bootstrap_servers(self.kafka_bootstrap_servers):
             raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: "
                               "expected host:port[,host:port]")
+        _check_kafka_name("TELEMETRY_TOPIC", self.telemetry_topic)
+        _check_kafka_name("BRONZE_CONSUMER_GROUP", self.bronze_consumer_group)
+        _check_lake_root(self.lake_root)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(env name, value, doc) for every setting; secrets masked."""
@@ -193,6 +199,25 @@ def _bootstrap_servers(raw: str) -> tuple[tuple[str, int], ...]:
 def env_names() -> list[str]:
     """Every environment variable the settings read."""
     return [f.metadata["env"] for f in dataclasses.fields(Settings)]
+
+
+def _check_kafka_name(env: str, value: str) -> None:
+    if not _KAFKA_NAME.fullmatch(value) or value in (".", ".."):
+        raise ConfigError(f"{env}={value!r} is not valid: expected 1 to 249 of the characters a-z A-Z 0-9 . _ - "
+                          "(and not '.' or '..'); change it in the environment or .env")
+
+
+def _check_lake_root(root: Path) -> None:
+    """LAKE_ROOT must be a folder this user can write, or one it can create (a missing lake is fine: the first
+    writer creates it, and readers such as the status report work before that)."""
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"LAKE_ROOT={str(root)!r} is not valid: {existing} is a file, not a folder; point LAKE_ROOT "
+                          "at a folder (it is created when missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "it is not writable" if existing == root else f"it cannot be created in {existing} (not writable)"
+        raise ConfigError(f"LAKE_ROOT={str(root)!r} is not valid: {where}; point LAKE_ROOT at a folder this user can "
+                          "write")
 
 
 def _parse(f: dataclasses.Field, raw: str) -> Any:

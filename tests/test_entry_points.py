@@ -52,3 +52,17 @@ def test_the_console_script_runs_every_command(tmp_path):
         assert result.returncode == 0 and result.stdout.startswith("usage:"), result.stderr
     unknown = subprocess.run([str(lakehouse), "nope"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown command 'nope'")
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"TELEMETRY_TOPIC": "bad topic!"}, "error: TELEMETRY_TOPIC='bad topic!' is not valid: expected 1 to 249 of the "
+                                        "characters a-z A-Z 0-9 . _ - (and not '.' or '..'); change it in the "
+                                        "environment or .env\n"),
+    ({"LAKE_ROOT": "README.md"}, "error: LAKE_ROOT='README.md' is not valid: README.md is a file, not a folder; "
+                                 "point LAKE_ROOT at a folder (it is created when missing)\n"),
+])
+@pytest.mark.parametrize("module", ["consumer.bronze", "consumer.silver", "consumer.scheduler"])
+def test_bad_topic_or_lake_root_is_one_line_and_exit_2(module, env, expected):
+    result = subprocess.run([sys.executable, "-m", module], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", **env})
+    assert (result.returncode, result.stderr) == (2, expected)

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,31 @@ def test_env_example_documents_every_setting():
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     documented = {line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line}
     assert set(env_names()) <= documented
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("TELEMETRY_TOPIC", "smart home/telemetry"), ("TELEMETRY_TOPIC", ".."), ("TELEMETRY_TOPIC", "t" * 250),
+    ("BRONZE_CONSUMER_GROUP", "bronze:ingest"),
+])
+def test_kafka_names_with_invalid_characters_are_refused(name, value):
+    with pytest.raises(ConfigError, match=rf"^{name}=.* is not valid: expected 1 to 249 of the characters"):
+        Settings.from_env({name: value}, dotenv=None)
+
+
+def test_lake_root_must_be_a_writable_folder_or_creatable(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        Settings.from_env({"LAKE_ROOT": str(tmp_path / "file")}, dotenv=None)
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        Settings.from_env({"LAKE_ROOT": str(tmp_path / "file" / "lake")}, dotenv=None)
+    missing = Settings.from_env({"LAKE_ROOT": str(tmp_path / "not" / "yet")}, dotenv=None)  # created by the first writer
+    assert missing.lake_root == tmp_path / "not" / "yet" and not missing.lake_root.exists()
+
+
+@pytest.mark.skipif(not os.access("/proc/sys", os.F_OK) or os.access("/proc/sys", os.W_OK),
+                    reason="needs a folder this user cannot write (/proc/sys on Linux, even for root)")
+def test_lake_root_that_is_not_writable_is_refused():
+    with pytest.raises(ConfigError, match="LAKE_ROOT='/proc/sys' is not valid: it is not writable"):
+        Settings.from_env({"LAKE_ROOT": "/proc/sys"}, dotenv=None)
+    with pytest.raises(ConfigError, match=r"cannot be created in /proc/sys \(not writable\)"):
+        Settings.from_env({"LAKE_ROOT": "/proc/sys/lake"}, dotenv=None)
