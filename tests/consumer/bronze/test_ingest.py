@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from common.kafka_io import ensure_topic, group_lag
+from common.kafka_io import end_offsets, ensure_topic, group_lag
 from consumer.bronze import ingest as ingest_bronze
 from consumer.bronze.batch import BronzeBatch, append_batch
 from lake import delta_io, tables
@@ -181,10 +181,13 @@ def test_a_member_without_partitions_is_stuck_only_while_records_wait_and_nobody
     assert _stuck_after([(100, 50), (100, 50)], assigned=True) == [False, False, False]
 
 
-def _owns_partitions(log) -> bool:
-    """Whether the ingest writing `log` owns partitions after its latest assignment."""
-    assignments = [line for line in log.read_text().splitlines() if "consumer.bronze.ingest: assigned " in line]
-    return bool(assignments) and "assigned no partitions" not in assignments[-1]
+def _last_assignment(log) -> list[str] | None:
+    """The partitions of the ingest's latest assignment (None before its first one)."""
+    lines = [line for line in log.read_text().splitlines() if "consumer.bronze.ingest: assigned " in line]
+    if not lines:
+        return None
+    listed = lines[-1].split("assigned ", 1)[1]
+    return [] if listed == "no partitions" else listed.split(", ")
 
 
 @pytest.mark.integration
@@ -195,7 +198,7 @@ def test_two_processes_in_one_group_land_every_record_once(kafka_settings, tmp_p
     small = {"BRONZE_FLUSH_RECORDS": "3000", "BRONZE_FLUSH_SECONDS": "0.5"}
     procs = [start_module("consumer.bronze", kafka_settings, "--idle-exit", "8", log=log, **small)
              for log in logs]
-    wait_for(lambda: all(_owns_partitions(log) for log in logs), timeout_s=90, what="both members to own partitions")
+    wait_for(lambda: all(_last_assignment(log) for log in logs), timeout_s=90, what="both members to own partitions")
     produce_raw(kafka_settings, (b"r%d" % i for i in range(total)))
     for proc, log in zip(procs, logs):
         assert proc.wait(180) == 0, log.read_text()[-2000:]
@@ -212,3 +215,47 @@ def test_unreachable_broker_with_idle_exit_is_one_line_within_its_bound(tmp_path
     errors = [line for line in result.stderr.splitlines() if "INFO" not in line]
     assert errors == ["error: Kafka broker not reachable at 127.0.0.1:1 (ConnectionRefusedError): start it with "
                       "./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def _produce_until(settings, stop: threading.Event, *, per_batch: int = 200, every_s: float = 0.1) -> None:
+    """Keep the topic flowing: a batch of records every `every_s` until `stop` is set."""
+    n = 0
+    while not stop.is_set():
+        produce_raw(settings, (b"z%d" % i for i in range(n, n + per_batch)))
+        n += per_batch
+        stop.wait(every_s)
+
+
+@pytest.mark.integration
+def test_a_member_paused_and_resumed_ten_times_never_duplicates_a_record(kafka_settings, tmp_path):
+    """The zombie scenario: while one member is stopped (SIGSTOP) the group gives its partitions to the other; on
+    SIGCONT it still holds polled records and flushes them (every 0.1 s) before it learns it lost them."""
+    fast = {"BRONZE_FLUSH_SECONDS": "0.1"}
+    logs = [tmp_path / "zombie.log", tmp_path / "other.log"]
+    zombie, other = (start_module("consumer.bronze", kafka_settings, log=log, **fast) for log in logs)
+    stop = threading.Event()
+    producer = threading.Thread(target=_produce_until, args=(kafka_settings, stop))
+    try:
+        wait_for(lambda: all(_last_assignment(log) for log in logs), timeout_s=90, what="both members to own partitions")
+        producer.start()
+        for pause in range(10):
+            wait_for(lambda: bronze_count(kafka_settings) > 0 and _last_assignment(logs[0]), timeout_s=90,
+                     what=f"the zombie to own partitions before pause {pause}")
+            zombie.send_signal(signal.SIGSTOP)
+            wait_for(lambda: len(_last_assignment(logs[1]) or []) == 6, timeout_s=60,
+                     what=f"the other member to take every partition during pause {pause}")
+            zombie.send_signal(signal.SIGCONT)
+            wait_for(lambda: _last_assignment(logs[0]) and len(_last_assignment(logs[1]) or []) < 6, timeout_s=90,
+                     what=f"the zombie to rejoin after pause {pause}")
+        stop.set()
+        producer.join(60)
+        total = sum(end_offsets(kafka_settings, kafka_settings.telemetry_topic).values())
+        wait_for(lambda: bronze_count(kafka_settings) >= total, timeout_s=120, what=f"all {total} records in bronze")
+    finally:
+        stop.set()
+        for proc in (zombie, other):
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+    for proc, log in zip((zombie, other), logs):
+        assert proc.wait(60) == 0, log.read_text()[-2000:]
+    _assert_exactly_once(kafka_settings, total)
