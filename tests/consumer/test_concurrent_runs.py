@@ -16,10 +16,9 @@ from polars.testing import assert_frame_equal
 
 from common.clock import ManualClock
 from config.settings import Settings
-from consumer.bronze.schema import bronze_path
 from consumer.gold import run as silver_to_gold
 from consumer.gold.sample import gold
-from lake import delta_io
+from lake import delta_io, tables
 from lake.lock import lock_path
 from tests.conftest import REPO, make_settings
 from tests.consumer.silver.fixtures import append_bronze, encode, plug_event
@@ -116,14 +115,14 @@ def test_ten_rounds_of_two_silver_and_two_gold_runs_at_once_write_nothing_twice(
             worker.stdin.close()
             worker.wait(60)
         log.close()
-    telemetry = delta_io.read(settings.table_path("silver", "telemetry"), columns=["event_id"])
+    telemetry = delta_io.read(tables.SILVER.path(settings), columns=["event_id"])
     assert telemetry.height == telemetry["event_id"].n_unique() == ROUNDS * EVENTS
-    assert delta_io.read(settings.table_path("silver", "quarantine")).height == ROUNDS * BROKEN
-    run_log = delta_io.read(settings.table_path("silver", "run_log"))
+    assert delta_io.read(tables.QUARANTINE.path(settings)).height == ROUNDS * BROKEN
+    run_log = delta_io.read(tables.RUN_LOG.path(settings))
     assert run_log["reconciled"].all() and int(run_log["bronze_rows"].sum()) == offset
-    assert delta_io.open_table(bronze_path(settings)).count() == offset
+    assert delta_io.open_table(tables.BRONZE.path(settings)).count() == offset
     fresh = _fresh_gold(settings, tmp_path / "fresh")
     for table in GOLD_TABLES:
         assert_frame_equal(gold(settings, table), gold(fresh, table), check_dtypes=False), table
-    alerts = gold(settings, "daily_energy_consumption")
-    assert int(alerts["readings"].sum()) == ROUNDS * EVENTS and alerts.filter(pl.col("readings") > 0).height == 2
+    daily = gold(settings, "daily_energy_consumption")
+    assert int(daily["readings"].sum()) == ROUNDS * EVENTS and daily.filter(pl.col("readings") > 0).height == 2
