@@ -6,7 +6,8 @@ Bronze versions are processed in chunks. For each chunk the quarantine, the tele
 written in that order, each commit recording the last bronze version it covers (app_id `silver:bronze`), so a
 crash at any point leaves a chunk that the next run finishes with the same boundaries, skipping the tables that
 already hold it. Each commit is made against the snapshot its marker was read on: a concurrent run's commit in
-between makes it fail, and the chunk is planned again. Every chunk reconciles: bronze rows = silver rows + quarantined + duplicates removed.
+between makes it fail, and the chunk is planned again. Every chunk reconciles: bronze rows = silver rows +
+quarantined + duplicates removed.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progre
     if state.marks["telemetry"] < chunk.last and not fresh.is_empty():
         _write(state, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
     _write(state, tables.RUN_LOG, run_log_row(chunk, counts, ruled.counts, started_at=started_at,
-                                            finished_at=clock.now()), chunk)
+                                              finished_at=clock.now()), chunk)
     result.add(chunk, counts, ruled.counts)
     logger.debug("silver: chunk of bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
                 chunk.first, chunk.last, *counts.values())

@@ -76,7 +76,7 @@ def test_lake_root_must_be_a_writable_folder_or_creatable(tmp_path):
         Settings.from_env({"LAKE_ROOT": str(tmp_path / "file")}, dotenv=None)
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         Settings.from_env({"LAKE_ROOT": str(tmp_path / "file" / "lake")}, dotenv=None)
-    missing = Settings.from_env({"LAKE_ROOT": str(tmp_path / "not" / "yet")}, dotenv=None)  # created by the first writer
+    missing = Settings.from_env({"LAKE_ROOT": str(tmp_path / "not" / "yet")}, dotenv=None)  # the first writer makes it
     assert missing.lake_root == tmp_path / "not" / "yet" and not missing.lake_root.exists()
 
 

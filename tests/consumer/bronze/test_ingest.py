@@ -236,7 +236,8 @@ def test_a_member_paused_and_resumed_ten_times_never_duplicates_a_record(kafka_s
     stop = threading.Event()
     producer = threading.Thread(target=_produce_until, args=(kafka_settings, stop))
     try:
-        wait_for(lambda: all(_last_assignment(log) for log in logs), timeout_s=90, what="both members to own partitions")
+        wait_for(lambda: all(_last_assignment(log) for log in logs), timeout_s=90,
+                 what="both members to own partitions")
         producer.start()
         for pause in range(10):
             wait_for(lambda: bronze_count(kafka_settings) > 0 and _last_assignment(logs[0]), timeout_s=90,
