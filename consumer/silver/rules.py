@@ -64,6 +64,9 @@ def rules(settings: Settings) -> tuple[Rule, ...]:
         Rule("seq_non_negative", "quarantine", "seq ≥ 0", ~parsed | (c("seq") >= 0).fill_null(True)),
         Rule("value_in_range", "quarantine", "every metric lies in its device type's range (config/device_types.toml)",
              ~parsed | _all_types(types, _in_range)),
+        # Decided across arrivals by transforms.classify_arrivals (after the rules above): no row check of its own.
+        Rule("consistent_event_id", "quarantine", "an event_id that arrived before (earlier in bronze, or in "
+             "silver) carries the same reading; a different reading under it is a conflict", pl.lit(True)),
         Rule("known_alert", "warn", f"alert is null or one of {', '.join(ALERTS)}",
              c("alert").is_null() | c("alert").is_in(ALERTS)),
         Rule("event_id_is_uuid", "warn", "event_id is a UUID", c("event_id").str.contains(UUID_PATTERN).fill_null(True)),

@@ -30,9 +30,11 @@ from consumer.silver.parse import parse_values
 from consumer.silver.rules import Rule
 from consumer.silver.rules import rules as silver_rules
 from consumer.silver.transforms import (
+    CONFLICT_RULE,
     apply_rules,
     checked_events,
-    first_of_each_event,
+    classify_arrivals,
+    quarantine_conflicts,
     silver_quarantine,
     silver_telemetry,
 )
@@ -117,13 +119,13 @@ def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progre
     rows: pl.DataFrame = pl.from_arrow(raw)  # type: ignore[assignment]
     checked = checked_events(rows, pl.from_arrow(parse_values(raw["value"])), catalog)  # type: ignore[arg-type]
     ruled = apply_rules(checked, rules)
-    rejected = ruled.rows.filter(pl.col("quarantine_mask") != 0)
-    firsts = first_of_each_event(ruled.rows.filter(pl.col("quarantine_mask") == 0))
-    known = silver_io.known_events(state.snapshots[tables.SILVER.name], firsts)
-    itself = pl.col("partition").cast(pl.Int32).eq(pl.col("kafka_partition")) & pl.col("offset").eq(pl.col("kafka_offset"))
-    seen = firsts.join(known, on="event_id", how="left").with_columns(itself.fill_null(False).alias("_itself"),
-                                                                       pl.col("kafka_offset").is_not_null().alias("_seen"))
-    new = seen.filter(~pl.col("_seen") | pl.col("_itself")).drop("kafka_partition", "kafka_offset", "_seen", "_itself")
+    valid = ruled.rows.filter(pl.col("quarantine_mask") == 0)
+    known = silver_io.known_events(state.snapshots[tables.SILVER.name], valid)
+    arrivals = classify_arrivals(valid, known)
+    conflicts = quarantine_conflicts(arrivals, rules)
+    rejected = pl.concat([ruled.rows.filter(pl.col("quarantine_mask") != 0), conflicts])
+    new = arrivals.filter(pl.col("arrival") == "new").drop("arrival")
+    rule_counts = {**ruled.counts, CONFLICT_RULE: ruled.counts[CONFLICT_RULE] + conflicts.height}
     counts = {"bronze_rows": rows.height, "silver_rows": new.height, "quarantined_rows": rejected.height,
               "duplicate_rows": rows.height - rejected.height - new.height}
     if state.marks["quarantine"] < chunk.last and not rejected.is_empty():
@@ -131,9 +133,9 @@ def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progre
     fresh = new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
     if state.marks["telemetry"] < chunk.last and not fresh.is_empty():
         _write(state, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
-    _write(state, tables.RUN_LOG, run_log_row(chunk, counts, ruled.counts, started_at=started_at,
+    _write(state, tables.RUN_LOG, run_log_row(chunk, counts, rule_counts, started_at=started_at,
                                               finished_at=clock.now()), chunk)
-    result.add(chunk, counts, ruled.counts)
+    result.add(chunk, counts, rule_counts)
     logger.debug("silver: chunk of bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
                 chunk.first, chunk.last, *counts.values())
 

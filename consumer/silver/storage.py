@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from config.errors import LakeError
 from config.settings import Settings
-from consumer.silver.transforms import BRONZE_COLUMNS
+from consumer.silver.transforms import BRONZE_COLUMNS, CONTENT
 from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
@@ -103,14 +103,17 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
 
 
 def known_events(telemetry: delta_io.Snapshot, candidates: pl.DataFrame) -> pl.DataFrame:
-    """Silver's rows (event_id, kafka_partition, kafka_offset) in the `telemetry` snapshot that share an event_id
-    with the candidates.
+    """Silver's rows (event_id, kafka_partition, kafka_offset, CONTENT) in the `telemetry` snapshot that share an
+    event_id with the candidates.
 
-    A duplicate is a redelivery of the same event, so it carries the same event time: only silver files whose
-    event dates and time range overlap the candidates' are read (partition and statistics pruning).
+    Both ids (simulated: device and seq, replayed: device and event time) belong to one moment of one device, so
+    an arrival under a known id carries about the same event time: only silver files whose event dates and time
+    range overlap the candidates' are read (partition and statistics pruning). A conflicting arrival whose
+    timestamp moved to another date is not matched (it is kept as a new event).
     """
     table = telemetry.table
-    empty = pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64})
+    columns = ("event_id", "kafka_partition", "kafka_offset", *CONTENT)
+    empty = pl.DataFrame(schema={c: tables.SILVER.schema[c] for c in columns})
     if table is None or candidates.is_empty():
         return empty
     dates = candidates["event_time"].dt.date().unique().sort().to_list()

@@ -1,6 +1,6 @@
 """Bronze rows → silver rows, as pure polars functions (no Kafka, no Delta, no clock).
 
-    checked_events → apply_rules → (silver_quarantine | first_of_each_event → silver_telemetry)
+    checked_events → apply_rules → (silver_quarantine | classify_arrivals → silver_telemetry)
 
 Rule failures are kept as bit masks while the rows flow (one integer per row, not a list), and turned into
 rule names once, through a lookup of the few distinct masks a batch holds.
@@ -14,11 +14,18 @@ from typing import NamedTuple
 
 import polars as pl
 
+from common.events import METRICS
 from config.settings import Settings
 from consumer.silver.rules import Rule
 from lake import tables
 
 BRONZE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value", "ingested_at")
+
+
+# What an event says, compared between two arrivals of one event_id (seq and schema_version are delivery metadata:
+# a replayed file sent again numbers its readings anew).
+CONTENT = ("device_id", "home_id", "device_type", "event_time", "status", "alert", *METRICS)
+CONFLICT_RULE = "consistent_event_id"
 
 
 class RuleResult(NamedTuple):
@@ -81,9 +88,33 @@ def silver_quarantine(rejected: pl.DataFrame, rules: Sequence[Rule], *, quaranti
     ).cast(tables.QUARANTINE.schema)
 
 
-def first_of_each_event(valid: pl.DataFrame) -> pl.DataFrame:
-    """The first arrival (in bronze order) of each event_id; the rows must already be in bronze order."""
-    return valid.filter(pl.col("event_id").is_first_distinct())
+def classify_arrivals(valid: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """`valid` (in bronze order) with `arrival`: new, duplicate or conflict.
+
+    An event's first arrival is the row silver holds (`known`: event_id, kafka_partition, kafka_offset, CONTENT),
+    else its first row in `valid`. That row is `new` (silver's own record, met again when a crashed run is
+    finished, too); a later arrival with the same CONTENT is a `duplicate`, one with other content a `conflict`.
+    """
+    content = [pl.col(c).alias(f"_first_{c}") for c in CONTENT]
+    chunk_first = valid.filter(pl.col("event_id").is_first_distinct()).select(
+        "event_id", pl.col("partition").cast(pl.Int32).alias("_first_partition"),
+        pl.col("offset").cast(pl.Int64).alias("_first_offset"), *content)
+    silver_first = known.unique("event_id", keep="first", maintain_order=True).select(
+        "event_id", pl.col("kafka_partition").alias("_first_partition"),
+        pl.col("kafka_offset").alias("_first_offset"), *content).cast(chunk_first.schema)
+    first = pl.concat([silver_first, chunk_first]).unique("event_id", keep="first", maintain_order=True)
+    itself = (pl.col("partition").cast(pl.Int32) == pl.col("_first_partition")) & (pl.col("offset") == pl.col("_first_offset"))
+    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"_first_{c}")) for c in CONTENT)
+    arrival = pl.when(itself).then(pl.lit("new")).when(same).then(pl.lit("duplicate")).otherwise(pl.lit("conflict"))
+    return valid.join(first, on="event_id", how="left", maintain_order="left").select(
+        *valid.columns, arrival.alias("arrival"))
+
+
+def quarantine_conflicts(arrivals: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
+    """The conflicting arrivals, with the bit of CONFLICT_RULE set in their quarantine mask."""
+    bit = 1 << next(i for i, rule in enumerate(rules) if rule.name == CONFLICT_RULE)
+    return arrivals.filter(pl.col("arrival") == "conflict").drop("arrival").with_columns(
+        pl.col("quarantine_mask") | bit)
 
 
 def silver_telemetry(events: pl.DataFrame, catalog: pl.DataFrame, rules: Sequence[Rule], settings: Settings

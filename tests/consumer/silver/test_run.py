@@ -37,22 +37,27 @@ FAULTS = {
 }
 RULES_FAILED = {"invalid_json": ["valid_json"], "invalid_utf8": ["valid_utf8"], "wrong_type": ["field_types"],
                 "out_of_range": ["value_in_range"], "unknown_device": ["known_device"],
-                "missing_field": ["required_fields"], "future": ["not_in_future"]}
+                "missing_field": ["required_fields"], "future": ["not_in_future"], "conflict": ["consistent_event_id"]}
+QUARANTINED = (*FAULTS, "conflict")
 
 
 def faulty_stream(n: int, *, fault_rate: float, seed: int) -> tuple[list[bytes], list[str]]:
-    """n bronze values: valid readings plus faults and exact redeliveries at `fault_rate`; the kind of each."""
+    """n bronze values: valid readings plus faults, exact redeliveries and conflicts (a recent event's id with
+    another power reading) at `fault_rate`; the kind of each."""
     rng = random.Random(seed)
     values, kinds, valid = [], [], []
     for i in range(n):
-        kind = rng.choice([*FAULTS, "duplicate"]) if rng.random() < fault_rate else "valid"
-        if kind == "duplicate" and not valid:
+        kind = rng.choice([*FAULTS, "duplicate", "conflict"]) if rng.random() < fault_rate else "valid"
+        if kind in ("duplicate", "conflict") and not valid:
             kind = "invalid_json"
         if kind == "valid":
             valid.append(i)
             values.append(encode(plug_event(i)))
         elif kind == "duplicate":
             values.append(encode(plug_event(rng.choice(valid[-50:]))))
+        elif kind == "conflict":
+            original = plug_event(rng.choice(valid[-50:]))
+            values.append(encode(original | {"power_w": original["power_w"] + 0.5, "seq": original["seq"] + 7}))
         else:
             values.append(FAULTS[kind](i))
         kinds.append(kind)
@@ -75,10 +80,10 @@ def silver_state(settings: Settings) -> dict[str, pl.DataFrame]:
 
 def test_every_bronze_row_is_accounted_for(settings):
     values, kinds = faulty_stream(100_000, fault_rate=0.05, seed=7)
-    counts = {kind: kinds.count(kind) for kind in [*FAULTS, "duplicate", "valid"]}
+    counts = {kind: kinds.count(kind) for kind in [*QUARANTINED, "duplicate", "valid"]}
     load(settings, values, per_commit=25_000)
     result = bronze_to_silver.run(settings, max_chunk_rows=40_000)
-    faults = sum(counts[kind] for kind in FAULTS)
+    faults = sum(counts[kind] for kind in QUARANTINED)
     assert min(counts.values()) > 400  # every kind, many times
     assert result.bronze_rows == 100_000
     assert result.quarantined_rows == faults
@@ -92,10 +97,11 @@ def test_every_bronze_row_is_accounted_for(settings):
     assert quarantine["failed_rules"].to_list() == [RULES_FAILED[kinds[o]] for o in quarantine["offset"].to_list()]
     log = delta_io.read(tables.RUN_LOG.path(settings))
     assert log["reconciled"].all() and int(log["bronze_rows"].sum()) == 100_000
-    per_rule = {k: sum(orjson.loads(c).get(k, 0) for c in log["rule_counts"]) for k in ("valid_json", "valid_utf8",
-                                                                                        "field_types", "known_device")}
+    names = ("valid_json", "valid_utf8", "field_types", "known_device", "consistent_event_id")
+    per_rule = {k: sum(orjson.loads(c).get(k, 0) for c in log["rule_counts"]) for k in names}
     assert per_rule == {"valid_json": counts["invalid_json"], "valid_utf8": counts["invalid_utf8"],
-                        "field_types": counts["wrong_type"], "known_device": counts["unknown_device"]}
+                        "field_types": counts["wrong_type"], "known_device": counts["unknown_device"],
+                        "consistent_event_id": counts["conflict"]}
 
 
 def test_rerun_without_new_bronze_is_a_no_op(settings):
@@ -116,6 +122,21 @@ def test_redelivery_in_a_later_commit_is_a_duplicate(settings):
     result = bronze_to_silver.run(settings)
     assert (result.silver_rows, result.duplicate_rows) == (5, 5)
     assert delta_io.read(tables.SILVER.path(settings)).height == 15
+
+
+def test_same_event_id_with_other_content_is_a_conflict_against_silver(settings):
+    append_bronze(settings, [encode(plug_event(i)) for i in range(10)])
+    bronze_to_silver.run(settings)
+    again = [encode(plug_event(i)) for i in range(3)] + [encode(plug_event(i, status="error")) for i in range(3, 5)]
+    append_bronze(settings, again + [encode(plug_event(3, status="error"))], start_offset=10)
+    result = bronze_to_silver.run(settings)
+    assert (result.silver_rows, result.quarantined_rows, result.duplicate_rows) == (0, 3, 3)
+    assert result.rule_counts["consistent_event_id"] == 3
+    quarantine = delta_io.read(settings.table_path("silver", "quarantine")).sort("offset")
+    assert quarantine["offset"].to_list() == [13, 14, 15]
+    assert quarantine["failed_rules"].to_list() == [["consistent_event_id"]] * 3
+    silver = delta_io.read(settings.table_path("silver", "telemetry"))
+    assert silver.height == 10 and set(silver["status"]) == {"online"}
 
 
 @pytest.mark.parametrize("fail_on_write", [1, 2, 3, 4, 5])

@@ -18,9 +18,10 @@ from config.catalog import config_catalog
 from consumer.silver.parse import parse_values, row_error
 from consumer.silver.rules import rules, rules_frame
 from consumer.silver.transforms import (
+    CONTENT,
     apply_rules,
     checked_events,
-    first_of_each_event,
+    classify_arrivals,
     silver_quarantine,
     silver_telemetry,
 )
@@ -127,20 +128,44 @@ def test_unparseable_values_fail_only_their_parse_rule():
     assert quarantined["offset"].to_list() == [0, 1, 2, 3]
 
 
-def test_dedup_keeps_the_first_arrival():
-    rows = run_rules([encode(plug_event(0, power_w=1.0)), encode(plug_event(1)), encode(plug_event(0, power_w=2.0))])
-    kept = first_of_each_event(rows)
-    assert kept["offset"].to_list() == [0, 1] and kept["power_w"].to_list() == [1.0, 101.0]
+def arrivals(values: list[bytes], known: pl.DataFrame | None = None) -> list[str]:
+    rows = run_rules(values)
+    silver = known if known is not None else pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32,
+                                                                  "kafka_offset": pl.Int64})
+    for column in CONTENT:
+        if column not in silver.columns:
+            silver = silver.with_columns(rows[column].head(silver.height).alias(column))
+    return classify_arrivals(rows, silver)["arrival"].to_list()
+
+
+def test_a_repeated_event_id_is_a_duplicate_when_its_content_matches_the_first_arrival_else_a_conflict():
+    first, other = plug_event(0, power_w=1.0), plug_event(0, power_w=2.0)
+    resent = plug_event(0, power_w=1.0, seq=9, schema_version=1)  # seq is delivery metadata, not content
+    values = [encode(first), encode(plug_event(1)), encode(resent), encode(other), encode(other)]
+    assert arrivals(values) == ["new", "new", "duplicate", "conflict", "conflict"]
+    assert arrivals([encode(plug_event(0, alert="low_battery")), encode(plug_event(0))]) == ["new", "conflict"]
+    assert arrivals([encode(plug_event(0, energy_wh=None)), encode(plug_event(0))]) == ["new", "conflict"]
+
+
+def test_silver_holds_the_first_arrival():
+    held = pl.DataFrame({"event_id": [plug_event(0)["event_id"]], "kafka_partition": [3], "kafka_offset": [70]},
+                        schema_overrides={"kafka_partition": pl.Int32})
+    values = [encode(plug_event(0)), encode(plug_event(0, power_w=7.0)), encode(plug_event(1))]
+    assert arrivals(values, held) == ["duplicate", "conflict", "new"]
+    itself = held.with_columns(pl.lit(0, pl.Int32).alias("kafka_partition"), pl.lit(0, pl.Int64).alias("kafka_offset"))
+    assert arrivals(values, itself) == ["new", "conflict", "new"]  # a crashed run being finished
 
 
 @hyp_settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 5), max_size=40))
-def test_dedup_is_idempotent_and_never_grows(ids):
-    frame = pl.DataFrame({"event_id": [str(i) for i in ids], "offset": list(range(len(ids)))})
-    once = first_of_each_event(frame)
-    assert_frame_equal(first_of_each_event(once), once)
-    assert once.height == len(set(ids)) <= frame.height
-    assert once["event_id"].to_list() == list(dict.fromkeys(str(i) for i in ids))
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 1)), max_size=40))
+def test_every_event_id_is_new_exactly_once(pairs):
+    values = [encode(plug_event(i, power_w=float(p))) for i, p in pairs]
+    first: dict[int, int] = {}
+    expected = []
+    for i, p in pairs:
+        expected.append("new" if i not in first else "duplicate" if first[i] == p else "conflict")
+        first.setdefault(i, p)
+    assert (arrivals(values) if values else []) == expected
 
 
 def test_enrichment_exact():
