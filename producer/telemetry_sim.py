@@ -81,9 +81,9 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
             break
         if not backfill and stop.wait(max(0.0, (t + step - epoch_ms(emitter.clock.now())) / 1000)):
             break
-        readings = sim.step(t + phase, limit=None if events is None else events - sent)
         if store.needs_reservation(sim.cursor):
             store.reserve(sim.cursor)
+        readings = sim.step(t + phase, limit=None if events is None else events - sent)
         batch.append(readings)
         sent += readings.idx.size
         pending += readings.idx.size
