@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
@@ -96,18 +97,14 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
     _finish(emitter, store, sim.cursor)
 
 
-def _replay(settings: Settings, emitter: Emitter, *, csv: Path, config_path: Path, speed: float,
-            duration: float | None, events: int | None, stop: threading.Event) -> None:
-    config = replay_io.load_config(config_path)
-    readings = replay_io.readings(csv, config)
-    if events is not None:
-        readings = readings.head(events)
-    devices = replay_io.devices(readings, config)
+def _replay(settings: Settings, emitter: Emitter, readings: pl.DataFrame, *, csv: Path, speed: float,
+            duration: float | None, stop: threading.Event) -> None:
+    devices = replay_io.devices(readings)
     register_devices(settings, devices)
     store = SeqStore(state_path(settings), devices["device_id"].to_list())
-    cursor = store.load()
-    frame = replay_io.to_events(readings, config, store.device_ids, cursor)
-    store.reserve(cursor)
+    counts = readings["device_id"].value_counts().join(devices.select("device_id"), on="device_id", how="right")
+    cursor = store.load(block=counts["count"].to_numpy())
+    frame = replay_io.to_events(readings, store.device_ids, cursor)
     logger.info("replaying %d readings of %d devices from %s at speed %s", frame.height, devices.height, csv,
                 speed or "max")
     ts = frame["ts_ms"].to_numpy()
@@ -142,12 +139,15 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
     _check(homes=homes, interval=interval, events=events, speed=speed, bad_fraction=bad_fraction, replay=replay,
            replay_config=replay_config)
     stop = stop_event or threading.Event()
+    readings = None  # a replay's file and mapping are read and checked before the broker is contacted
+    if replay is not None:
+        readings = replay_io.readings(Path(replay), replay_io.load_config(Path(str(replay_config))))
+        readings = readings if events is None else readings.head(events)
     sink = KafkaSink(settings)
     emitter = Emitter(sink, clock or SystemClock(), bad_fraction, np.random.default_rng([seed, 0xBAD]))
     try:
-        if replay is not None:
-            _replay(settings, emitter, csv=Path(replay), config_path=Path(str(replay_config)),
-                    speed=speed, duration=duration, events=events, stop=stop)
+        if readings is not None:
+            _replay(settings, emitter, readings, csv=Path(str(replay)), speed=speed, duration=duration, stop=stop)
         else:
             _simulate(settings, emitter, homes=homes, seed=seed, interval=interval, duration=duration, events=events,
                       start=start, end=end, stop=stop)

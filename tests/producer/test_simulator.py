@@ -211,11 +211,11 @@ def test_replay_maps_columns_orders_by_time_and_numbers_each_device(tmp_path: Pa
     csv = tiny_csv(tmp_path / "tiny.csv")
     config = replay.load_config(csv.with_suffix(".toml"))
     readings = replay.readings(csv, config)
-    devices = replay.devices(readings, config)
+    devices = replay.devices(readings)
     assert devices["device_id"].to_list() == ["dev_a", "dev_b"]
     assert devices.row(0, named=True)["home_name"] == "Test Home"
     cursor = DeviceCursor(np.array([10, 0]), np.array([-1, -1]))
-    events = replay.to_events(readings, config, ["dev_a", "dev_b"], cursor)
+    events = replay.to_events(readings, ["dev_a", "dev_b"], cursor)
     expected = pl.DataFrame({
         "device_id": ["dev_a", "dev_b", "dev_a", "dev_a", "dev_b"], "seq": [10, 0, 11, 12, 1],
         "timestamp": ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:05.000Z", "2026-01-01T00:00:10.000Z",
@@ -230,9 +230,10 @@ def test_replay_maps_columns_orders_by_time_and_numbers_each_device(tmp_path: Pa
 
 def test_shipped_replay_mapping_covers_the_real_dataset_columns() -> None:
     config = replay.load_config(Path("config/replay/iot_env_telemetry.toml"))
-    assert config.device["device_type"] == "environment_sensor"
-    assert set(config.metrics) <= set(device_types()["environment_sensor"].metrics)
-    assert len(config.device_ids) == 3
+    assert config.fields["device_type"].value == "environment_sensor"
+    assert set(config.metrics) == {"environment_sensor"}
+    assert set(config.metrics["environment_sensor"]) <= set(device_types()["environment_sensor"].metrics)
+    assert len(config.device_id.values) == 3
 
 
 def test_timeline_of_live_and_backfill_modes() -> None:

@@ -1,0 +1,137 @@
+"""A replayed CSV as text columns, and their conversion to numbers, booleans, times and labels.
+
+Every value is read as text: missing-value markers become null, the rest must convert, and the first value
+that does not stops the replay with one line naming the file, the line, the column and what was expected.
+Vectorised: each check is one polars expression over the whole column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from config.errors import ConfigError
+from producer.replay_config import ReplayConfig
+
+LINE = "_line"  # the row's line in the file (the header is line 1)
+TRUE = ("true", "t", "yes", "y", "on", "1", "1.0")
+FALSE = ("false", "f", "no", "n", "off", "0", "0.0")
+EPOCH_UNITS = {"epoch_s": 1000.0, "epoch_ms": 1.0, "epoch_us": 0.001}
+PLAUSIBLE_MS = (int(datetime(1980, 1, 1, tzinfo=UTC).timestamp() * 1000), int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1000))
+OFFSET = r"\d(Z|[+-]\d\d(:?\d\d)?)$"
+NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
+
+
+def fail(csv: Path, frame: pl.DataFrame, bad: pl.Series, column: str, expected: str) -> None:
+    """Raise a ConfigError for the first row where `bad` is true, naming its line, column and value."""
+    if not bad.any():
+        return
+    row = frame.filter(bad).row(0, named=True)
+    raise ConfigError(f"replay file {csv}, line {row[LINE]}, column {column!r}: {row[column]!r} is not {expected}")
+
+
+def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
+    """The mapped columns as stripped text (missing markers → null) plus LINE, in file order."""
+    options: dict[str, Any] = {"separator": config.delimiter, "infer_schema": False, "quote_char": '"'}
+    try:
+        header = pl.read_csv(csv, n_rows=0, **options).columns
+        if absent := sorted(config.columns() - set(header)):
+            raise ConfigError(f"replay file {csv}: column {absent[0]!r} (mapped in {config.path}) is not in its "
+                              f"header; it has {', '.join(header)}")
+        raw = pl.read_csv(csv, columns=sorted(config.columns()), empty_string_is_null=False, **options)
+    except pl.exceptions.NoDataError:
+        raise ConfigError(f"replay file {csv} is empty; expected a header line and data rows") from None
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"replay file {csv} cannot be read as CSV ({detail})") from None
+    if raw.is_empty():
+        raise ConfigError(f"replay file {csv} has a header but no data rows")
+    markers = pl.Series(config.missing, dtype=pl.String).implode()
+    stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
+    return raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c) for c, s in zip(raw.columns, stripped)],
+                      (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE))
+
+
+def numbers(csv: Path, text: pl.DataFrame, column: str, applies: pl.Series, *, decimal_comma: bool) -> pl.Series:
+    """`column` as Float64 (null where missing); a value that is no finite number, where `applies`, fails."""
+    source = text[column].str.replace(",", ".", literal=True) if decimal_comma else text[column]
+    values = source.cast(pl.Float64, strict=False)
+    fail(csv, text, applies & text[column].is_not_null() & ~values.is_finite().fill_null(False), column,
+         "a finite number")
+    return values
+
+
+def booleans(csv: Path, text: pl.DataFrame, column: str, applies: pl.Series) -> pl.Series:
+    """`column` as Boolean from true/false, yes/no, on/off, 1/0 (any case)."""
+    lower = text[column].str.to_lowercase()
+    values = pl.select(pl.when(lower.is_in(TRUE)).then(True).when(lower.is_in(FALSE)).then(False)).to_series()
+    fail(csv, text, applies & lower.is_not_null() & values.is_null(), column, "true/false, yes/no, on/off or 1/0")
+    return values
+
+
+def labels(csv: Path, text: pl.DataFrame, column: str, values: dict[str, Any], allowed: tuple[str, ...] | None, *,
+           what: str) -> pl.Series:
+    """`column` through the `values` mapping (unmapped values kept as they are; "" = null), each in `allowed`."""
+    mapped = text[column].replace({k: None if v == "" else str(v) for k, v in values.items()}) if values else text[column]
+    if allowed is not None:
+        fail(csv, text, mapped.is_not_null() & ~mapped.is_in(allowed), column,
+             f"{what} ({', '.join(allowed)}); map it in the mapping's values")
+    return mapped
+
+
+def times_ms(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Series) -> pl.Series:
+    """The time column as epoch milliseconds (UTC); naive times are local to config.timezone."""
+    column = str(config.time.column)
+    fail(csv, text, text[column].is_null(), column, "a time (it is missing)")
+    if config.time_format in EPOCH_UNITS:
+        values = text[column].cast(pl.Float64, strict=False)
+        fail(csv, text, ~values.is_finite().fill_null(False), column, f"{config.time_format} (a number)")
+        ms = (values * EPOCH_UNITS[config.time_format]).floor().cast(pl.Int64)  # never moves a row to the next day
+    else:
+        ms = _parsed(csv, text, config, group).dt.epoch("ms")
+    fail(csv, text, (ms < PLAUSIBLE_MS[0]) | (ms > PLAUSIBLE_MS[1]), column,
+         f"a time between 1980 and 2100 as {config.time_format} (another unit or format?)")
+    return ms
+
+
+def _parsed(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Series) -> pl.Series:
+    column, fmt = str(config.time.column), config.time_format
+    if fmt != "iso":
+        aware = "%z" in fmt or "%:z" in fmt
+        parsed = text[column].str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC" if aware else None)
+        fail(csv, text, parsed.is_null(), column, f"a time in the format {fmt!r}")
+        return parsed if aware else _localized(csv, text, parsed, config, group)
+    normal = text[column].str.replace("T", " ", literal=True).str.replace(r"Z$", "+00:00")
+    offset = normal.str.contains(OFFSET)
+    if offset.any() and not offset.all():
+        first = text.filter(offset)[LINE][0]
+        fail(csv, text, ~offset, column, f"an ISO time with a UTC offset like line {first} (mixed naive and offset "
+                                         "times; give every time an offset or none and set time.timezone)")
+    formats = OFFSET_FORMATS if offset.all() else NAIVE_FORMATS
+    parsed = pl.select(pl.coalesce(normal.str.to_datetime(f, strict=False, time_unit="us",
+                                                          time_zone="UTC" if offset.all() else None) for f in formats)
+                       ).to_series()
+    fail(csv, text, parsed.is_null(), column, "an ISO-8601 time such as 2025-10-26 02:30:00 or 2025-10-26T02:30:00Z")
+    return parsed if offset.all() else _localized(csv, text, parsed, config, group)
+
+
+def _localized(csv: Path, text: pl.DataFrame, naive: pl.Series, config: ReplayConfig, group: pl.Series) -> pl.Series:
+    """Naive local times → UTC. A time the clock shows twice (DST ends) is the first pass unless the same device
+    already showed a later time (file order): then the second; a time the clock skips (DST starts) is read as if the
+    clock had not been put forward yet (one hour later on the new offset)."""
+    frame = pl.DataFrame({"t": naive, "g": group})
+    earlier_max = pl.col("t").cast(pl.Int64).cum_max().shift(1).over("g")
+    ambiguous = pl.when(earlier_max > pl.col("t").cast(pl.Int64)).then(pl.lit("latest")).otherwise(pl.lit("earliest"))
+    tz = config.timezone
+
+    def local(t: pl.Expr) -> pl.Expr:
+        return t.dt.replace_time_zone(tz, ambiguous=ambiguous, non_existent="null")
+
+    utc = frame.select(pl.coalesce(local(pl.col("t")), local(pl.col("t") + pl.duration(hours=1)))
+                       .dt.convert_time_zone("UTC")).to_series()
+    fail(csv, text, utc.is_null(), str(config.time.column), f"a local time in {tz}")
+    return utc
