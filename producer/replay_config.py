@@ -8,6 +8,7 @@ format is documented with a full example in docs/producer.md; config/replay/iot_
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ class ReplayConfig:
     missing: tuple[str, ...]
     delimiter: str
     decimal_comma: bool
+    encoding: str
 
     def columns(self) -> set[str]:
         """Every CSV column the mapping reads."""
@@ -120,7 +122,7 @@ def _parse(path: Path, raw: dict) -> ReplayConfig:
         status=_labels("status", _table(raw, "status", required=False), STATUSES, default="online"),
         alert=_labels("alert", _table(raw, "alert", required=False), ALERTS, default=None),
         missing=tuple(missing_markers), delimiter=_delimiter(file),
-        decimal_comma=bool(file.get("decimal_comma", False)))
+        decimal_comma=bool(file.get("decimal_comma", False)), encoding=_encoding(file))
 
 
 def _text(table: dict, key: str, section: str) -> str:
@@ -207,6 +209,15 @@ def _labels(name: str, spec: dict, allowed: tuple[str, ...], *, default: str | N
     if bad := [v for v in [*source.values.values(), fallback] if v not in (*allowed, "", None)]:
         raise ValueError(f"{name}: {bad[0]!r} is not one of {', '.join(allowed)}")
     return Source(column=source.column, value=fallback or None, values=source.values)
+
+
+def _encoding(file: dict) -> str:
+    encoding = str(file.get("encoding", "utf-8"))
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"file.encoding {encoding!r} is not a text encoding such as \"utf-8\" or \"latin-1\"") from None
+    return encoding
 
 
 def _delimiter(file: dict) -> str:

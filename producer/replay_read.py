@@ -38,11 +38,12 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
     """The mapped columns as stripped text (missing markers → null) plus LINE, in file order."""
     options: dict[str, Any] = {"separator": config.delimiter, "infer_schema": False, "quote_char": '"'}
     try:
-        header = pl.read_csv(csv, n_rows=0, **options).columns
+        source = _utf8(csv, config.encoding)
+        header = pl.read_csv(source, n_rows=0, **options).columns
         if absent := sorted(config.columns() - set(header)):
             raise ConfigError(f"replay file {csv}: column {absent[0]!r} (mapped in {config.path}) is not in its "
                               f"header; it has {', '.join(header)}")
-        raw = pl.read_csv(csv, columns=sorted(config.columns()), empty_string_is_null=False, **options)
+        raw = pl.read_csv(source, columns=sorted(config.columns()), empty_string_is_null=False, **options)
     except pl.exceptions.NoDataError:
         raise ConfigError(f"replay file {csv} is empty; expected a header line and data rows") from None
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -54,6 +55,22 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
     return raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c) for c, s in zip(raw.columns, stripped)],
                       (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE))
+
+
+def _utf8(csv: Path, encoding: str) -> Path | bytes:
+    """The file, or its text re-encoded as UTF-8 when it is in another encoding."""
+    if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
+        with csv.open("rb") as file:
+            try:
+                file.read().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"replay file {csv}, byte {exc.start}: is not UTF-8 text (set file.encoding, e.g. "
+                                  "\"latin-1\")") from None
+        return csv
+    try:
+        return csv.read_bytes().decode(encoding).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"replay file {csv}, byte {exc.start}: is not {encoding} text") from None
 
 
 def numbers(csv: Path, text: pl.DataFrame, column: str, applies: pl.Series, *, decimal_comma: bool) -> pl.Series:
