@@ -105,14 +105,22 @@ def _one_type_and_home(csv: Path, frame: pl.DataFrame) -> None:
 
 
 def _energy(frame: pl.DataFrame, config: ReplayConfig) -> pl.Series:
-    """energy_wh per row by its device type's mapping: recorded (interval or cumulative) or integrated from power."""
+    """energy_wh per row by its device type's mapping: recorded (interval or cumulative) or integrated from power.
+
+    Both the meter difference and the integration count from the device's last reading at an earlier time, so
+    a row repeated in the file carries the same energy as its first copy (and stays a duplicate downstream).
+    """
     kinds = {t: maps["energy_wh"].kind if "energy_wh" in maps else "integrated" if "power_w" in maps else None
              for t, maps in config.metrics.items() if "energy_wh" in device_types()[t].metrics}
     kind = frame["device_type"].replace_strict(kinds, default=None, return_dtype=pl.String)
-    previous = pl.col("energy_wh").forward_fill().shift(1).over("device_id")
-    step = pl.col("energy_wh") - previous
-    cumulative = pl.when(previous.is_null() | (step < 0)).then(pl.lit(0.0)).otherwise(step)
-    dt_ms = frame.select(pl.col("ts_ms") - pl.col("ts_ms").shift(1).over("device_id"))[:, 0].fill_null(-1)
+    ts, new_time = pl.col("ts_ms"), pl.col("ts_ms") != pl.col("ts_ms").shift(1)
+    earlier = frame.select(
+        pl.when(new_time).then(ts.shift(1)).forward_fill().over("device_id").alias("ts"),
+        pl.when(new_time).then(pl.col("energy_wh").forward_fill().shift(1)).forward_fill().over("device_id")
+        .alias("meter"))
+    step = pl.col("energy_wh") - earlier["meter"]
+    cumulative = pl.when(earlier["meter"].is_null() | (step < 0)).then(pl.lit(0.0)).otherwise(step)
+    dt_ms = (frame["ts_ms"] - earlier["ts"]).fill_null(-1)
     integrated = pl.Series(energy_wh(frame["power_w"].fill_null(np.nan).to_numpy(), dt_ms.to_numpy()), nan_to_null=True)
     return frame.select(
         pl.when(kind == "interval").then(pl.col("energy_wh"))

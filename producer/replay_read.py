@@ -138,11 +138,14 @@ def _parsed(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Serie
 
 def _localized(csv: Path, text: pl.DataFrame, naive: pl.Series, config: ReplayConfig, group: pl.Series) -> pl.Series:
     """Naive local times → UTC. A time the clock shows twice (DST ends) is the first pass unless the same device
-    already showed a later time (file order): then the second; a time the clock skips (DST starts) is read as if the
-    clock had not been put forward yet (one hour later on the new offset)."""
+    already showed a later or the same time earlier in the file (not in the row just before: a repeated row): then
+    the second; a time the clock skips (DST starts) is read as if the clock had not been put forward yet (one hour
+    later on the new offset)."""
     frame = pl.DataFrame({"t": naive, "g": group})
-    earlier_max = pl.col("t").cast(pl.Int64).cum_max().shift(1).over("g")
-    ambiguous = pl.when(earlier_max > pl.col("t").cast(pl.Int64)).then(pl.lit("latest")).otherwise(pl.lit("earliest"))
+    t = pl.col("t").cast(pl.Int64)
+    earlier_max, previous = t.cum_max().shift(1).over("g"), t.shift(1).over("g")
+    second = (earlier_max > t) | ((earlier_max == t) & (previous != t))  # a repeated row (previous == t) is no pass
+    ambiguous = pl.when(second).then(pl.lit("latest")).otherwise(pl.lit("earliest"))
     tz = config.timezone
 
     def local(t: pl.Expr) -> pl.Expr:
