@@ -10,6 +10,7 @@ differences of a cumulative meter, 0 where it restarts), else integrated from po
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from producer.replay_read import LINE, booleans, fail, labels, numbers, read_tex
 from producer.simulator import DeviceCursor, iso_ms
 
 __all__ = ["devices", "load_config", "readings", "to_events"]
+
+logger = logging.getLogger(__name__)
 
 NUMBER_FIELDS = ("latitude", "longitude")
 
@@ -44,6 +47,7 @@ def readings(csv: Path, config: ReplayConfig) -> pl.DataFrame:
                           alert.alias("alert"), *_metrics(csv, text, config, types), text[LINE]])
     frame = frame.sort("ts_ms", maintain_order=True)
     _one_type_and_home(csv, frame)
+    _warn_if_meter_like(csv, frame, config)
     return frame.with_columns(_energy(frame, config).alias("energy_wh"))
 
 
@@ -127,6 +131,19 @@ def _energy(frame: pl.DataFrame, config: ReplayConfig) -> pl.Series:
         .when(kind == "cumulative").then(pl.when(pl.col("energy_wh").is_not_null()).then(cumulative))
         .when(kind == "integrated").then(pl.when(pl.col("power_w").is_not_null()).then(integrated))
     ).to_series()
+
+
+def _warn_if_meter_like(csv: Path, frame: pl.DataFrame, config: ReplayConfig) -> None:
+    """Log a warning for a device whose per-interval energy rises from nearly every reading to the next: probably
+    a cumulative meter mapped without kind = "cumulative" (silver would quarantine its large values)."""
+    interval = [t for t, maps in config.metrics.items() if "energy_wh" in maps and maps["energy_wh"].kind == "interval"]
+    values = pl.col("energy_wh").drop_nulls()
+    suspects = (frame.filter(pl.col("device_type").is_in(interval)).group_by("device_id")
+                .agg(values.len().alias("n"), (values.diff() > 0).mean().alias("rising"))
+                .filter((pl.col("n") >= 20) & (pl.col("rising") > 0.9)))
+    for device_id in suspects["device_id"].sort():
+        logger.warning("replay %s: the energy of %s only ever rises: a cumulative meter? then map it with kind = "
+                       "\"cumulative\"", csv, device_id)
 
 
 def devices(frame: pl.DataFrame) -> pl.DataFrame:

@@ -87,3 +87,18 @@ def test_a_local_time_the_clock_skips_is_read_on_the_offset_before_the_change(tm
     readings = replay.readings(tmp_path / "t.csv", replay.load_config(tmp_path / "t.toml"))
     events = replay.to_events(readings, ["x"], DeviceCursor(np.zeros(1, np.int64), np.full(1, -1, np.int64)))
     assert events["timestamp"].to_list() == [utc]
+
+
+def test_a_meter_mapped_as_per_interval_energy_is_flagged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = "\n".join(f"2025-01-01 00:{m:02d}:00,{1000 + 3 * m}" for m in range(30))
+    (tmp_path / "m.csv").write_text(f"at,kwh\n{rows}\n", encoding="utf-8")
+    mapping = ('[time]\ncolumn = "at"\n[device]\nid = "m"\ndevice_type = "energy_meter"\nhome_id = "h"\n'
+               '[metrics]\nenergy_wh = { column = "kwh", scale = 1000.0%s }\n')
+    (tmp_path / "m.toml").write_text(mapping % "", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="producer.replay"):
+        replay.readings(tmp_path / "m.csv", replay.load_config(tmp_path / "m.toml"))
+    assert "the energy of m only ever rises: a cumulative meter?" in caplog.text
+    caplog.clear()
+    (tmp_path / "m.toml").write_text(mapping % ', kind = "cumulative"', encoding="utf-8")
+    readings = replay.readings(tmp_path / "m.csv", replay.load_config(tmp_path / "m.toml"))
+    assert not caplog.text and readings["energy_wh"].to_list() == [0.0] + [3000.0] * 29
