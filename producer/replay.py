@@ -11,7 +11,6 @@ differences of a cumulative meter, 0 where it restarts), else integrated from po
 from __future__ import annotations
 
 import logging
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,7 @@ def readings(csv: Path, config: ReplayConfig) -> pl.DataFrame:
 def _column_or_value(csv: Path, text: pl.DataFrame, source: Source, *, what: str, required: bool = False,
                      allowed: tuple[str, ...] | None = None) -> pl.Series:
     if source.column is None:
-        return pl.Series([source.value] * text.height, dtype=pl.String)
+        return pl.repeat(source.value, text.height, dtype=pl.String, eager=True)
     mapped = labels(csv, text, source.column, source.values, allowed, what=what)
     if required:
         fail(csv, text, mapped.is_null(), source.column, f"{what} (it is missing)")
@@ -65,12 +64,12 @@ def _field(csv: Path, text: pl.DataFrame, name: str, source: Source) -> pl.Serie
     """A descriptive device field: text, a number (latitude, longitude) or a date (installation_date)."""
     if name in NUMBER_FIELDS:
         if source.column is None:
-            return pl.Series(name, [float(source.value)] * text.height, dtype=pl.Float64)
+            return pl.repeat(source.value, text.height, dtype=pl.Float64, eager=True).alias(name)
         mapped = text.with_columns(labels(csv, text, source.column, source.values, None, what=name))
         return numbers(csv, mapped, source.column, pl.Series([True] * text.height), decimal_comma=False).alias(name)
     if name == "installation_date":
         if source.column is None:
-            return pl.Series(name, [date.fromisoformat(str(source.value))] * text.height, dtype=pl.Date)
+            return pl.repeat(source.value, text.height, dtype=pl.Date, eager=True).alias(name)
         days = text[source.column].str.to_date("%Y-%m-%d", strict=False)
         fail(csv, text, text[source.column].is_not_null() & days.is_null(), source.column, "a date as YYYY-MM-DD")
         return days.alias(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import available_timezones
@@ -134,13 +135,30 @@ def _text(table: dict, key: str, section: str) -> str:
 
 def _source(name: str, spec: Any) -> Source:
     if not isinstance(spec, dict):
-        return Source(value=spec)
+        return Source(value=_literal(name, spec))
     if unknown := set(spec) - {"column", "values"}:
         raise ValueError(f"{name}: unknown key(s) {sorted(unknown)}; expected column and values")
     values = spec.get("values", {})
     if not isinstance(values, dict):
         raise ValueError(f"{name}.values must be a table of CSV value = mapped value")
     return Source(column=_text(spec, "column", name), values=dict(values))
+
+
+def _literal(name: str, value: Any) -> Any:
+    """A fixed field value, checked: a number for latitude and longitude, a date for installation_date."""
+    field_name = name.rsplit(".", 1)[-1]
+    if field_name in ("latitude", "longitude"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if field_name == "installation_date":
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+    if isinstance(value, dict | list):
+        raise ValueError(f"{name} must be a value or {{ column = \"...\" }}, got {value!r}")
+    return str(value)
 
 
 def _device_id(device: dict) -> Source:
