@@ -132,10 +132,10 @@ def test_same_event_id_with_other_content_is_a_conflict_against_silver(settings)
     result = bronze_to_silver.run(settings)
     assert (result.silver_rows, result.quarantined_rows, result.duplicate_rows) == (0, 3, 3)
     assert result.rule_counts["consistent_event_id"] == 3
-    quarantine = delta_io.read(settings.table_path("silver", "quarantine")).sort("offset")
+    quarantine = delta_io.read(tables.QUARANTINE.path(settings)).sort("offset")
     assert quarantine["offset"].to_list() == [13, 14, 15]
     assert quarantine["failed_rules"].to_list() == [["consistent_event_id"]] * 3
-    silver = delta_io.read(settings.table_path("silver", "telemetry"))
+    silver = delta_io.read(tables.SILVER.path(settings))
     assert silver.height == 10 and set(silver["status"]) == {"online"}
 
 
