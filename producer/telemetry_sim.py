@@ -102,8 +102,9 @@ def _replay(settings: Settings, emitter: Emitter, readings: pl.DataFrame, *, csv
     devices = replay_io.devices(readings)
     register_devices(settings, devices)
     store = SeqStore(state_path(settings), devices["device_id"].to_list())
-    counts = readings["device_id"].value_counts().join(devices.select("device_id"), on="device_id", how="right")
-    cursor = store.load(block=counts["count"].to_numpy())
+    counts = devices.select("device_id").join(readings["device_id"].value_counts(), on="device_id", how="left",
+                                              maintain_order="left")
+    cursor = store.load(block=counts["count"].to_numpy())  # exactly the seqs this replay uses
     frame = replay_io.to_events(readings, store.device_ids, cursor)
     logger.info("replaying %d readings of %d devices from %s at speed %s", frame.height, devices.height, csv,
                 speed or "max")
