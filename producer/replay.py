@@ -39,7 +39,8 @@ def readings(csv: Path, config: ReplayConfig) -> pl.DataFrame:
     types = _column_or_value(csv, text, config.fields["device_type"], what="a device type", required=True,
                              allowed=tuple(device_types()))
     fields = {name: _field(csv, text, name, source) for name, source in config.fields.items() if name != "device_type"}
-    status = _column_or_value(csv, text, config.status, what="a status", allowed=STATUSES).fill_null(config.status.value)
+    status = _column_or_value(csv, text, config.status, what="a status", allowed=STATUSES)
+    status = status.fill_null(config.status.value)
     alert = _column_or_value(csv, text, config.alert, what="an alert", allowed=ALERTS)
     frame = pl.DataFrame([device_id.alias("device_id"), types.alias("device_type"), *fields.values(),
                           times_ms(csv, text, config, device_id).alias("ts_ms"), status.alias("status"),
@@ -85,7 +86,8 @@ def _metrics(csv: Path, text: pl.DataFrame, config: ReplayConfig, types: pl.Seri
         for device_type, maps in config.metrics.items():
             if metric in maps:
                 applies = types == device_type
-                value = pl.when(applies).then(_values(csv, text, metric, maps[metric], applies, config)).otherwise(value)
+                mapped = _values(csv, text, metric, maps[metric], applies, config)
+                value = pl.when(applies).then(mapped).otherwise(value)
         columns.append(text.with_columns(value.alias(metric))[metric])
     return columns
 

@@ -68,7 +68,8 @@ class ReplayConfig:
     def columns(self) -> set[str]:
         """Every CSV column the mapping reads."""
         sources = [self.time, self.device_id, self.status, self.alert, *self.fields.values()]
-        return {s.column for s in sources if s.column} | {m.column for per in self.metrics.values() for m in per.values()}
+        metrics = {m.column for per in self.metrics.values() for m in per.values()}
+        return {s.column for s in sources if s.column} | metrics
 
 
 def load_config(path: Path) -> ReplayConfig:
@@ -234,7 +235,8 @@ def _encoding(file: dict) -> str:
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise ValueError(f"file.encoding {encoding!r} is not a text encoding such as \"utf-8\" or \"latin-1\"") from None
+        raise ValueError(f"file.encoding {encoding!r} is not a text encoding such as \"utf-8\" or "
+                         "\"latin-1\"") from None
     return encoding
 
 

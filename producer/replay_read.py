@@ -20,7 +20,7 @@ LINE = "_line"  # the row's line in the file (the header is line 1)
 TRUE = ("true", "t", "yes", "y", "on", "1", "1.0")
 FALSE = ("false", "f", "no", "n", "off", "0", "0.0")
 EPOCH_UNITS = {"epoch_s": 1000.0, "epoch_ms": 1.0, "epoch_us": 0.001}
-PLAUSIBLE_MS = (int(datetime(1980, 1, 1, tzinfo=UTC).timestamp() * 1000), int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1000))
+PLAUSIBLE_MS = tuple(int(datetime(year, 1, 1, tzinfo=UTC).timestamp() * 1000) for year in (1980, 2100))
 OFFSET = r"\d(Z|[+-]\d\d(:?\d\d)?)$"
 NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
@@ -53,7 +53,8 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
         raise ConfigError(f"replay file {csv} has a header but no data rows")
     markers = pl.Series(config.missing, dtype=pl.String).implode()
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
-    return raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c) for c, s in zip(raw.columns, stripped)],
+    return raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c)
+                        for c, s in zip(raw.columns, stripped)],
                       (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE))
 
 
@@ -93,7 +94,8 @@ def booleans(csv: Path, text: pl.DataFrame, column: str, applies: pl.Series) -> 
 def labels(csv: Path, text: pl.DataFrame, column: str, values: dict[str, Any], allowed: tuple[str, ...] | None, *,
            what: str) -> pl.Series:
     """`column` through the `values` mapping (unmapped values kept as they are; "" = null), each in `allowed`."""
-    mapped = text[column].replace({k: None if v == "" else str(v) for k, v in values.items()}) if values else text[column]
+    mapping = {k: None if v == "" else str(v) for k, v in values.items()}
+    mapped = text[column].replace(mapping) if values else text[column]
     if allowed is not None:
         fail(csv, text, mapped.is_not_null() & ~mapped.is_in(allowed), column,
              f"{what} ({', '.join(allowed)}); map it in the mapping's values")

@@ -103,7 +103,8 @@ def classify_arrivals(valid: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
         "event_id", pl.col("kafka_partition").alias("_first_partition"),
         pl.col("kafka_offset").alias("_first_offset"), *content).cast(chunk_first.schema)
     first = pl.concat([silver_first, chunk_first]).unique("event_id", keep="first", maintain_order=True)
-    itself = (pl.col("partition").cast(pl.Int32) == pl.col("_first_partition")) & (pl.col("offset") == pl.col("_first_offset"))
+    itself = ((pl.col("partition").cast(pl.Int32) == pl.col("_first_partition"))
+              & (pl.col("offset") == pl.col("_first_offset")))
     same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"_first_{c}")) for c in CONTENT)
     arrival = pl.when(itself).then(pl.lit("new")).when(same).then(pl.lit("duplicate")).otherwise(pl.lit("conflict"))
     return valid.join(first, on="event_id", how="left", maintain_order="left").select(

@@ -94,8 +94,8 @@ def _row(serial: str, at: datetime, k: int, rng: np.random.Generator, meter: lis
         meter[0] = 0.0 if k == 30 else meter[0] + round(float(rng.uniform(0.01, 0.4)), 4)  # k = 30: restart
         row["Zaehlerstand_kWh"] = _num(meter[0])
     if kind == "Thermostat":
-        row.update(Temperatur=_num(round(float(rng.uniform(17, 23)), 2)), Feuchte=_num(round(float(rng.uniform(30, 60)), 1)),
-                   Sollwert="21")
+        row.update(Temperatur=_num(round(float(rng.uniform(17, 23)), 2)),
+                   Feuchte=_num(round(float(rng.uniform(30, 60)), 1)), Sollwert="21")
     if kind == "Sensor":
         temperature = 21.0 if serial == "SEN-1" else 21.0 + k * 1e-6
         row.update(Temperatur=_num(temperature), Feuchte=_num(45.5), Bewegung=str(int(k % 7 == 0)))
@@ -137,7 +137,8 @@ def oracle(csv: Path) -> pd.DataFrame:
     # an hour later in the DST fold: same local time, another instant, kept)
     naive = pd.to_datetime(raw["Zeitstempel"], format="%d.%m.%Y %H:%M:%S")
     by_device = raw["Geraet"]
-    earlier_max, previous = naive.groupby(by_device).cummax().groupby(by_device).shift(), naive.groupby(by_device).shift()
+    earlier_max = naive.groupby(by_device).cummax().groupby(by_device).shift()
+    previous = naive.groupby(by_device).shift()
     second_pass = (naive < earlier_max) | ((naive == earlier_max) & (previous != naive))
     raw["utc"] = [t.tz_localize("Europe/Berlin", ambiguous=not s).tz_convert("UTC") for t, s in zip(naive, second_pass)]
     raw = raw.sort_values("utc", kind="stable")
