@@ -119,10 +119,14 @@ def known_events(telemetry: delta_io.Snapshot, candidates: pl.DataFrame) -> pl.D
     dates = candidates["event_time"].dt.date().unique().sort().to_list()
     low, high = candidates["event_time"].min(), candidates["event_time"].max()
     dataset = table.to_pyarrow_dataset(file_pruning_predicate=[("event_date", "in", [d.isoformat() for d in dates])])
-    rows = dataset.to_table(columns=list(empty.columns), filter=(ds.field("event_time") >= _scalar(low))
-                            & (ds.field("event_time") <= _scalar(high)))
+    in_range = (ds.field("event_time") >= _scalar(low)) & (ds.field("event_time") <= _scalar(high))
+    ids: pl.DataFrame = pl.from_arrow(dataset.to_table(columns=["event_id"], filter=in_range))  # type: ignore[assignment]
+    matched = ids.join(candidates.select("event_id").unique(), on="event_id", how="semi")["event_id"]
+    if matched.is_empty():  # the usual case: the content of silver's rows is read only for ids that arrive again
+        return empty
+    rows = dataset.to_table(columns=list(columns), filter=in_range & ds.field("event_id").isin(matched.to_arrow()))
     known: pl.DataFrame = pl.from_arrow(rows)  # type: ignore[assignment]
-    return known.cast(empty.schema).join(candidates.select("event_id").unique(), on="event_id", how="semi")
+    return known.cast(empty.schema)
 
 
 def _scalar(moment: datetime) -> pa.Scalar:
