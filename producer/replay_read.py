@@ -130,10 +130,12 @@ def _parsed(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Serie
         first = text.filter(offset)[LINE][0]
         fail(csv, text, ~offset, column, f"an ISO time with a UTC offset like line {first} (mixed naive and offset "
                                          "times; give every time an offset or none and set time.timezone)")
-    formats = OFFSET_FORMATS if offset.all() else NAIVE_FORMATS
-    parsed = pl.select(pl.coalesce(normal.str.to_datetime(f, strict=False, time_unit="us",
-                                                          time_zone="UTC" if offset.all() else None) for f in formats)
-                       ).to_series()
+    zone = "UTC" if offset.all() else None
+    parsed = pl.repeat(None, normal.len(), dtype=pl.Datetime("us", zone), eager=True)
+    for fmt in OFFSET_FORMATS if zone else NAIVE_FORMATS:  # the next format only for the values still unparsed
+        if not parsed.is_null().any():
+            break
+        parsed = parsed.fill_null(normal.str.to_datetime(fmt, strict=False, time_unit="us", time_zone=zone))
     fail(csv, text, parsed.is_null(), column, "an ISO-8601 time such as 2025-10-26 02:30:00 or 2025-10-26T02:30:00Z")
     return parsed if offset.all() else _localized(csv, text, parsed, config, group)
 
