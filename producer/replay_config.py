@@ -52,7 +52,7 @@ class ReplayConfig:
     """How a CSV's rows become events; `metrics` per device type (the types this file's rows can have)."""
 
     path: Path
-    time: Source
+    time_columns: tuple[str, ...]
     time_format: str
     timezone: str
     device_id: Source
@@ -65,11 +65,16 @@ class ReplayConfig:
     decimal_comma: bool
     encoding: str
 
+    @property
+    def time_column(self) -> str:
+        """The time's column; several columns (a date and a time) are read joined by a space under this name."""
+        return " + ".join(self.time_columns)
+
     def columns(self) -> set[str]:
         """Every CSV column the mapping reads."""
-        sources = [self.time, self.device_id, self.status, self.alert, *self.fields.values()]
+        sources = [self.device_id, self.status, self.alert, *self.fields.values()]
         metrics = {m.column for per in self.metrics.values() for m in per.values()}
-        return {s.column for s in sources if s.column} | metrics
+        return {s.column for s in sources if s.column} | metrics | set(self.time_columns)
 
 
 def load_config(path: Path) -> ReplayConfig:
@@ -119,7 +124,7 @@ def _parse(path: Path, raw: dict) -> ReplayConfig:
     if not isinstance(missing_markers, list) or not all(isinstance(m, str) for m in missing_markers):
         raise ValueError("file.missing must be a list of strings such as [\"\", \"?\", \"NA\"]")
     return ReplayConfig(
-        path=path, time=Source(column=_text(time, "column", "time")), time_format=time_format, timezone=timezone,
+        path=path, time_columns=_time_columns(time), time_format=time_format, timezone=timezone,
         device_id=_device_id(device), fields=fields, metrics=_metrics(_table(raw, "metrics"), types),
         status=_labels("status", _table(raw, "status", required=False), STATUSES, default="online"),
         alert=_labels("alert", _table(raw, "alert", required=False), ALERTS, default=None),
@@ -132,6 +137,15 @@ def _text(table: dict, key: str, section: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{section}.{key} must name a CSV column")
     return value
+
+
+def _time_columns(time: dict) -> tuple[str, ...]:
+    columns = time.get("column")
+    columns = [columns] if isinstance(columns, str) else columns
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
+        raise ValueError("time.column must name a CSV column, or a list of columns (a date and a time) read joined "
+                         "by a space")
+    return tuple(columns)
 
 
 def _source(name: str, spec: Any) -> Source:

@@ -35,7 +35,8 @@ def fail(csv: Path, frame: pl.DataFrame, bad: pl.Series, column: str, expected: 
 
 
 def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
-    """The mapped columns as stripped text (missing markers → null) plus LINE, in file order."""
+    """The mapped columns as stripped text (missing markers → null) plus LINE, in file order; several time columns
+    also joined into one (config.time_column)."""
     options: dict[str, Any] = {"separator": config.delimiter, "infer_schema": False, "quote_char": '"'}
     try:
         source = _utf8(csv, config.encoding)
@@ -53,9 +54,12 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
         raise ConfigError(f"replay file {csv} has a header but no data rows")
     markers = pl.Series(config.missing, dtype=pl.String).implode()
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
-    return raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c)
+    text = raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c)
                         for c, s in zip(raw.columns, stripped)],
                       (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE))
+    if len(config.time_columns) > 1:
+        text = text.with_columns(pl.concat_str(config.time_columns, separator=" ").alias(config.time_column))
+    return text
 
 
 def _utf8(csv: Path, encoding: str) -> Path | bytes:
@@ -104,7 +108,7 @@ def labels(csv: Path, text: pl.DataFrame, column: str, values: dict[str, Any], a
 
 def times_ms(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Series) -> pl.Series:
     """The time column as epoch milliseconds (UTC); naive times are local to config.timezone."""
-    column = str(config.time.column)
+    column = config.time_column
     fail(csv, text, text[column].is_null(), column, "a time (it is missing)")
     if config.time_format in EPOCH_UNITS:
         values = text[column].cast(pl.Float64, strict=False)
@@ -118,7 +122,7 @@ def times_ms(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Seri
 
 
 def _parsed(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Series) -> pl.Series:
-    column, fmt = str(config.time.column), config.time_format
+    column, fmt = config.time_column, config.time_format
     if fmt != "iso":
         aware = "%z" in fmt or "%:z" in fmt
         parsed = text[column].str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC" if aware else None)
@@ -157,5 +161,5 @@ def _localized(csv: Path, text: pl.DataFrame, naive: pl.Series, config: ReplayCo
 
     utc = frame.select(pl.coalesce(local(pl.col("t")), local(pl.col("t") + pl.duration(hours=1)))
                        .dt.convert_time_zone("UTC")).to_series()
-    fail(csv, text, utc.is_null(), str(config.time.column), f"a local time in {tz}")
+    fail(csv, text, utc.is_null(), config.time_column, f"a local time in {tz}")
     return utc

@@ -102,3 +102,20 @@ def test_a_meter_mapped_as_per_interval_energy_is_flagged(tmp_path: Path, caplog
     (tmp_path / "m.toml").write_text(mapping % ', kind = "cumulative"', encoding="utf-8")
     readings = replay.readings(tmp_path / "m.csv", replay.load_config(tmp_path / "m.toml"))
     assert not caplog.text and readings["energy_wh"].to_list() == [0.0] + [3000.0] * 29
+
+
+def test_a_date_and_a_time_column_read_as_one_time(tmp_path: Path) -> None:
+    """The shape of the UCI household power file: Date;Time, kW, ? for missing, sub-metering in Wh per minute."""
+    (tmp_path / "h.csv").write_text("Date;Time;Global_active_power;Sub_metering_1\n"
+                                    "16/12/2006;17:24:00;4.216;1.000\n16/12/2006;17:25:00;?;?\n"
+                                    "16/12/2006;17:26:00;5.360;2.000\n", encoding="utf-8")
+    (tmp_path / "h.toml").write_text(
+        '[file]\ndelimiter = ";"\n[time]\ncolumn = ["Date", "Time"]\nformat = "%d/%m/%Y %H:%M:%S"\n'
+        'timezone = "Europe/Paris"\n[device]\nid = "house"\ndevice_type = "energy_meter"\nhome_id = "sceaux"\n'
+        '[metrics]\npower_w = { column = "Global_active_power", scale = 1000.0 }\n'
+        'energy_wh = { column = "Sub_metering_1" }\n', encoding="utf-8")
+    readings = replay.readings(tmp_path / "h.csv", replay.load_config(tmp_path / "h.toml"))
+    events = replay.to_events(readings, ["house"], DeviceCursor(np.zeros(1, np.int64), np.full(1, -1, np.int64)))
+    assert events.select("timestamp", "power_w", "energy_wh").rows() == [
+        ("2006-12-16T16:24:00.000Z", 4216.0, 1.0), ("2006-12-16T16:25:00.000Z", None, None),
+        ("2006-12-16T16:26:00.000Z", 5360.0, 2.0)]

@@ -75,6 +75,7 @@ CASES = [  # (csv, mapping, what the one line must say)
     (CSV, edit(MAPPING, 'plug = "smart_plug"', 'plug = "toaster"'), "device.device_type 'toaster' is not a device type"),
     (CSV, edit(MAPPING, 'home_id = "h1"', 'homeid = "h1"'), "device.homeid is not a device field"),
     (CSV, edit(MAPPING, "[status]", "[sttus]"), "unknown section(s) ['sttus']"),
+    (CSV, edit(MAPPING, 'column = "time"', "column = []"), "time.column must name a CSV column, or a list"),
     (CSV, edit(MAPPING, 'home_id = "h1"', 'home_id = "h1"\nlatitude = "north"'), "device.latitude must be a number"),
     (CSV, edit(MAPPING, 'home_id = "h1"', 'home_id = "h1"\ninstallation_date = "last year"'),
      "device.installation_date must be a date as YYYY-MM-DD, got 'last year'"),
