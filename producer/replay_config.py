@@ -52,7 +52,7 @@ class ReplayConfig:
     """How a CSV's rows become events; `metrics` per device type (the types this file's rows can have)."""
 
     path: Path
-    time_columns: tuple[str, ...]
+    time_column: str
     time_format: str
     timezone: str
     device_id: Source
@@ -64,17 +64,14 @@ class ReplayConfig:
     delimiter: str
     decimal_comma: bool
     encoding: str
-
-    @property
-    def time_column(self) -> str:
-        """The time's column; several columns (a date and a time) are read joined by a space under this name."""
-        return " + ".join(self.time_columns)
+    joined: dict[str, tuple[tuple[str, ...], str]]  # a column made of CSV columns: (its parts, separator)
 
     def columns(self) -> set[str]:
         """Every CSV column the mapping reads."""
         sources = [self.device_id, self.status, self.alert, *self.fields.values()]
         metrics = {m.column for per in self.metrics.values() for m in per.values()}
-        return {s.column for s in sources if s.column} | metrics | set(self.time_columns)
+        named = {s.column for s in sources if s.column} | metrics | {self.time_column}
+        return {part for c in named for part in (self.joined[c][0] if c in self.joined else (c,))}
 
 
 def load_config(path: Path) -> ReplayConfig:
@@ -106,6 +103,7 @@ def _parse(path: Path, raw: dict) -> ReplayConfig:
     if unknown:
         raise ValueError(f"unknown section(s) {sorted(unknown)}; expected time, device, metrics, status, alert, file")
     time, device, file = _table(raw, "time"), dict(_table(raw, "device")), _table(raw, "file", required=False)
+    joined: dict[str, tuple[tuple[str, ...], str]] = {}
     time_format = str(time.get("format", "iso"))
     if time_format not in TIME_FORMATS and "%" not in time_format:
         raise ValueError(f"time.format {time_format!r}: expected one of {', '.join(TIME_FORMATS)} or a strftime "
@@ -124,12 +122,12 @@ def _parse(path: Path, raw: dict) -> ReplayConfig:
     if not isinstance(missing_markers, list) or not all(isinstance(m, str) for m in missing_markers):
         raise ValueError("file.missing must be a list of strings such as [\"\", \"?\", \"NA\"]")
     return ReplayConfig(
-        path=path, time_columns=_time_columns(time), time_format=time_format, timezone=timezone,
-        device_id=_device_id(device), fields=fields, metrics=_metrics(_table(raw, "metrics"), types),
+        path=path, time_column=_joined(time.get("column"), "time.column", " ", joined), time_format=time_format,
+        timezone=timezone, device_id=_device_id(device, joined), fields=fields, metrics=_metrics(_table(raw, "metrics"), types),
         status=_labels("status", _table(raw, "status", required=False), STATUSES, default="online"),
         alert=_labels("alert", _table(raw, "alert", required=False), ALERTS, default=None),
         missing=tuple(missing_markers), delimiter=_delimiter(file),
-        decimal_comma=bool(file.get("decimal_comma", False)), encoding=_encoding(file))
+        decimal_comma=bool(file.get("decimal_comma", False)), encoding=_encoding(file), joined=joined)
 
 
 def _text(table: dict, key: str, section: str) -> str:
@@ -139,13 +137,14 @@ def _text(table: dict, key: str, section: str) -> str:
     return value
 
 
-def _time_columns(time: dict) -> tuple[str, ...]:
-    columns = time.get("column")
-    columns = [columns] if isinstance(columns, str) else columns
-    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
-        raise ValueError("time.column must name a CSV column, or a list of columns (a date and a time) read joined "
-                         "by a space")
-    return tuple(columns)
+def _joined(value: Any, name: str, separator: str, joined: dict[str, tuple[tuple[str, ...], str]]) -> str:
+    """A column name, or a list of columns read joined by `separator` (registered in `joined` under one name)."""
+    if isinstance(value, str) and value:
+        return value
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) and c for c in value):
+        raise ValueError(f"{name} must name a CSV column, or a list of columns read joined by {separator!r}")
+    joined[" + ".join(value)] = (tuple(value), separator)
+    return " + ".join(value)
 
 
 def _source(name: str, spec: Any) -> Source:
@@ -176,14 +175,14 @@ def _literal(name: str, value: Any) -> Any:
     return str(value)
 
 
-def _device_id(device: dict) -> Source:
+def _device_id(device: dict, joined: dict[str, tuple[tuple[str, ...], str]]) -> Source:
     column, fixed, ids = device.get("column"), device.get("id"), device.get("ids", {})
     if (column is None) == (fixed is None):
         raise ValueError("set exactly one of device.column (a CSV column) and device.id (one fixed device id)")
     if not isinstance(ids, dict) or not all(isinstance(v, str) and v for v in ids.values()):
         raise ValueError("device.ids must map CSV values to device ids (strings)")
     if column is not None:
-        return Source(column=_text(device, "column", "device"), values=dict(ids))
+        return Source(column=_joined(column, "device.column", "_", joined), values=dict(ids))
     if not isinstance(fixed, str) or not fixed:
         raise ValueError("device.id must be a non-empty string")
     return Source(value=fixed)

@@ -35,8 +35,8 @@ def fail(csv: Path, frame: pl.DataFrame, bad: pl.Series, column: str, expected: 
 
 
 def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
-    """The mapped columns as stripped text (missing markers → null) plus LINE, in file order; several time columns
-    also joined into one (config.time_column)."""
+    """The mapped columns as stripped text (missing markers → null) plus LINE, in file order, and the columns the
+    mapping joins from several (config.joined)."""
     options: dict[str, Any] = {"separator": config.delimiter, "infer_schema": False, "quote_char": '"'}
     try:
         source = _utf8(csv, config.encoding)
@@ -57,9 +57,8 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
     text = raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c)
                         for c, s in zip(raw.columns, stripped)],
                       (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE))
-    if len(config.time_columns) > 1:
-        text = text.with_columns(pl.concat_str(config.time_columns, separator=" ").alias(config.time_column))
-    return text
+    return text.with_columns(pl.concat_str(parts, separator=separator).alias(name)
+                             for name, (parts, separator) in config.joined.items())
 
 
 def _utf8(csv: Path, encoding: str) -> Path | bytes:

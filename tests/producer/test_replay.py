@@ -119,3 +119,14 @@ def test_a_date_and_a_time_column_read_as_one_time(tmp_path: Path) -> None:
     assert events.select("timestamp", "power_w", "energy_wh").rows() == [
         ("2006-12-16T16:24:00.000Z", 4216.0, 1.0), ("2006-12-16T16:25:00.000Z", None, None),
         ("2006-12-16T16:26:00.000Z", 5360.0, 2.0)]
+
+
+def test_a_device_named_by_its_home_and_its_own_name(tmp_path: Path) -> None:
+    (tmp_path / "f.csv").write_text("home,appliance,t,w\nA,fridge,2025-01-01 00:00,90\nB,fridge,2025-01-01 00:00,70\n"
+                                    "A,fridge,2025-01-01 00:01,90\n", encoding="utf-8")
+    (tmp_path / "f.toml").write_text('[time]\ncolumn = "t"\n[device]\ncolumn = ["home", "appliance"]\n'
+                                     'device_type = "smart_plug"\nhome_id = { column = "home" }\n'
+                                     '[metrics]\npower_w = "w"\n', encoding="utf-8")
+    readings = replay.readings(tmp_path / "f.csv", replay.load_config(tmp_path / "f.toml"))
+    assert readings.select("device_id", "home_id", "energy_wh").rows() == [
+        ("A_fridge", "A", 0.0), ("B_fridge", "B", 0.0), ("A_fridge", "A", 1.5)]
