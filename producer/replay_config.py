@@ -99,11 +99,27 @@ def _table(raw: dict, key: str, *, required: bool = True) -> dict:
 
 
 def _parse(path: Path, raw: dict) -> ReplayConfig:
-    unknown = set(raw) - {"time", "device", "metrics", "status", "alert", "file"}
-    if unknown:
+    if unknown := set(raw) - {"time", "device", "metrics", "status", "alert", "file"}:
         raise ValueError(f"unknown section(s) {sorted(unknown)}; expected time, device, metrics, status, alert, file")
-    time, device, file = _table(raw, "time"), dict(_table(raw, "device")), _table(raw, "file", required=False)
+    device = dict(_table(raw, "device"))
     joined: dict[str, tuple[tuple[str, ...], str]] = {}
+    if unknown := set(device) - set(DEVICE_FIELDS) - {"column", "id", "ids"}:
+        raise ValueError(f"device.{sorted(unknown)[0]} is not a device field; expected column or id, ids, "
+                         f"{', '.join(DEVICE_FIELDS)}")
+    fields = {name: _source(f"device.{name}", device[name]) for name in DEVICE_FIELDS if name in device}
+    if missing := [name for name in REQUIRED_FIELDS if name not in fields]:
+        raise ValueError(f"device needs {' and '.join(missing)} (a value or {{ column = \"...\" }})")
+    time = _table(raw, "time")
+    return ReplayConfig(
+        path=path, time_column=_joined(time.get("column"), "time.column", " ", joined), **_time(time),
+        device_id=_device_id(device, joined), fields=fields,
+        metrics=_metrics(_table(raw, "metrics"), _device_types(fields["device_type"])),
+        status=_labels("status", _table(raw, "status", required=False), STATUSES, default="online"),
+        alert=_labels("alert", _table(raw, "alert", required=False), ALERTS, default=None),
+        **_file(_table(raw, "file", required=False)), joined=joined)
+
+
+def _time(time: dict) -> dict[str, str]:
     time_format = str(time.get("format", "iso"))
     if time_format not in TIME_FORMATS and "%" not in time_format:
         raise ValueError(f"time.format {time_format!r}: expected one of {', '.join(TIME_FORMATS)} or a strftime "
@@ -111,23 +127,24 @@ def _parse(path: Path, raw: dict) -> ReplayConfig:
     timezone = str(time.get("timezone", "UTC"))
     if timezone != "UTC" and timezone not in available_timezones():
         raise ValueError(f"time.timezone {timezone!r} is not an IANA time zone such as \"Europe/Berlin\"")
-    if unknown := set(device) - set(DEVICE_FIELDS) - {"column", "id", "ids"}:
-        raise ValueError(f"device.{sorted(unknown)[0]} is not a device field; expected column or id, ids, "
-                         f"{', '.join(DEVICE_FIELDS)}")
-    fields = {name: _source(f"device.{name}", device[name]) for name in DEVICE_FIELDS if name in device}
-    if missing := [name for name in REQUIRED_FIELDS if name not in fields]:
-        raise ValueError(f"device needs {' and '.join(missing)} (a value or {{ column = \"...\" }})")
-    types = _device_types(fields["device_type"])
-    missing_markers = file.get("missing", list(MISSING))
-    if not isinstance(missing_markers, list) or not all(isinstance(m, str) for m in missing_markers):
+    return {"time_format": time_format, "timezone": timezone}
+
+
+def _file(file: dict) -> dict[str, Any]:
+    missing = file.get("missing", list(MISSING))
+    if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
         raise ValueError("file.missing must be a list of strings such as [\"\", \"?\", \"NA\"]")
-    return ReplayConfig(
-        path=path, time_column=_joined(time.get("column"), "time.column", " ", joined), time_format=time_format,
-        timezone=timezone, device_id=_device_id(device, joined), fields=fields, metrics=_metrics(_table(raw, "metrics"), types),
-        status=_labels("status", _table(raw, "status", required=False), STATUSES, default="online"),
-        alert=_labels("alert", _table(raw, "alert", required=False), ALERTS, default=None),
-        missing=tuple(missing_markers), delimiter=_delimiter(file),
-        decimal_comma=bool(file.get("decimal_comma", False)), encoding=_encoding(file), joined=joined)
+    delimiter = file.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"file.delimiter must be one character, got {delimiter!r}")
+    encoding = str(file.get("encoding", "utf-8"))
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"file.encoding {encoding!r} is not a text encoding such as \"utf-8\" or "
+                         "\"latin-1\"") from None
+    return {"missing": tuple(missing), "delimiter": delimiter, "encoding": encoding,
+            "decimal_comma": bool(file.get("decimal_comma", False))}
 
 
 def _text(table: dict, key: str, section: str) -> str:
@@ -241,20 +258,3 @@ def _labels(name: str, spec: dict, allowed: tuple[str, ...], *, default: str | N
     if bad := [v for v in [*source.values.values(), fallback] if v not in (*allowed, "", None)]:
         raise ValueError(f"{name}: {bad[0]!r} is not one of {', '.join(allowed)}")
     return Source(column=source.column, value=fallback or None, values=source.values)
-
-
-def _encoding(file: dict) -> str:
-    encoding = str(file.get("encoding", "utf-8"))
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ValueError(f"file.encoding {encoding!r} is not a text encoding such as \"utf-8\" or "
-                         "\"latin-1\"") from None
-    return encoding
-
-
-def _delimiter(file: dict) -> str:
-    delimiter = file.get("delimiter", ",")
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise ValueError(f"file.delimiter must be one character, got {delimiter!r}")
-    return delimiter
