@@ -117,9 +117,6 @@ class Settings:
     tariff_per_kwh: float = _setting(0.30, "TARIFF_PER_KWH", "energy price per kWh", parse=_float(0.0))
     billing_base_charge: float = _setting(9.90, "BILLING_BASE_CHARGE", "fixed charge per home and month", parse=_float(0.0))
     currency: str = _setting("EUR", "CURRENCY", "currency of cost and billing")
-    alert_temp_high_c: float = _setting(30.0, "ALERT_TEMP_HIGH_C", "simulator: devices flag high_temperature above this (gold: per type, config/device_types.toml)", parse=_float(-100.0))
-    alert_temp_low_c: float = _setting(10.0, "ALERT_TEMP_LOW_C", "simulator: devices flag low_temperature below this (gold: per type, config/device_types.toml)", parse=_float(-100.0))
-    alert_power_high_w: float = _setting(2000.0, "ALERT_POWER_HIGH_W", "simulator: devices flag high_power above this (gold: per type, config/device_types.toml)", parse=_float(0.0))
     anomaly_z_score: float = _setting(3.0, "ANOMALY_Z_SCORE", "gold: anomaly beyond median ± this many robust σ of the previous hour", parse=_float(0.5))
     offline_after_s: float = _setting(300.0, "OFFLINE_AFTER_S", "gold: a device silent this long before the fleet's newest reading is offline", parse=_float(1.0))
     health_window_hours: float = _setting(24.0, "HEALTH_WINDOW_HOURS", "gold: device health covers this many hours before the fleet's newest reading", parse=_float(0.1))
@@ -146,8 +143,6 @@ class Settings:
 
     def validate(self) -> None:
         """Cross-field checks; raise ConfigError with one line that says what to change."""
-        if self.alert_temp_low_c >= self.alert_temp_high_c:
-            raise ConfigError("ALERT_TEMP_LOW_C must be below ALERT_TEMP_HIGH_C; fix one of them in the environment or .env")
         if not _bootstrap_servers(self.kafka_bootstrap_servers):
             raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: "
                               "expected host:port[,host:port]")

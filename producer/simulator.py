@@ -12,22 +12,14 @@ import numpy as np
 import polars as pl
 
 from common.events import ALERTS, HEADER, METRICS, SCHEMA_VERSION, STATUSES, energy_wh
-from config.catalog import DeviceType, device_types
+from config.alert_rules import limits_frame
+from config.catalog import ALERT_LIMITS, DeviceType, device_types
 from producer.fleet import behaviour
 from producer.identity import SIMULATED, event_ids
 
 STATUS_NAMES = pl.Series("status", STATUSES)
 ALERT_NAMES = pl.Series("alert", ALERTS)
 RANDOM_ALERT_CODES = np.array([5, 0, 1])  # low_battery, connectivity_issue, maintenance_required
-
-
-@dataclass(frozen=True)
-class AlertThresholds:
-    """Thresholds that turn a reading into an alert (from Settings)."""
-
-    temp_high_c: float = 30.0
-    temp_low_c: float = 10.0
-    power_high_w: float = 2000.0
 
 
 @dataclass(frozen=True)
@@ -59,18 +51,19 @@ def iso_ms(ts_ms: np.ndarray) -> pl.Series:
 class Simulator:
     """A fleet's devices and their state; `tick(t_ms)` returns one reading per online device."""
 
-    def __init__(self, fleet: pl.DataFrame, *, seed: int, cursor: DeviceCursor | None = None,
-                 thresholds: AlertThresholds = AlertThresholds()) -> None:
+    def __init__(self, fleet: pl.DataFrame, *, seed: int, cursor: DeviceCursor | None = None) -> None:
         self.fleet = fleet
         self.n = fleet.height
         self.types: dict[str, DeviceType] = device_types()
         self.b = behaviour()
-        self.thresholds = thresholds
         self.rng = np.random.default_rng([seed, 0x5EED])
         self.device_type = fleet["device_type"].to_numpy()
         self.mask = {name: self.device_type == name for name in self.types}
         self.measures = {m: np.isin(self.device_type, [t.name for t in self.types.values() if m in t.metrics])
                          for m in METRICS}
+        # each device's own alert limits: its type's [TYPE.alerts] (config/device_types.toml), as gold uses them
+        limits = fleet.select("device_type").join(limits_frame(), on="device_type", how="left", maintain_order="left")
+        self.limits = {name: limits[name].fill_null(np.nan).to_numpy() for name in ALERT_LIMITS}
         self.cursor = cursor or DeviceCursor(np.zeros(self.n, np.int64), np.full(self.n, -1, np.int64))
         self._init_state()
 
@@ -150,7 +143,7 @@ class Simulator:
                     values[metric] = np.where(mask, np.clip(values[metric], lo, hi), values[metric])
 
     def _status_alert(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        ev, th, n, rng = self.b["events"], self.thresholds, self.n, self.rng
+        ev, limit, n, rng = self.b["events"], self.limits, self.n, self.rng
         r = rng.random(n)
         status = np.where(r < ev["error_probability"], 2, np.where(
             r < ev["error_probability"] + ev["maintenance_probability"], 1, 0)).astype(np.int8)
@@ -158,8 +151,9 @@ class Simulator:
         random_alert = np.where(rng.random(n) < ev["random_alert_probability"], rng.choice(RANDOM_ALERT_CODES, n), -1)
         alert = np.select(
             [status == 2, status == 1,
-             temp_ok & (values["temperature_c"] > th.temp_high_c), temp_ok & (values["temperature_c"] < th.temp_low_c),
-             self.measures["power_w"] & (values["power_w"] > th.power_high_w),
+             temp_ok & (values["temperature_c"] > limit["temperature_high_c"]),
+             temp_ok & (values["temperature_c"] < limit["temperature_low_c"]),
+             self.measures["power_w"] & (values["power_w"] > limit["power_high_w"]),
              self.measures["battery_pct"] & (values["battery_pct"] < ev["low_battery_pct"])],
             [0, 1, 2, 3, 4, 5], random_alert).astype(np.int8)
         return status, alert

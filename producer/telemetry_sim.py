@@ -21,7 +21,7 @@ from lake.devices import register_devices
 from producer import replay as replay_io
 from producer.emitter import Emitter, ProducerSummary, epoch_ms
 from producer.fleet import default_fleet, synthetic_fleet
-from producer.simulator import AlertThresholds, DeviceCursor, Readings, Simulator
+from producer.simulator import DeviceCursor, Readings, Simulator
 from producer.sink import KafkaSink
 from producer.state import SeqStore, state_path
 
@@ -65,8 +65,7 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
     fleet = synthetic_fleet(homes, seed=seed) if homes else default_fleet()
     register_devices(settings, fleet)
     store = SeqStore(state_path(settings), fleet["device_id"].to_list())
-    sim = Simulator(fleet, seed=seed, cursor=store.load(), thresholds=AlertThresholds(
-        settings.alert_temp_high_c, settings.alert_temp_low_c, settings.alert_power_high_w))
+    sim = Simulator(fleet, seed=seed, cursor=store.load())
     step = int(interval * 1000)
     phase = np.random.default_rng([seed, 0x9A5E]).integers(0, step, fleet.height)
     span = timeline(epoch_ms(emitter.clock.now()), step_ms=step, devices=fleet.height, events=events,

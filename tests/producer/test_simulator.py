@@ -282,3 +282,28 @@ def test_emitted_records_summary_and_ledger_agree(seed: int, fraction: float, ho
 def test_bad_options_fail_before_touching_the_broker(settings, options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         run(settings, **options)
+
+
+def test_devices_flag_alerts_with_their_own_types_limits() -> None:
+    """A simulated device flags high_power / high_ and low_temperature exactly when its reading crosses its type's
+    limit in config/device_types.toml (a whole-home meter is not a plug)."""
+    sim = Simulator(synthetic_fleet(40, seed=5), seed=5)
+    plugs = sim.device_type == "smart_plug"
+    assert (sim.limits["power_high_w"][plugs] == device_types()["smart_plug"].alerts["power_high_w"]).all()
+    assert np.isnan(sim.limits["temperature_high_c"][plugs]).all()  # a plug has no temperature limit
+    sim.limits["power_high_w"] = np.where(plugs, 50.0, sim.limits["power_high_w"])  # most plug loads cross it
+    frame = pl.concat([sim.tick(T0_MS + i * 60_000) for i in range(120)]).filter(pl.col("status") == "online")
+    limits = pl.DataFrame({"device_type": sim.device_type, "device_id": sim.fleet["device_id"],
+                           **{name: values for name, values in sim.limits.items()}}).fill_nan(None)
+    rows = frame.join(limits, on=["device_id", "device_type"])
+    crossed = (pl.when((pl.col("temperature_c") > pl.col("temperature_high_c")).fill_null(False))
+               .then(pl.lit("high_temperature"))
+               .when((pl.col("temperature_c") < pl.col("temperature_low_c")).fill_null(False))
+               .then(pl.lit("low_temperature"))
+               .when((pl.col("power_w") > pl.col("power_high_w")).fill_null(False)).then(pl.lit("high_power")))
+    threshold_kinds = pl.col("alert").is_in(["high_temperature", "low_temperature", "high_power"])
+    checked = rows.filter(crossed.is_not_null() | threshold_kinds)
+    assert (checked["alert"] == "high_power").sum() > 10  # the plugs over 50 W
+    assert checked.select((pl.col("alert") == crossed).all()).item()
+    meters = sim.device_type == "energy_meter"
+    assert (sim.limits["power_high_w"][meters] == device_types()["energy_meter"].alerts["power_high_w"]).all()
