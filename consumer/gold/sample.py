@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
+from config.catalog import device_types
 from config.settings import Settings
 from lake import delta_io, tables
 
@@ -62,16 +63,21 @@ def gold(settings: Settings, table: str) -> pl.DataFrame:
 
 def synthetic_silver(n: int, *, start: datetime, days: float, devices: int = 700, seed: int = 0,
                      first_id: int = 0) -> pl.DataFrame:
-    """`n` silver rows spread evenly over `days` from `start` across `devices` devices (7 per home), vectorised."""
+    """`n` silver rows spread evenly over `days` from `start` across `devices` devices (7 per home), vectorised.
+
+    Power lies in the lower half of each type's valid range (config/device_types.toml), as silver would let it
+    through; types that measure no power have none."""
     rng = np.random.default_rng(seed)
     step_us = int(days * 86_400_000_000 / n)
     i = pl.int_range(first_id, first_id + n, eager=True, dtype=pl.Int64)
     device = i % devices
-    power = rng.uniform(0.0, 1500.0, n).round(2)
+    top = np.array([device_types()[t].ranges.get("power_w", (0.0, np.nan))[1] / 2 for t in TYPES])
+    power = (rng.uniform(0.0, 1.0, n) * top[(device % len(TYPES)).to_numpy()]).round(2)
     frame = pl.DataFrame({
-        "i": i, "device": device, "power_w": power, "energy_wh": (power * 10 / 3600).round(4),
+        "i": i, "device": device, "power_w": pl.Series(power).fill_nan(None),
         "temperature_c": rng.normal(21.0, 3.0, n).round(2), "u": rng.uniform(0.0, 1.0, n),
     }).with_columns(
+        energy_wh=(pl.col("power_w") * 10 / 3600).round(4),
         event_id=pl.format("e{}", pl.col("i")), device_id=pl.format("dev_{}", pl.col("device").cast(pl.String).str.zfill(5)),
         home_id=pl.format("home_{}", (pl.col("device") // 7).cast(pl.String).str.zfill(4)),
         device_type=pl.lit(pl.Series(TYPES)).gather(pl.col("device") % 7),
