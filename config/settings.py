@@ -96,6 +96,8 @@ class Settings:
     kafka_sasl_password: str = _setting("", "KAFKA_SASL_PASSWORD", "SASL/PLAIN password", parse=_optional_text, secret=True)
     telemetry_topic: str = _setting("smart_home.telemetry", "TELEMETRY_TOPIC", "topic the devices publish to")
     telemetry_partitions: int = _setting(6, "TELEMETRY_PARTITIONS", "partitions of the telemetry topic when created", parse=_int(1, 1000))
+    producer_delivery_timeout_s: float = _setting(120.0, "PRODUCER_DELIVERY_TIMEOUT_S", "producer: a record not acknowledged this long after it is sent has failed (Kafka delivery.timeout.ms)", parse=_float(5.0))
+    producer_stop_timeout_s: float = _setting(10.0, "PRODUCER_STOP_TIMEOUT_S", "producer: after SIGTERM, wait at most this long for records in flight", parse=_float(0.0))
     bronze_consumer_group: str = _setting("bronze-ingest", "BRONZE_CONSUMER_GROUP", "consumer group of the bronze ingest")
     kafka_version: str = _setting("4.4.0", "KAFKA_VERSION", "Apache Kafka version the local broker runs (without Docker)")
     kafka_home: Path = _setting(Path(".kafka"), "KAFKA_HOME", "cache of broker jars, data and logs of the local broker")

@@ -22,7 +22,7 @@ from producer import replay as replay_io
 from producer.emitter import Emitter, ProducerSummary, epoch_ms
 from producer.fleet import default_fleet, synthetic_fleet
 from producer.simulator import DeviceCursor, Readings, Simulator
-from producer.sink import KafkaSink
+from producer.sink import DeliveryStoppedError, KafkaSink
 from producer.state import SeqStore, state_path
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
             batch, pending = [], 0
     if batch:
         emitter.emit(sim.frame(batch))
-    _finish(emitter, store, sim.cursor)
+    _finish(settings, emitter, store, sim.cursor, stopped=stop.is_set())
 
 
 def _replay(settings: Settings, emitter: Emitter, readings: pl.DataFrame, *, csv: Path, speed: float,
@@ -120,14 +120,21 @@ def _replay(settings: Settings, emitter: Emitter, readings: pl.DataFrame, *, csv
             done = due
         else:
             stop.wait(0.05)
-    _finish(emitter, store, cursor)
+    _finish(settings, emitter, store, cursor, stopped=stop.is_set())
 
 
-def _finish(emitter: Emitter, store: SeqStore, cursor: DeviceCursor) -> None:
-    """Flush; only a run whose records were all delivered records its exact seqs (else the reservation stands)."""
-    emitter.sink.flush()
-    if emitter.sink.failed == 0:
+def _finish(settings: Settings, emitter: Emitter, store: SeqStore, cursor: DeviceCursor, *, stopped: bool) -> None:
+    """Flush (bounded: the stop timeout after SIGTERM, else the delivery timeout); only a run whose records were
+    all delivered records its exact seqs (else the reservation stands: a gap in seq, never a reused one)."""
+    _flush(settings, emitter.sink, stopped=stopped)
+    if emitter.summary().complete:
         store.save(cursor)
+
+
+def _flush(settings: Settings, sink: KafkaSink, *, stopped: bool) -> None:
+    timeout_s = settings.producer_stop_timeout_s if stopped else settings.producer_delivery_timeout_s + 5.0
+    if not sink.flush(timeout_s):
+        logger.error("records still unacknowledged after %.0f s; they are reported as unconfirmed", timeout_s)
 
 
 def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval: float = 1.0,
@@ -151,14 +158,36 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
         else:
             _simulate(settings, emitter, homes=homes, seed=seed, interval=interval, duration=duration, events=events,
                       start=start, end=end, stop=stop)
+    except DeliveryStoppedError as exc:
+        logger.error("stopping: %s (the broker has been unreachable for PRODUCER_DELIVERY_TIMEOUT_S=%.0f s)", exc,
+                     settings.producer_delivery_timeout_s)
+        _flush(settings, sink, stopped=True)
     finally:
-        sink.close()
+        sink.close(timeout_s=0.0 if stop.is_set() else settings.producer_stop_timeout_s)
+        summary = emitter.summary()
         if ledger is not None:
             emitter.ledger.write(Path(ledger))
-    summary = emitter.summary()
-    logger.info("done: %d events, %d faulty records, %d failed deliveries, %.0f events/s", summary.sent,
-                sum(summary.faults.values()), summary.failed, summary.rate)
+            write_undelivered(summary, Path(ledger))
+    _log_summary(summary)
     return summary
+
+
+def _log_summary(summary: ProducerSummary) -> None:
+    logger.info("done: %d events (%d delivered, %d failed, %d unconfirmed), %d faulty records, %.0f events/s",
+                summary.sent, summary.delivered, summary.failed_events, summary.unconfirmed,
+                sum(summary.faults.values()), summary.rate)
+    for row in summary.undelivered.head(20).iter_rows(named=True):
+        logger.error("%s: %d events %s, event times %s … %s", row["device_id"], row["events"], row["outcome"],
+                     f"{row['first']:%Y-%m-%d %H:%M:%S}", f"{row['last']:%Y-%m-%d %H:%M:%S}")
+
+
+def write_undelivered(summary: ProducerSummary, ledger: Path) -> None:
+    """Next to the ledger, `<ledger>.undelivered.csv`: per device, the events not known to be in the topic."""
+    path = ledger.with_name(ledger.stem + ".undelivered.csv")
+    if summary.undelivered.is_empty():
+        path.unlink(missing_ok=True)
+    else:
+        summary.undelivered.write_csv(path)
 
 
 def _check(*, homes: int | None, interval: float, events: int | None, speed: float, bad_fraction: float,
@@ -206,9 +235,10 @@ def main() -> int:
     stop = stop_on_signals()
     summary = run(settings, stop_event=stop, **vars(args))
     faults = ", ".join(f"{k}={v}" for k, v in summary.faults.items() if v)
-    print(f"sent={summary.sent} failed={summary.failed} faults={sum(summary.faults.values())}"
-          f"{f' ({faults})' if faults else ''} rate={summary.rate:.0f}/s")
-    return 1 if summary.failed else 0
+    print(f"sent={summary.sent} delivered={summary.delivered} failed={summary.failed_events} "
+          f"unconfirmed={summary.unconfirmed} faults={sum(summary.faults.values())}"
+          f"{f' ({faults})' if faults else ''} failed_records={summary.failed} rate={summary.rate:.0f}/s")
+    return 0 if summary.complete else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from common.kafka_io import client_config, end_offsets
 from config.settings import Settings
 from producer.fleet import synthetic_fleet
 from producer.simulator import Simulator
+from producer.sink import Outcome
 from tests.conftest import REPO
 
 SCHEMA_PATH = REPO / "config" / "event_schema_v1.json"
@@ -95,6 +96,11 @@ class ListSink:
     def __init__(self) -> None:
         self.records: list[tuple[bytes, bytes]] = []
         self.failed = 0
+        self.events = 0
 
-    def send(self, keys: list[bytes], values: list[bytes]) -> None:
+    def send(self, keys: list[bytes], values: list[bytes], *, event_ms: list[int] | None = None) -> None:
         self.records.extend(zip(keys, values))
+        self.events += len(values) if event_ms is not None else 0
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.events, 0, 0, [])
