@@ -198,7 +198,7 @@ def _rows(table: DeltaTable, path: str) -> int | None:
 def table_info(settings: Settings, declared: tables.Table) -> TableInfo:
     """Version, last commit, row count (from the log's file statistics) and lag behind its source of one table."""
     path = declared.path(settings)
-    source = declared.source if declared.source != tables.KAFKA else None  # a table it is computed from
+    source = declared.upstream
     table = _open(path)
     if table is None:
         return TableInfo(declared.key, None, None, None, None, source, None, None)

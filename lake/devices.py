@@ -28,12 +28,15 @@ def register_devices(settings: Settings, devices: pl.DataFrame) -> None:
     path = tables.DEVICES.path(settings)
 
     def upsert() -> None:
-        current = delta_io.read(path)
+        # read and overwrite one snapshot: a concurrent upsert's overwrite removed the same files, so this commit
+        # conflicts and is re-planned on the new registry (a path-based write would silently drop its devices)
+        planned = delta_io.snapshot(path)
+        current = pl.DataFrame() if planned.table is None else pl.from_arrow(planned.table.to_pyarrow_table())
         if not current.is_empty():
             kept = current.select(list(tables.DEVICES.schema)).join(devices, on="device_id", how="anti")
             merged = pl.concat([kept, devices])
         else:
             merged = devices
-        delta_io.write(path, merged.sort("device_id"), mode="overwrite")
+        delta_io.write(planned, merged.sort("device_id"), mode="overwrite")
 
     delta_io.retry_on_conflict(upsert, what="device registry")

@@ -51,6 +51,11 @@ class Table:
         return next(iter(self.markers), None)
 
     @property
+    def upstream(self) -> str | None:
+        """The lake table it is computed from (its main source, when that is a table and not Kafka or a producer)."""
+        return self.source if self.source in _REGISTRY else None
+
+    @property
     def dated(self) -> bool:
         """Whether its rows carry a `date` column (the dashboard filters those by date)."""
         return "date" in self.schema
