@@ -17,7 +17,8 @@ def load_catalog(settings: Settings) -> pl.DataFrame:
     registry = delta_io.read(tables.DEVICES.path(settings))
     if registry.is_empty():
         return config_catalog()
-    registry = registry.select(list(tables.DEVICES.schema)).cast(tables.DEVICES.schema)
+    # one row per device even if two first upserts raced on a fresh registry (both commit against its empty start)
+    registry = registry.select(list(tables.DEVICES.schema)).cast(tables.DEVICES.schema).unique("device_id", keep="last")
     shipped = config_catalog().join(registry, on="device_id", how="anti")
     return pl.concat([registry, shipped]).sort("device_id")
 
