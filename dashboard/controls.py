@@ -14,6 +14,7 @@ from deltalake.exceptions import DeltaError
 from config.errors import LakehouseError
 from config.settings import Settings
 from dashboard import data
+from lake import delta_io
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,17 @@ class Filters:
 
 
 def sidebar(settings: Settings) -> Filters:
-    """Draw the sidebar controls; their defaults come from what the lake holds."""
-    health = data.read_table(settings, "device_health_metrics", columns=("home_id", "device_type"))
-    today = datetime.now(UTC).date()
-    oldest, newest = data.date_bounds(settings, "daily_energy_consumption") or (today, today)
+    """Draw the sidebar controls; their defaults come from what the lake holds (a damaged table leaves the options
+    empty and says so, so every page still works)."""
     side = st.sidebar
+    try:
+        health = data.read_table(settings, "device_health_metrics", columns=("home_id", "device_type"))
+        bounds = data.date_bounds(settings, "daily_energy_consumption")
+    except LakehouseError as exc:
+        side.error(delta_io.one_line(str(exc)))
+        health, bounds = pl.DataFrame(), None
+    today = datetime.now(UTC).date()
+    oldest, newest = bounds or (today, today)
     side.header("Filters")
     picked = side.date_input("Dates", value=(max(oldest, newest - timedelta(days=6)), newest),  # type: ignore[operator]
                              min_value=oldest, max_value=newest)
@@ -98,21 +105,15 @@ def guarded(render: Callable[[], None]) -> None:
     try:
         render()
     except LakehouseError as exc:
-        st.error(_one_line(str(exc)))
+        st.error(delta_io.one_line(str(exc)))
     except (DeltaError, OSError) as exc:
         logger.warning("lake read failed: %s", exc)
-        st.error(f"The lake could not be read ({_one_line(str(exc))}). If the pipeline is writing right now, the "
-                 "next refresh usually succeeds; otherwise check LAKE_ROOT.")
+        st.error(f"The lake could not be read ({delta_io.one_line(str(exc))}). If the pipeline is writing right now, "
+                 "the next refresh usually succeeds; otherwise check LAKE_ROOT.")
     except Exception as exc:  # a dashboard page must never show a traceback: say what failed, log the rest
         logger.exception("page failed")
-        st.error(f"This view failed ({type(exc).__name__}: {_one_line(str(exc))}); the other pages still work. "
+        st.error(f"This view failed ({type(exc).__name__}: {delta_io.one_line(str(exc))}); the other pages still work. "
                  "Details are in the log.")
-
-
-def _one_line(message: str) -> str:
-    """A message without the backtrace lines some native errors (delta-rs) append: first and last line only."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
 
 
 def no_data(what: str) -> None:

@@ -64,9 +64,11 @@ def _open(path: Path) -> DeltaTable | None:
         if table is not None and (path / "_delta_log").is_dir():
             try:
                 table.update_incremental()
-                return table
             except (DeltaError, OSError) as exc:
                 logger.info("reopening %s (%s)", path, exc)
+            else:
+                delta_io.verify_log(path, table.version())
+                return table
         tables.pop(key, None)
         table = delta_io.open_table(path)
         if table is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import time
@@ -26,6 +27,11 @@ WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=3)
 # Appends write one file per partition per commit; compaction (consumer/maintenance.py) rewrites them into files
 # of about this size.
 TARGET_FILE_SIZE = 256 * 1024 * 1024
+# commitInfo entry of every commit `write` makes: how many application transactions follow (a cut commit is noticed)
+TXN_COUNT_KEY = "lakehouse.txns"
+DAMAGE_HELP = "docs/operations.md#a-damaged-lake-table"
+# path → version → (size, mtime) of the commit files verified in this process (re-read only when they change)
+_VERIFIED: dict[str, dict[int, tuple[int, int]]] = {}
 
 
 def open_table(path: Path) -> DeltaTable | None:
@@ -33,11 +39,94 @@ def open_table(path: Path) -> DeltaTable | None:
     if not (path / "_delta_log").is_dir():
         return None
     try:
-        return DeltaTable(str(path))
+        table = DeltaTable(str(path))
     except TableNotFoundError:
         return None
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"Delta table {path} cannot be opened ({exc}); check the folder or restore it") from None
+        verify_log(path, None)  # names the damaged commit file, if that is the cause
+        raise LakeError(f"Delta table {path} cannot be opened ({one_line(str(exc))}); check the folder or restore it "
+                        f"(see {DAMAGE_HELP})") from None
+    verify_log(path, table.version())
+    return table
+
+
+def verify_log(path: Path, version: int | None) -> None:
+    """LakeError naming the first commit file, among those a reader replays (after the last checkpoint, up to
+    `version` or the newest file), that cannot be a valid commit: empty, cut, unparsable, or holding fewer actions
+    than its commitInfo counts. delta-rs 1.6.6 reads an empty or line-cut commit file as a version with fewer (or no)
+    actions, silently."""
+    log = path / "_delta_log"
+    newest = version if version is not None else max((int(f.stem) for f in log.glob("*.json") if f.stem.isdigit()),
+                                                     default=-1)
+    first = _checkpoint_version(log) + 1
+    verified = _VERIFIED.setdefault(str(path), {})
+    for stale in [v for v in verified if v < first]:
+        del verified[stale]
+    for number in range(first, newest + 1):
+        file = log / f"{number:020d}.json"
+        try:
+            stat = file.stat()
+            seen = (stat.st_size, stat.st_mtime_ns)
+        except FileNotFoundError:
+            seen = (-1, -1)
+        if verified.get(number) == seen:
+            continue
+        problem = commit_problem(file)
+        if problem:
+            raise damaged(path, file, problem)
+        verified[number] = seen
+
+
+def damaged(path: Path, file: Path, problem: str) -> LakeError:
+    """The one-line error for a damaged commit file."""
+    return LakeError(f"{path.parent.name}/{path.name}: commit file {file} is damaged ({problem}); restore it from a "
+                     f"backup, or recover as {DAMAGE_HELP} says")
+
+
+def _checkpoint_version(log: Path) -> int:
+    try:
+        return int(orjson.loads((log / "_last_checkpoint").read_bytes())["version"])
+    except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return -1
+
+
+def commit_problem(file: Path) -> str | None:
+    """Why a commit file cannot be a valid commit, or None."""
+    try:
+        text = file.read_bytes()
+    except FileNotFoundError:
+        return "missing, but later versions exist"
+    if not text.strip():
+        return "empty"
+    try:
+        actions = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    except orjson.JSONDecodeError:
+        return "cut or unparsable: a line is not JSON"
+    info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+    metrics = info.get("operationMetrics") or {}
+    counts = {"add": sum("add" in a for a in actions), "remove": sum("remove" in a for a in actions),
+              "txn": sum("txn" in a for a in actions)}
+    expected = {"add": metrics.get("num_added_files", metrics.get("numFilesAdded")),
+                "remove": metrics.get("num_removed_files", metrics.get("numFilesRemoved")),
+                "txn": info.get(TXN_COUNT_KEY)}
+    for kind, want in expected.items():
+        if want is not None and counts[kind] < int(want):
+            return f"cut: holds {counts[kind]} of the {int(want)} {kind} actions its commitInfo counts"
+    return None
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a failed write failed for lack of disk space (an OSError, or delta-rs's error text)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "os error 28" in text
+
+
+def one_line(message: str) -> str:
+    """A message without the backtrace lines some native errors (delta-rs) append: first and last line only."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
 
 
 def txn_version(table: DeltaTable | None, app_id: str) -> int | None:
@@ -97,7 +186,8 @@ def write(target: Path | Snapshot, data: pl.DataFrame | pa.Table, *, mode: Liter
         base, arrow, mode=mode, partition_by=list(partition_by) if partition_by else None,
         predicate=predicate, configuration=dict(configuration) if configuration else None,
         writer_properties=WRITER_PROPERTIES, target_file_size=target_file_size,
-        commit_properties=CommitProperties(custom_metadata=dict(metadata or {}), app_transactions=txns or None),
+        commit_properties=CommitProperties(custom_metadata={**(metadata or {}), TXN_COUNT_KEY: str(len(txns))},
+                                           app_transactions=txns or None),
     )
 
 
@@ -148,11 +238,13 @@ def commit_info(table: DeltaTable) -> dict[str, object]:
 
 def log_actions(path: Path, version: int) -> list[dict] | None:
     """The actions of one commit of the table's log, None when that log file is gone (cleaned up)."""
-    try:
-        text = (path / "_delta_log" / f"{version:020d}.json").read_text(encoding="utf-8")
-    except FileNotFoundError:
+    file = path / "_delta_log" / f"{version:020d}.json"
+    if not file.exists():
         return None
-    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    problem = commit_problem(file)
+    if problem:
+        raise damaged(path, file, problem)
+    return [orjson.loads(line) for line in file.read_bytes().splitlines() if line.strip()]
 
 
 def data_changes(path: Path, version: int) -> list[tuple[Literal["add", "remove"], dict]] | None:
