@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
 from common.cli import run as run_cli
 from common.cli import setup_logging
-from config.errors import ConfigError
+from config.errors import ConfigError, LakeError, LakehouseError
 from config.settings import Settings
 from lake import delta_io, tables
 
@@ -40,6 +41,7 @@ class TableMaintenance:
 def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -> TableMaintenance:
     """Compact, checkpoint and (optionally) vacuum one table."""
     name = f"{path.parent.name}/{path.name}"
+    delta_io.open_table(path)  # a damaged log stops here, naming the commit file
 
     def compact() -> dict:
         return DeltaTable(str(path)).optimize.compact(target_size=delta_io.TARGET_FILE_SIZE,
@@ -71,14 +73,22 @@ def run(settings: Settings, *, only: list[str] | None = None, vacuum: bool = Tru
             raise ConfigError(f"no such lake table: {', '.join(missing)} (known: {', '.join(existing) or 'none yet'})")
         existing = {key: existing[key] for key in only}
     started = time.perf_counter()
-    results = [maintain_table(path, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum)
-               for path in existing.values()]
+    results, failed = [], []
+    for key, path in existing.items():
+        try:
+            results.append(maintain_table(path, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum))
+        except (LakehouseError, DeltaError, OSError) as exc:  # one damaged table must not stop the others
+            logger.error("maintenance of %s failed, skipped: %s", key, delta_io.one_line(str(exc)))
+            failed.append(key)
     changed = [r for r in results if r.files_removed or r.files_vacuumed]
     log = logger.info if changed else logger.debug
     log("maintenance: %d tables, compacted %d files into %d, vacuumed %d files in %.1fs%s", len(results),
         sum(r.files_removed for r in results), sum(r.files_added for r in results),
         sum(r.files_vacuumed for r in results), time.perf_counter() - started,
         f" ({', '.join(r.table for r in changed)})" if changed else "")
+    if failed:
+        raise LakeError(f"maintenance skipped {len(failed)} damaged tables ({', '.join(failed)}; the errors above say "
+                        f"why) and maintained the other {len(results)}")
     return results
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import polars as pl
+
 from consumer import maintenance
 from consumer.bronze.batch import append_batch
 from lake import delta_io, tables
@@ -42,3 +44,24 @@ def test_unknown_table_is_one_line_error(settings):
                           env=env_of(settings), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == "error: no such lake table: gold/nope (known: none yet)\n"
+
+
+def test_a_damaged_table_is_skipped_with_one_error_and_the_others_are_maintained(settings):
+    bronze = tables.BRONZE.path(settings)
+    for start in range(0, 30, 10):
+        append_batch(bronze, _batch("t", 0, range(start, start + 10)))
+    runs = tables.RUN_LOG.path(settings)
+    delta_io.write(runs, pl.DataFrame(schema=tables.RUN_LOG.schema), app_transactions={tables.RUN_LOG.marker(): 1})
+    newest = runs / "_delta_log" / f"{1:020d}.json"
+    newest.write_text("")  # truncated to 0 bytes
+
+    result = subprocess.run([sys.executable, "-m", "consumer.maintenance", "--no-vacuum"], cwd=REPO,
+                            env=env_of(settings), capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line or line.startswith("error:")]
+    assert len(errors) == 2 and "Traceback" not in result.stderr
+    assert f"maintenance of silver/run_log failed, skipped: silver/run_log: commit file {newest} is damaged (empty)" \
+        in errors[0]
+    assert errors[1] == ("error: maintenance skipped 1 damaged tables (silver/run_log; the errors above say why) and "
+                         "maintained the other 1")
+    assert len(delta_io.open_table(bronze).file_uris()) == 1  # bronze was compacted all the same
