@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from config.errors import BrokerUnavailableError
 from config.settings import Settings
@@ -81,6 +81,22 @@ def ensure_topic(settings: Settings, topic: str | None = None, *, partitions: in
         return True
     finally:
         admin.close()
+
+
+def topic_configs(settings: Settings, topic: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The topic's effective values of some configuration entries (defaults included); {} when it does not exist."""
+    admin = admin_client(settings)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(names))],
+                                           config_filter="all")
+    except UnknownTopicOrPartitionError:
+        return {}
+    except KafkaError as exc:
+        raise broker_unavailable(settings, exc) from None
+    finally:
+        admin.close()
+    entries = described.get("topic", {}).get(topic, {})
+    return {name: entry["value"] for name, entry in entries.items() if entry.get("value") is not None}
 
 
 @dataclass(frozen=True)

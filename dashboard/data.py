@@ -15,6 +15,7 @@ import streamlit as st
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from config.errors import LakehouseError
 from config.settings import Settings
 from lake import delta_io, tables
 
@@ -216,15 +217,20 @@ def table_info(settings: Settings, declared: tables.Table) -> TableInfo:
 
 
 def lake_overview(settings: Settings) -> pl.DataFrame:
-    """One row per lake table: version, last commit, rows, source version, consumed version, versions behind."""
+    """One row per lake table: version, last commit, rows, source version, consumed version, versions behind, and
+    the error of a table that cannot be read (the other rows are still filled)."""
     rows = []
     for declared in tables.all_tables():
-        info = table_info(settings, declared)
+        try:
+            info = table_info(settings, declared)
+        except LakehouseError as exc:
+            rows.append({"table": declared.key, "error": delta_io.one_line(str(exc))})
+            continue
         rows.append({"table": info.table, "version": info.version, "last_commit": info.last_commit,
                      "operation": info.operation, "rows": info.rows, "source": info.source,
                      "source_version": info.source_version, "consumed_version": info.consumed_version,
-                     "versions_behind": info.versions_behind})
+                     "versions_behind": info.versions_behind, "error": None})
     return pl.DataFrame(rows, schema={"table": pl.String, "version": pl.Int64, "last_commit": pl.Datetime("us", "UTC"),
                                       "operation": pl.String, "rows": pl.Int64, "source": pl.String,
                                       "source_version": pl.Int64, "consumed_version": pl.Int64,
-                                      "versions_behind": pl.Int64})
+                                      "versions_behind": pl.Int64, "error": pl.String})

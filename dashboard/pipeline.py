@@ -43,7 +43,23 @@ def _quality(settings: Settings, filters: Filters | None) -> None:
     csv_button(by_rule, name="quarantine_by_rule", key="quarantine_csv")
 
 
-def _reconciliation(settings: Settings) -> None:
+def _gaps(settings: Settings) -> int:
+    """The records lost at the source (bronze/gaps), loud when there are any; returns how many."""
+    st.markdown("#### Records lost at the source")
+    gaps = data.read_table(settings, "gaps", layer="bronze")
+    if gaps.is_empty():
+        st.success("None: every offset of the topic since bronze started is in bronze.")
+        return 0
+    lost = int(gaps.get_column("records").sum())
+    st.error(f"{lost:,} records lost at the source in {gaps.height} gaps: Kafka no longer held them when bronze read "
+             "the partition (retention, delete-records or compaction). `python -m consumer.bronze.gaps --ack` "
+             "acknowledges them in scripts/status.sh.")
+    st.dataframe(gaps.sort("detected_at", descending=True), hide_index=True, key="bronze_gaps")
+    csv_button(gaps, name="bronze_gaps", key="bronze_gaps_csv")
+    return lost
+
+
+def _reconciliation(settings: Settings, *, lost: int) -> None:
     st.markdown("#### Latest silver run (reconciliation)")
     runs = data.read_table(settings, "run_log", layer="silver")
     if runs.is_empty():
@@ -55,7 +71,7 @@ def _reconciliation(settings: Settings) -> None:
                                             ("Quarantined", "quarantined_rows"), ("Duplicates", "duplicate_rows")),
                                     strict=False):
         column.metric(label, f"{last[key]:,}")
-    cards[4].metric("Reconciled", "yes" if last["reconciled"] else "NO")
+    cards[4].metric("Reconciled", "NO" if not last["reconciled"] else "with gaps" if lost else "yes")
     st.caption(f"Run {last['run_id']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S} UTC, bronze versions "
                f"{last['bronze_version_from']}–{last['bronze_version_to']}")
     rules = json.loads(last["rule_counts"] or "{}")
@@ -71,4 +87,4 @@ def render(settings: Settings, filters: Filters | None) -> None:
     if _lake(settings):
         if filters is not None:
             _quality(settings, filters)
-        _reconciliation(settings)
+        _reconciliation(settings, lost=_gaps(settings))

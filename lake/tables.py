@@ -131,6 +131,20 @@ def offset_marker(topic: str, partition: int) -> str:
     return BRONZE.marker(KAFKA).format(topic=topic, partition=partition)
 
 
+GAPS = register(Table(
+    layer="bronze", name="gaps", row="one run of offsets of a topic-partition lost at the source before bronze read "
+                                      "them (deleted by retention or delete-records, or missing inside the log)",
+    schema={"topic": pl.String(), "partition": pl.Int32(), "from_offset": pl.Int64(), "to_offset": pl.Int64(),
+            "records": pl.Int64(), "reason": pl.String(), "detected_at": UTC_TS},
+    markers={KAFKA: "gaps:{topic}:{partition}"}))
+GAPS_ACKNOWLEDGED = "gaps:acknowledged"  # marker: gaps detected up to this time (epoch ms) are acknowledged
+
+
+def gap_marker(topic: str, partition: int) -> str:
+    """The marker under which bronze/gaps records the last offset of the last gap it holds of a topic-partition."""
+    return GAPS.marker(KAFKA).format(topic=topic, partition=partition)
+
+
 # ---- silver ---------------------------------------------------------------------------------------------------
 SILVER = register(Table(
     layer="silver", name="telemetry", row="one valid, deduplicated event, enriched with its device's catalog entry",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from common.kafka_io import broker_reachable, group_lag
 from config.errors import LakehouseError
 from config.settings import Settings
+from consumer.bronze import gaps
 from lake import delta_io, tables
 from ops.local_kafka import LocalKafka
 from ops.stack import components, kafka_mode
@@ -37,7 +38,21 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
         result.append(_topic_check(settings))
     for table in tables.all_tables():
         result.append(_table_check(settings, table, now))
+    result.append(_gaps_check(settings))
     return result
+
+
+def _gaps_check(settings: Settings) -> Check:
+    """Red while records lost at the source are not acknowledged."""
+    try:
+        found = gaps.summary(settings)
+    except LakehouseError as exc:
+        return Check("bronze gaps", False, str(exc))
+    if found.open_gaps:
+        return Check("bronze gaps", False, f"{found.open_records} records lost at the source in {found.open_gaps} gaps "
+                                           "(see bronze/gaps: python -m consumer.bronze.gaps; --ack acknowledges)")
+    acknowledged = f"; {found.records} records in {found.gaps} gaps acknowledged" if found.gaps else ""
+    return Check("bronze gaps", True, f"no records lost at the source{acknowledged}")
 
 
 def _topic_check(settings: Settings) -> Check:

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gold": ("consumer.gold.run", "one incremental silver → gold run"),
     "scheduler": ("consumer.scheduler", "silver, gold and maintenance on their intervals"),
     "maintenance": ("consumer.maintenance", "compact and vacuum every lake table"),
+    "gaps": ("consumer.bronze.gaps", "records lost at the source (bronze/gaps); --ack acknowledges them"),
     "stack": ("scripts.stack", "start or stop the whole platform in the background"),
     "status": ("scripts.status", "health of the broker, processes, topic and lake tables"),
     "kafka": ("scripts.kafka_local", "the local Kafka broker without Docker"),

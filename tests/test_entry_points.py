@@ -10,8 +10,8 @@ from tests.conftest import REPO
 
 MODULES = [
     "producer.telemetry_sim", "consumer.bronze", "consumer.silver", "consumer.gold",
-    "consumer.maintenance", "consumer.scheduler", "scripts.kafka_local", "scripts.stack", "scripts.status",
-    "scripts.topic_admin", "scripts.benchmark",
+    "consumer.maintenance", "consumer.bronze.gaps", "consumer.scheduler", "scripts.kafka_local", "scripts.stack",
+    "scripts.status", "scripts.topic_admin", "scripts.benchmark",
 ]
 SHELL = ["start.sh", "stop.sh", "scripts/status.sh", "scripts/kafka_local.sh"]
 

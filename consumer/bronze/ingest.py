@@ -24,7 +24,9 @@ from common.cli import setup_logging, stop_on_signals
 from common.kafka_io import broker_reachable, broker_unavailable, check_broker, client_config, group_lag
 from config.errors import BrokerUnavailableError
 from config.settings import Settings
+from consumer.bronze import gaps as source_gaps
 from consumer.bronze.batch import BronzeBatch, append_batch
+from consumer.bronze.source import Continuity, check_topic
 from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,10 @@ JOIN_GRACE_S = 30.0
 # its group (seen after a broker crash during a rebalance, and when it joined before the topic's metadata reached
 # it): it starts over with a fresh consumer. A window spans at least three flush intervals.
 STUCK_WINDOW_S = 20.0
+# A flush that finds the disk full keeps its records and retries after this backoff (doubling up to the maximum),
+# with the partitions paused; a WARNING when it starts, then one every DISK_FULL_LOG_S while it lasts.
+DISK_FULL_RETRY_S = (1.0, 60.0)
+DISK_FULL_LOG_S = 300.0
 
 
 @dataclass
@@ -59,17 +65,25 @@ class IngestStats:
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    """Flush before partitions move away; seek new partitions to the table's recorded position."""
+    """Flush before partitions move away; seek new partitions to the table's recorded position. kafka-python turns a
+    listener's exception into a KafkaError of the poll: the ingest keeps the original and raises it from `poll`."""
 
     def __init__(self, ingest: BronzeIngest) -> None:
         self.ingest = ingest
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
-            self.ingest.flush(reason="rebalance")
+            self._guarded(lambda: self.ingest.flush(reason="rebalance"))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self.ingest.seek_to_table(assigned)
+        self._guarded(lambda: self.ingest.seek_to_table(assigned))
+
+    def _guarded(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except Exception as exc:
+            self.ingest.listener_error = exc
+            raise
 
 
 class StuckCheck:
@@ -139,24 +153,31 @@ class BrokerWatch:
 class BronzeIngest:
     """One consumer-group member that lands its partitions' records in bronze."""
 
-    def __init__(self, settings: Settings, consumer: KafkaConsumer) -> None:
+    def __init__(self, settings: Settings, consumer: KafkaConsumer, *, topic_configs: dict[str, str] | None = None
+                 ) -> None:
         self.settings = settings
         self.consumer = consumer
         self.path = tables.BRONZE.path(settings)
         self.batch = BronzeBatch()
+        self.gaps: list[source_gaps.Gap] = []  # detected, not recorded yet (recorded by the next flush)
+        self.continuity = Continuity(lambda tps: self.consumer.beginning_offsets(tps), configs=topic_configs)
+        self.disk_full = DiskFull()
         self.stats = IngestStats()
         self.assigned_at = 0.0
+        self.listener_error: Exception | None = None
 
     def seek_to_table(self, partitions: Any) -> None:
-        """Position each partition right after the last offset the table holds (or at its beginning)."""
+        """Position each partition right after the last offset the table holds (or at offset 0); what lies before its
+        log start offset is a gap (deleted before bronze read it), found by the next poll."""
         self.assigned_at = time.monotonic()
         table = delta_io.open_table(self.path)
-        for tp in partitions:
-            upto = delta_io.txn_version(table, tables.offset_marker(tp.topic, tp.partition))
-            if upto is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, upto + 1)
+        marks = {tp: delta_io.txn_version(table, tables.offset_marker(tp.topic, tp.partition)) for tp in partitions}
+        positions = {tp: 0 if upto is None else upto + 1 for tp, upto in marks.items()}
+        for tp, position in positions.items():
+            self.consumer.seek(tp, position)  # below the log start offset, the offset reset starts at the log start
+        self.continuity.expect(positions)
+        if self.disk_full.since is not None:
+            self.consumer.pause(*partitions)
         logger.info("assigned %s", ", ".join(f"p{tp.partition}" for tp in sorted(partitions)) or "no partitions")
 
     def subscribe(self) -> None:
@@ -174,34 +195,54 @@ class BronzeIngest:
         try:
             polled = self.consumer.poll(timeout_ms=200, max_records=min(50_000, self.settings.bronze_flush_records))
         except KafkaError as exc:
+            if self.listener_error is not None:  # e.g. a damaged table: stop, never consume from an unknown position
+                raise self.listener_error from None
             logger.debug("poll failed: %s", exc)
             time.sleep(0.5)
             return 0
+        self.gaps += self.continuity.check_assigned()
         now = time.monotonic()
         if polled and self.stats.first_record_at is None:
             self.stats.first_record_at = now
         for tp, records in polled.items():
+            if records:
+                self.gaps += self.continuity.polled(tp, records)
             self.batch.add(tp.topic, tp.partition, records, now=now)
         return sum(len(r) for r in polled.values())
 
     def due(self) -> bool:
         """Whether the buffer reached a flush threshold (records, bytes or age)."""
         s, b = self.settings, self.batch
+        if self.disk_full.waiting(time.monotonic()):
+            return False
         return b.records > 0 and (b.records >= s.bronze_flush_records or b.bytes >= s.bronze_flush_bytes
                                   or time.monotonic() - (b.started or 0) >= s.bronze_flush_seconds)
 
     def flush(self, *, reason: str) -> None:
-        """Land the buffer in bronze, then commit the Kafka offsets it covers."""
+        """Record the gaps found, land the buffer in bronze, then commit the Kafka offsets it covers. A full disk
+        keeps both for a later retry (see DiskFull)."""
+        if reason == "threshold" and self.disk_full.waiting(time.monotonic()):
+            return
         owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         dropped = self.batch.keep_only(owned)
         if dropped:
             logger.warning("dropped %d buffered records of partitions no longer assigned (their new owner "
                            "re-reads them from the table's position)", dropped)
-        if not self.batch.records:
-            self.batch = BronzeBatch()
+        self.gaps = [g for g in self.gaps if (g.topic, g.partition) in owned]
+        try:
+            if self.gaps:
+                source_gaps.record(tables.GAPS.path(self.settings), self.gaps)
+                self.gaps = []
+            result = append_batch(self.path, self.batch) if self.batch.records else None
+        except Exception as exc:
+            if not delta_io.disk_full(exc):
+                raise
+            self.disk_full.failed(self.consumer, exc, records=self.batch.records)
             return
-        result = append_batch(self.path, self.batch)
+        self.disk_full.recovered(self.consumer)
         self.batch = BronzeBatch()
+        if result is None:
+            return
         self.stats.records += result.rows
         self.stats.skipped += result.skipped
         self.stats.flushes += 1
@@ -225,6 +266,39 @@ class BronzeIngest:
     def close(self) -> None:
         self.flush(reason="shutdown")
         self.consumer.close(autocommit=False)
+
+
+class DiskFull:
+    """A flush that failed for lack of disk space: the records stay buffered (and Kafka's offsets uncommitted), the
+    partitions are paused so the buffer stops growing, and the flush is retried with backoff until space returns."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.retry_at = 0.0
+        self.delay = DISK_FULL_RETRY_S[0]
+        self.logged_at = 0.0
+
+    def waiting(self, now: float) -> bool:
+        return self.since is not None and now < self.retry_at
+
+    def failed(self, consumer: KafkaConsumer, exc: BaseException, *, records: int) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since, self.delay = now, DISK_FULL_RETRY_S[0]
+            consumer.pause(*consumer.assignment())
+        if now - self.logged_at >= DISK_FULL_LOG_S or self.logged_at == 0.0:
+            self.logged_at = now
+            logger.warning("bronze flush failed, the disk is full (%s); keeping %d records buffered and retrying with "
+                           "backoff: free space under LAKE_ROOT", delta_io.one_line(str(exc)), records)
+        self.retry_at = now + self.delay
+        self.delay = min(self.delay * 2, DISK_FULL_RETRY_S[1])
+
+    def recovered(self, consumer: KafkaConsumer) -> None:
+        if self.since is None:
+            return
+        logger.warning("disk space is back after %.0fs; bronze flushes again", time.monotonic() - self.since)
+        self.since, self.logged_at = None, 0.0
+        consumer.resume(*consumer.paused())
 
 
 def make_consumer(settings: Settings) -> KafkaConsumer:
@@ -267,7 +341,12 @@ def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: floa
     consumer = _connect(settings, stop, give_up_after_s=idle_exit_s)
     if consumer is None:
         return IngestStats()
-    ingest = BronzeIngest(settings, consumer)
+    try:
+        configs = check_topic(settings)
+    except BaseException:
+        consumer.close(autocommit=False)
+        raise
+    ingest = BronzeIngest(settings, consumer, topic_configs=configs)
     ingest.subscribe()
     watch = BrokerWatch(settings)
     last_progress = time.monotonic()

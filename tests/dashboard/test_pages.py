@@ -11,6 +11,8 @@ from kafka.structs import OffsetAndMetadata
 
 from common import kafka_io
 from config.settings import Settings
+from consumer.bronze import gaps
+from lake import tables
 from tests.conftest import make_settings
 from tests.dashboard import fixtures as fx
 from tests.dashboard.apptest import figures, metrics, page, run_app, table_with
@@ -225,7 +227,35 @@ def test_a_broken_table_is_one_message_and_other_pages_work(app_env: Path) -> No
     (log / "00000000000000000000.json").write_text("this is not a delta log\n")
     at = run_app("views/alerts.py", errors_expected=True)
     message = at.error[0].value
-    assert "gold/alerts cannot be opened" in message and "restore it" in message and "\n" not in message
+    assert f"gold/alerts: commit file {log / '00000000000000000000.json'} is damaged (cut or unparsable" in message
+    assert "restore it" in message and "\n" not in message
     overview = run_app(errors_expected=True)
     assert metrics(overview)["Energy (kWh)"][0] == "8.00" and metrics(overview)["Alerts"][0] == "–"
     assert "The Alerts card is empty" in overview.warning[0].value and not overview.error
+
+
+def test_a_damaged_commit_file_errors_the_views_that_read_it_and_the_others_work(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))
+    log = app_env / "gold" / "daily_energy_consumption" / "_delta_log"
+    newest = max(log.glob("*.json"))
+    newest.write_text(newest.read_text().splitlines()[0] + "\n")  # cut after its first line: data and marker lost
+    pipeline = run_app("views/pipeline.py", errors_expected=True)
+    messages = [e.value for e in pipeline.error]
+    assert len(messages) == 1 and f"commit file {newest} is damaged (cut: holds 0 of the" in messages[0]  # sidebar
+    lake = table_with(pipeline, "table", "consumed_version").set_index("table")
+    assert "is damaged" in lake.loc["gold/daily_energy_consumption", "error"]
+    assert lake.loc["gold/telemetry_1min", "rows"] == 180 and lake["error"].notna().sum() == 1
+    overview = run_app(errors_expected=True)  # it reads the damaged table: it says so, once more than the sidebar
+    assert [f"commit file {newest} is damaged" in e.value for e in overview.error] == [True, True]
+    assert not overview.exception
+
+
+def test_pipeline_page_shows_records_lost_at_the_source_and_no_plain_reconciled(app_env: Path) -> None:
+    settings = make_settings(LAKE_ROOT=app_env)
+    fx.quarantine_lake(settings)
+    gaps.record(tables.GAPS.path(settings), [gaps.Gap("t", 2, 100, 349, "deleted")])
+    at = run_app("views/pipeline.py", errors_expected=True)
+    assert [e.value[:41] for e in at.error] == ["250 records lost at the source in 1 gaps:"]
+    shown = table_with(at, "from_offset", "to_offset", "reason")
+    assert shown[["partition", "from_offset", "to_offset", "records"]].values.tolist() == [[2, 100, 349, 250]]
+    assert metrics(at)["Reconciled"][0] == "with gaps"
