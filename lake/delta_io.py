@@ -29,7 +29,7 @@ WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=3)
 TARGET_FILE_SIZE = 256 * 1024 * 1024
 # commitInfo entry of every commit `write` makes: how many application transactions follow (a cut commit is noticed)
 TXN_COUNT_KEY = "lakehouse.txns"
-DAMAGE_HELP = "docs/operations.md#a-damaged-lake-table"
+DAMAGE_HELP = "docs/bronze.md#damaged-lake-tables"
 # path → version → (size, mtime) of the commit files verified in this process (re-read only when they change)
 _VERIFIED: dict[str, dict[int, tuple[int, int]]] = {}
 
@@ -58,7 +58,7 @@ def verify_log(path: Path, version: int | None) -> None:
     log = path / "_delta_log"
     newest = version if version is not None else max((int(f.stem) for f in log.glob("*.json") if f.stem.isdigit()),
                                                      default=-1)
-    first = _checkpoint_version(log) + 1
+    first = checkpoint_version(log) + 1
     verified = _VERIFIED.setdefault(str(path), {})
     for stale in [v for v in verified if v < first]:
         del verified[stale]
@@ -79,11 +79,13 @@ def verify_log(path: Path, version: int | None) -> None:
 
 def damaged(path: Path, file: Path, problem: str) -> LakeError:
     """The one-line error for a damaged commit file."""
-    return LakeError(f"{path.parent.name}/{path.name}: commit file {file} is damaged ({problem}); restore it from a "
-                     f"backup, or recover as {DAMAGE_HELP} says")
+    key = f"{path.parent.name}/{path.name}"
+    return LakeError(f"{key}: commit file {file} is damaged ({problem}); restore it from a backup, or if it is the "
+                     f"newest commit run python -m lake.repair {key} (see {DAMAGE_HELP})")
 
 
-def _checkpoint_version(log: Path) -> int:
+def checkpoint_version(log: Path) -> int:
+    """The version of the table's last checkpoint (-1: none): commit files up to it are not read any more."""
     try:
         return int(orjson.loads((log / "_last_checkpoint").read_bytes())["version"])
     except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
