@@ -181,6 +181,12 @@ class BronzeIngest:
         logger.info("assigned %s", ", ".join(f"p{tp.partition}" for tp in sorted(partitions)) or "no partitions")
 
     def subscribe(self) -> None:
+        """Join the group; the topic's metadata is fetched first, so that the group's first assignment sees its
+        partitions (kafka-python's leader otherwise assigns nothing when its metadata lags: "No partition metadata")."""
+        try:
+            self.consumer.partitions_for_topic(self.settings.telemetry_topic)
+        except KafkaError as exc:
+            logger.debug("topic metadata not fetched before joining: %s", exc)
         self.consumer.subscribe([self.settings.telemetry_topic], listener=_Rebalance(self))
 
     def restart_consumer(self, consumer: KafkaConsumer) -> None:
@@ -247,6 +253,8 @@ class BronzeIngest:
         self.stats.skipped += result.skipped
         self.stats.flushes += 1
         logger.debug("flush (%s): %d rows, %d already present", reason, result.rows, result.skipped)
+        if reason == "rebalance":  # kafka-python 3 cannot commit from a rebalance listener (its IO thread)
+            return
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1) for (t, p), o in result.positions.items()}
         try:
             self.consumer.commit(offsets)
