@@ -79,9 +79,15 @@ def _appended_files(path: Path, version: int) -> list[dict]:
     if changes is None:
         raise LakeError(f"bronze version {version} is no longer in the log of {path}; rebuild silver from bronze "
                         "(delete data/silver) or restore the log")
-    if any(kind == "remove" for kind, _ in changes):
+    if any(kind == "remove" for kind, _ in changes) and not _lost_files_dropped(path, version):
         raise LakeError(f"bronze version {version} removed rows, but bronze is append-only; restore {path}")
-    return [add for _, add in changes]
+    return [add for kind, add in changes if kind == "add"]
+
+
+def _lost_files_dropped(path: Path, version: int) -> bool:
+    """Whether the commit is the FSCK of consumer.bronze.reingest: it drops files whose records it re-ingested."""
+    actions = delta_io.log_actions(path, version) or []
+    return any(a.get("commitInfo", {}).get("operation") == "FSCK" for a in actions)
 
 
 def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
@@ -91,15 +97,40 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
     directly (no change-data-feed scan), only the columns silver needs.
     """
     parts = [tables.BRONZE_ARROW_SCHEMA.empty_table().select(BRONZE_COLUMNS)]
+    live: set[str] | None = None
     for version in range(chunk.first, chunk.last + 1):
         for add in _appended_files(path, version):
+            file = path / unquote(add["path"])
+            if not file.exists():
+                live = live if live is not None else _live_files(path)
+                if add["path"] in live:
+                    raise _lost_file(path, version, add)
+                logger.info("silver: bronze version %d: %s is gone, dropped by consumer.bronze.reingest, which "
+                            "re-ingested its records in a later commit", version, add["path"])
+                continue
             try:
-                parts.append(pq.read_table(path / unquote(add["path"]), columns=list(BRONZE_COLUMNS),
-                                           schema=BRONZE_FILE_SCHEMA))
+                parts.append(pq.read_table(file, columns=list(BRONZE_COLUMNS), schema=BRONZE_FILE_SCHEMA))
             except (OSError, pa.ArrowInvalid) as exc:
-                raise LakeError(f"bronze version {version} cannot be read ({exc}); if maintenance vacuumed its "
-                                "files, rebuild silver from bronze (delete data/silver)") from None
+                raise LakeError(f"bronze version {version}: data file {file} cannot be read ({exc}); move it away "
+                                "and run python -m consumer.bronze.reingest (see docs/bronze.md#damaged-lake-tables)"
+                                ) from None
     return pa.concat_tables(parts)
+
+
+def _live_files(path: Path) -> set[str]:
+    table = delta_io.open_table(path)
+    return set() if table is None else set(delta_io.add_actions(table)["path"])
+
+
+def _lost_file(path: Path, version: int, add: dict) -> LakeError:
+    """The one-line error for a bronze data file that is gone: its version, and the offsets it held (its stats)."""
+    stats = orjson.loads(add.get("stats") or "{}")
+    low, high = stats.get("minValues", {}), stats.get("maxValues", {})
+    held = (f"{stats.get('numRecords', '?')} records of partitions {low.get('partition')}..{high.get('partition')}, "
+            f"offsets {low.get('offset')}..{high.get('offset')}")
+    return LakeError(f"bronze version {version}: data file {path / unquote(add['path'])} is missing ({held}); run "
+                     "python -m consumer.bronze.reingest to re-read those records from Kafka (or record them as lost "
+                     "if Kafka no longer holds them), see docs/bronze.md#damaged-lake-tables")
 
 
 def known_events(telemetry: delta_io.Snapshot, candidates: pl.DataFrame) -> pl.DataFrame:
