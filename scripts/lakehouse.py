@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("consumer.scheduler", "silver, gold and maintenance on their intervals"),
     "maintenance": ("consumer.maintenance", "compact and vacuum every lake table"),
     "gaps": ("consumer.bronze.gaps", "records lost at the source (bronze/gaps); --ack acknowledges them"),
+    "reingest": ("consumer.bronze.reingest", "re-read the records of missing bronze data files from Kafka"),
+    "repair": ("lake.repair", "replace a table's damaged newest commit file with an empty commit"),
     "stack": ("scripts.stack", "start or stop the whole platform in the background"),
     "status": ("scripts.status", "health of the broker, processes, topic and lake tables"),
     "kafka": ("scripts.kafka_local", "the local Kafka broker without Docker"),
