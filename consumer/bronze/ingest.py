@@ -26,6 +26,7 @@ from config.errors import BrokerUnavailableError
 from config.settings import Settings
 from consumer.bronze import gaps as source_gaps
 from consumer.bronze.batch import BronzeBatch, append_batch
+from consumer.bronze.disk_full import DiskFull
 from consumer.bronze.source import Continuity, check_topic
 from lake import delta_io, tables
 
@@ -40,10 +41,6 @@ JOIN_GRACE_S = 30.0
 # its group (seen after a broker crash during a rebalance, and when it joined before the topic's metadata reached
 # it): it starts over with a fresh consumer. A window spans at least three flush intervals.
 STUCK_WINDOW_S = 20.0
-# A flush that finds the disk full keeps its records and retries after this backoff (doubling up to the maximum),
-# with the partitions paused; a WARNING when it starts, then one every DISK_FULL_LOG_S while it lasts.
-DISK_FULL_RETRY_S = (1.0, 60.0)
-DISK_FULL_LOG_S = 300.0
 
 
 @dataclass
@@ -165,6 +162,7 @@ class BronzeIngest:
         self.stats = IngestStats()
         self.assigned_at = 0.0
         self.listener_error: Exception | None = None
+        self.to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
 
     def seek_to_table(self, partitions: Any) -> None:
         """Position each partition right after the last offset the table holds (or at offset 0); what lies before its
@@ -207,6 +205,7 @@ class BronzeIngest:
             time.sleep(0.5)
             return 0
         self.gaps += self.continuity.check_assigned()
+        self.commit_offsets()
         now = time.monotonic()
         if polled and self.stats.first_record_at is None:
             self.stats.first_record_at = now
@@ -253,12 +252,22 @@ class BronzeIngest:
         self.stats.skipped += result.skipped
         self.stats.flushes += 1
         logger.debug("flush (%s): %d rows, %d already present", reason, result.rows, result.skipped)
-        if reason == "rebalance":  # kafka-python 3 cannot commit from a rebalance listener (its IO thread)
+        self.to_commit.update({TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
+                               for (t, p), o in result.positions.items()})
+        if reason != "rebalance":  # kafka-python 3 cannot commit from a rebalance listener: the next poll does
+            self.commit_offsets()
+
+    def commit_offsets(self) -> None:
+        """Commit to Kafka the positions of the flushes since the last commit (informational: the table holds the
+        position; a failure is a warning)."""
+        if not self.to_commit:
             return
-        offsets = {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1) for (t, p), o in result.positions.items()}
+        owned = self.consumer.assignment()
+        offsets = {tp: offset for tp, offset in self.to_commit.items() if tp in owned}  # never behind a new owner
+        self.to_commit = {}
         try:
             self.consumer.commit(offsets)
-        except KafkaError as exc:  # the table holds the position; Kafka's copy is informational
+        except KafkaError as exc:
             logger.warning("Kafka offset commit failed (%s); bronze is unaffected", type(exc).__name__)
 
     def lag(self) -> int | None:
@@ -273,40 +282,8 @@ class BronzeIngest:
 
     def close(self) -> None:
         self.flush(reason="shutdown")
+        self.commit_offsets()
         self.consumer.close(autocommit=False)
-
-
-class DiskFull:
-    """A flush that failed for lack of disk space: the records stay buffered (and Kafka's offsets uncommitted), the
-    partitions are paused so the buffer stops growing, and the flush is retried with backoff until space returns."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-        self.retry_at = 0.0
-        self.delay = DISK_FULL_RETRY_S[0]
-        self.logged_at = 0.0
-
-    def waiting(self, now: float) -> bool:
-        return self.since is not None and now < self.retry_at
-
-    def failed(self, consumer: KafkaConsumer, exc: BaseException, *, records: int) -> None:
-        now = time.monotonic()
-        if self.since is None:
-            self.since, self.delay = now, DISK_FULL_RETRY_S[0]
-            consumer.pause(*consumer.assignment())
-        if now - self.logged_at >= DISK_FULL_LOG_S or self.logged_at == 0.0:
-            self.logged_at = now
-            logger.warning("bronze flush failed, the disk is full (%s); keeping %d records buffered and retrying with "
-                           "backoff: free space under LAKE_ROOT", delta_io.one_line(str(exc)), records)
-        self.retry_at = now + self.delay
-        self.delay = min(self.delay * 2, DISK_FULL_RETRY_S[1])
-
-    def recovered(self, consumer: KafkaConsumer) -> None:
-        if self.since is None:
-            return
-        logger.warning("disk space is back after %.0fs; bronze flushes again", time.monotonic() - self.since)
-        self.since, self.logged_at = None, 0.0
-        consumer.resume(*consumer.paused())
 
 
 def make_consumer(settings: Settings) -> KafkaConsumer:
