@@ -123,3 +123,16 @@ def test_a_compacted_topic_is_refused_on_start_with_the_setting_to_change(kafka_
         "cleanup.policy=delete) or use another TELEMETRY_TOPIC")
     assert "Traceback" not in result.stderr
     assert not tables.BRONZE.path(kafka_settings).exists()
+
+
+def test_a_waiting_record_older_than_half_the_retention_is_warned_about_once_per_assignment(caplog):
+    tp = TopicPartition("t", 0)
+    continuity = Continuity(lambda tps: {tp: 0}, configs={"retention.ms": str(3_600_000)})
+    continuity.expect({tp: 0})
+    old = int(datetime.now(UTC).timestamp() * 1000) - 2_000_000  # 33 minutes old, retention 60 minutes
+    with caplog.at_level(logging.WARNING, logger="consumer.bronze.source"):
+        continuity.polled(tp, _records(0, timestamp=old))
+        continuity.polled(tp, _records(1, timestamp=old))
+    assert [r.message for r in caplog.records] == [
+        "t partition 0: the oldest record waiting is 0.6 h old, and the topic's retention.ms is 1.0 h: records will be "
+        "deleted before bronze reads them if the lag grows; raise retention.ms of t"]
