@@ -1,4 +1,5 @@
-"""The alert rules, declared once for every consumer (gold now, a live sentinel later).
+"""The alert rules, declared once for every consumer: gold (one row per offending reading) and the sentinel
+(episodes, consumer/sentinel/).
 
 Each device type's limits and minimum anomaly deviations live in config/device_types.toml ([TYPE.alerts],
 [TYPE.anomaly]). `limits_frame()` turns them into one row per type, `with_limits` joins them to readings, and
@@ -13,10 +14,15 @@ import polars as pl
 
 from config.catalog import ALERT_LIMITS, ANOMALY_METRICS, device_types
 
-SEVERITY = {"high_temperature": "critical", "high_power": "critical", "low_temperature": "warning",
+SEVERITY = {"high_temperature": "critical", "high_power": "critical", "high_co": "critical", "high_smoke": "critical",
+            "silent": "critical", "low_temperature": "warning",
             "low_battery": "warning", "connectivity_issue": "warning", "maintenance_required": "info",
             "temperature_anomaly": "warning", "power_anomaly": "warning"}
 ANOMALY_KINDS = {"temperature_c": "temperature_anomaly", "power_w": "power_anomaly"}
+# What the sentinel watches live, as episodes: the critical threshold kinds, low temperature (a freezing home) and
+# a device silent for longer than expected (a timer, not a reading: consumer/sentinel/silence.py).
+SENTINEL_KINDS = ("high_temperature", "low_temperature", "high_power", "high_co", "high_smoke")
+SILENT = "silent"
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,13 @@ def threshold_checks() -> list[Check]:
     """Alert kinds decided by one reading: the device's own flag or its type's limit crossed."""
     t, p, none = pl.col("temperature_c"), pl.col("power_w"), pl.lit(None, pl.Float64)
     high_t, low_t, high_p = pl.col("temperature_high_c"), pl.col("temperature_low_c"), pl.col("power_high_w")
+    co, smoke = pl.col("co_ppm"), pl.col("smoke_ppm")
     return [
         Check("high_temperature", _device_flag("high_temperature") | (t > high_t), t, high_t),
         Check("low_temperature", _device_flag("low_temperature") | (t < low_t), t, low_t),
         Check("high_power", _device_flag("high_power") | (p > high_p), p, high_p),
+        Check("high_co", co > pl.col("co_high_ppm"), co, pl.col("co_high_ppm")),
+        Check("high_smoke", smoke > pl.col("smoke_high_ppm"), smoke, pl.col("smoke_high_ppm")),
         Check("low_battery", _device_flag("low_battery"), pl.col("battery_pct"), none),
         Check("connectivity_issue", _device_flag("connectivity_issue"), none, none),
         Check("maintenance_required", _device_flag("maintenance_required"), none, none),

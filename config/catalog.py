@@ -27,7 +27,7 @@ CATALOG_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-ALERT_LIMITS = ("temperature_low_c", "temperature_high_c", "power_high_w")
+ALERT_LIMITS = ("temperature_low_c", "temperature_high_c", "power_high_w", "co_high_ppm", "smoke_high_ppm")
 ANOMALY_METRICS = ("temperature_c", "power_w")
 
 

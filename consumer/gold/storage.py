@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 # The silver columns gold reads (types from the registry), and the quarantine columns it counts.
 SILVER_COLUMNS = ("event_id", "device_id", "home_id", "device_type", "home_name", "location", "event_time",
-                  "event_date", "status", "alert", "temperature_c", "power_w", "energy_wh", "battery_pct", "warnings")
+                  "event_date", "status", "alert", "temperature_c", "power_w", "energy_wh", "battery_pct", "co_ppm",
+                  "smoke_ppm", "warnings")
 QUARANTINE_TYPES = {c: tables.QUARANTINE.schema[c] for c in ("quarantine_date", "failed_rules")}
 ALL_HOURS = frozenset(range(24))
 

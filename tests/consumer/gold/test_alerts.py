@@ -114,7 +114,8 @@ def test_power_limits_are_per_device_type():
 def test_limits_frame_is_the_toml():
     limits = limits_frame().filter(device_type="energy_meter").row(0, named=True)
     assert limits == {"device_type": "energy_meter", "temperature_low_c": None, "temperature_high_c": None,
-                      "power_high_w": 15000.0, "temperature_c_min_dev": None, "power_w_min_dev": 3000.0}
+                      "power_high_w": 15000.0, "co_high_ppm": None, "smoke_high_ppm": None,
+                      "temperature_c_min_dev": None, "power_w_min_dev": 3000.0}
     assert set(limits_frame()["device_type"]) == set(device_types())
 
 
