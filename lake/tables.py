@@ -230,3 +230,21 @@ DEVICE_HEALTH = _gold("device_health_metrics", "one device: uptime, alert/anomal
     "uptime_pct": pl.Float64(), "alert_rate": pl.Float64(), "anomaly_rate": pl.Float64(),
     "data_quality_rate": pl.Float64(), "last_seen": UTC_TS, "health_score": pl.Float64(),
     "failure_risk": pl.Float64(), "status": pl.String(), "computed_at": UTC_TS})
+
+# ---- gold: the sentinel's live alert episodes (consumer/sentinel/) -----------------------------------------------
+# Fed from Kafka like bronze: markers per topic-partition of the telemetry topic, in the same commit as the rows.
+ALERT_EPISODES = register(Table(
+    layer="gold", name="alert_episodes", row="one state change (open, update, resolve) of an alert episode",
+    schema={"change_id": pl.String(), "episode_id": pl.String(), "severity": pl.String(), "device_id": pl.String(),
+            "kind": pl.String(), "home_id": pl.String(), "device_type": pl.String(), "change": pl.String(),
+            "started_at": UTC_TS, "changed_at": UTC_TS, "resolved_at": UTC_TS, "value": pl.Float64(),
+            "peak": pl.Float64(), "threshold": pl.Float64(), "event_id": pl.String(), "bucket": pl.Int64(),
+            "batch": pl.Int64(), "recorded_at": UTC_TS},
+    markers={KAFKA: "sentinel:{topic}:{partition}"}))
+SENTINEL_STATE = register(Table(
+    layer="gold", name="sentinel_state", row="one carried condition (device × kind) or one device's last reading: "
+                                           "the sentinel's state as of the offsets its markers record",
+    schema={"device_id": pl.String(), "kind": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
+            "run_start": UTC_TS, "opened": pl.Boolean(), "peak": pl.Float64(), "last_bucket": pl.Int64(),
+            "last_seen": UTC_TS, "silent_since": UTC_TS},
+    markers={KAFKA: "sentinel-state:{topic}:{partition}"}))

@@ -115,6 +115,7 @@ def components(settings: Settings) -> list[ManagedProcess]:
     port, address = settings.dashboard_port, settings.dashboard_address
     candidates = [
         ("ingest", [python, "-m", "consumer.bronze"], None, None),
+        ("sentinel", [python, "-m", "consumer.sentinel"], None, None),
         ("scheduler", [python, "-m", "consumer.scheduler"], None, None),
         ("dashboard", [python, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.headless",
                        "true", "--server.address", address, "--server.port", str(port),

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import REPO
 
 MODULES = [
-    "producer.telemetry_sim", "consumer.bronze", "consumer.silver", "consumer.gold", "consumer.maintenance",
-    "consumer.bronze.gaps", "consumer.bronze.reingest", "lake.repair", "consumer.scheduler", "scripts.kafka_local",
-    "scripts.stack", "scripts.status", "scripts.topic_admin", "scripts.benchmark",
+    "producer.telemetry_sim", "consumer.bronze", "consumer.sentinel", "consumer.silver", "consumer.gold",
+    "consumer.maintenance", "consumer.bronze.gaps", "consumer.bronze.reingest", "lake.repair", "consumer.scheduler",
+    "scripts.kafka_local", "scripts.stack", "scripts.status", "scripts.topic_admin", "scripts.benchmark",
 ]
 SHELL = ["start.sh", "stop.sh", "scripts/status.sh", "scripts/kafka_local.sh"]
 
