@@ -31,6 +31,9 @@ from consumer.sentinel.webhook import Webhook
 logger = logging.getLogger(__name__)
 
 POLL_MS = 100
+# A member that joined before the topic's metadata reached the group leader gets no partitions; the sentinel is
+# alone in its group, so without an assignment for this long it joins again.
+REJOIN_AFTER_S = 5.0
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Sentinel:
         self.producer = stream.make_producer(settings)
         self.webhook = Webhook.from_settings(settings)
         self.stats = SentinelStats()
-        self.saved_at = time.monotonic()
+        self.saved_at = self.joined_at = time.monotonic()
         self._republish()
 
     def _republish(self) -> None:
@@ -76,6 +79,20 @@ class Sentinel:
             logger.info("re-publishing %d episode changes committed before the restart", pending.height)
             self._publish(pending.drop("batch", "recorded_at"))
             self.state.published = self.state.batch = max(self.state.batch, int(pending["batch"].max()))  # type: ignore[arg-type]
+
+    def subscribe(self, *, timeout_s: float = 30.0) -> None:
+        """Join the group once the topic's partitions are known to this client (bounded wait)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.partitions_for_topic(self.settings.telemetry_topic) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.consumer.subscribe([self.settings.telemetry_topic], listener=_Rebalance(self))
+        self.joined_at = time.monotonic()
+
+    def rejoin_if_unassigned(self) -> None:
+        if not self.consumer.assignment() and time.monotonic() - self.joined_at > REJOIN_AFTER_S:
+            logger.warning("no partitions after %.0fs; joining the group again", REJOIN_AFTER_S)
+            self.consumer.unsubscribe()
+            self.subscribe()
 
     def seek(self, partitions: Any) -> None:
         """Each partition right after the offset the state snapshot reflects (or at its beginning)."""
@@ -155,11 +172,12 @@ def run(settings: Settings, *, idle_exit_s: float | None = None, max_changes: in
     ensure_topic(settings)
     ensure_topic(settings, settings.alerts_topic)
     sentinel = Sentinel(settings)
-    sentinel.consumer.subscribe([settings.telemetry_topic], listener=_Rebalance(sentinel))
+    sentinel.subscribe()
     last_events, seen = time.monotonic(), 0
     try:
         while not stop.is_set():
             sentinel.poll()
+            sentinel.rejoin_if_unassigned()
             now = time.monotonic()
             if sentinel.stats.events > seen:
                 last_events, seen = now, sentinel.stats.events

@@ -14,7 +14,11 @@ from kafka import KafkaConsumer
 
 from common.kafka_io import client_config, end_offsets
 from config.settings import Settings
+from config.alert_rules import SENTINEL_KINDS
+from consumer.bronze import ingest as bronze
+from consumer.gold import run as gold
 from consumer.sentinel import run as sentinel_run
+from consumer.silver import run as silver
 from lake import delta_io, tables
 from producer import telemetry_sim
 from tests.conftest import make_settings
@@ -59,18 +63,23 @@ def topic_change_ids(settings: Settings) -> Counter[str]:
     return ids
 
 
-def test_replayed_scenario_yields_exactly_the_expected_episodes(sentinel_settings: Settings, tmp_path: Path) -> None:
-    replay(sentinel_settings, tmp_path)
-    total = sum(end_offsets(sentinel_settings, sentinel_settings.telemetry_topic).values())
+def judge_all(settings: Settings) -> pl.DataFrame:
+    """Run the sentinel in this process until it has judged every record of the topic; its changes."""
+    total = sum(end_offsets(settings, settings.telemetry_topic).values())
     stop = threading.Event()
-    thread = threading.Thread(target=sentinel_run.run, args=(sentinel_settings,), kwargs={"stop_event": stop})
+    thread = threading.Thread(target=sentinel_run.run, args=(settings,), kwargs={"stop_event": stop})
     thread.start()
     try:
-        wait_for(lambda: state_offsets(sentinel_settings) == total, timeout_s=90, what="the sentinel to judge all")
+        wait_for(lambda: state_offsets(settings) == total, timeout_s=90, what="the sentinel to judge all")
     finally:
         stop.set()
         thread.join(30)
-    changes = episodes(sentinel_settings)
+    return episodes(settings)
+
+
+def test_replayed_scenario_yields_exactly_the_expected_episodes(sentinel_settings: Settings, tmp_path: Path) -> None:
+    replay(sentinel_settings, tmp_path)
+    changes = judge_all(sentinel_settings)
     assert scenario.observed(changes) == scenario.EXPECTED  # the constant device yields nothing
     resolved = changes.filter(change="resolve").select("device_id", "resolved_at").sort("device_id").rows()
     assert resolved == [("env-co", scenario.at(160)), ("env-silent", scenario.at(400)), ("plug-1", scenario.at(360))]
@@ -105,3 +114,27 @@ def test_sigkill_mid_episode_loses_and_duplicates_nothing(sentinel_settings: Set
     assert changes["change_id"].is_unique().all()
     assert topic_change_ids(sentinel_settings).keys() == set(changes["change_id"])  # at least once each
     assert "re-publishing" in log.read_text()  # what was committed before the kill went to the topic again
+
+
+def test_gold_alerts_and_sentinel_episodes_agree(sentinel_settings: Settings, tmp_path: Path) -> None:
+    """On the same readings, for the watched kinds (docs/sentinel.md, "Gold and the sentinel agree"): every gold
+    alert row lies inside an episode of its device and kind, every episode holds at least one such row, and its
+    first row is the episode's start."""
+    replay(sentinel_settings, tmp_path)
+    changes = judge_all(sentinel_settings)
+    total = sum(end_offsets(sentinel_settings, sentinel_settings.telemetry_topic).values())
+    bronze.run(sentinel_settings, max_records=total, idle_exit_s=30)
+    silver.run(sentinel_settings)
+    gold.run(sentinel_settings, full=True)
+    alerts = delta_io.read(tables.ALERTS.path(sentinel_settings)).filter(pl.col("kind").is_in(SENTINEL_KINDS))
+    spans = changes.filter(pl.col("kind").is_in(SENTINEL_KINDS)).group_by("episode_id").agg(
+        pl.col("device_id", "kind", "started_at").first(), ended=pl.col("resolved_at").max())
+    inside = alerts.join(spans, on=["device_id", "kind"], how="left").filter(
+        (pl.col("alert_time") >= pl.col("started_at"))
+        & (pl.col("ended").is_null() | (pl.col("alert_time") < pl.col("ended"))))
+    assert inside["event_id"].sort().to_list() == alerts["event_id"].sort().to_list()  # each row in an episode
+    per_episode = inside.group_by("episode_id").agg(rows=pl.len(), first=pl.col("alert_time").min(),
+                                                    start=pl.col("started_at").first())
+    assert set(per_episode["episode_id"]) == set(spans["episode_id"])  # every episode holds rows
+    assert (per_episode["first"] == per_episode["start"]).all()
+    assert sorted(inside.group_by("kind").len().rows()) == [("high_co", 40), ("high_power", 300)]
