@@ -1,4 +1,5 @@
-"""Alerts page: recent alerts and anomalies, highlighted by severity, with counts and CSV download."""
+"""Alerts page: the sentinel's episodes, then gold's recent alerts and anomalies, highlighted by severity, with
+counts and CSV download."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from config.settings import Settings
-from dashboard import data, metrics
+from dashboard import data, episodes, metrics
 from dashboard.controls import Filters, csv_button, no_data
 
 SHOWN_ROWS = 500
@@ -21,6 +22,7 @@ def _highlight(row: pd.Series) -> list[str]:
 
 def render(settings: Settings, filters: Filters) -> None:
     """The whole Alerts page."""
+    episodes.render_list(settings)
     st.subheader("Alerts and anomalies")
     alerts = metrics.filter_frame(data.read_table(settings, "alerts", dates=filters.dates), homes=filters.homes,
                                   device_types=filters.device_types)

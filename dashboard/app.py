@@ -6,7 +6,7 @@ import streamlit as st
 
 from config.errors import LakehouseError
 from config.settings import Settings
-from dashboard import data
+from dashboard import data, episodes
 from dashboard.controls import remember, sidebar
 
 PAGES = (("views/overview.py", "Overview", ":material/dashboard:"),
@@ -25,6 +25,7 @@ def main() -> None:
         return
     st.title("Smart Home Lakehouse")
     remember(settings, sidebar(settings) if data.gold_exists(settings) else None)
+    episodes.banner(settings)
     st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                    for i, (path, title, icon) in enumerate(PAGES)]).run()
 

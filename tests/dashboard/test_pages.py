@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
@@ -12,7 +14,7 @@ from kafka.structs import OffsetAndMetadata
 from common import kafka_io
 from config.settings import Settings
 from consumer.bronze import gaps
-from lake import tables
+from lake import delta_io, tables
 from tests.conftest import make_settings
 from tests.dashboard import fixtures as fx
 from tests.dashboard.apptest import figures, metrics, page, run_app, table_with
@@ -259,3 +261,38 @@ def test_pipeline_page_shows_records_lost_at_the_source_and_no_plain_reconciled(
     shown = table_with(at, "from_offset", "to_offset", "reason")
     assert shown[["partition", "from_offset", "to_offset", "records"]].values.tolist() == [[2, 100, 349, 250]]
     assert metrics(at)["Reconciled"][0] == "with gaps"
+
+
+def episode_change(episode: str, change: str, *, device: str, kind: str, severity: str, start: datetime,
+                   changed: datetime, batch: int) -> dict:
+    return {"change_id": f"{episode}-{change}", "episode_id": episode, "severity": severity, "device_id": device,
+            "kind": kind, "home_id": "h1", "device_type": "environment_sensor", "change": change, "started_at": start,
+            "changed_at": changed, "resolved_at": changed if change == "resolve" else None, "value": 60.0,
+            "peak": 80.0, "threshold": 50.0, "event_id": None, "bucket": None, "batch": batch,
+            "recorded_at": changed}
+
+
+def test_open_critical_episodes_show_in_a_banner_on_every_page_and_the_alerts_page_lists_all(app_env: Path) -> None:
+    settings = make_settings(LAKE_ROOT=app_env)
+    fx.quarantine_lake(settings)
+    start = datetime.now(UTC) - timedelta(minutes=3)
+    path = tables.ALERT_EPISODES.path(settings)
+    rows = [episode_change("e1", "open", device="d1", kind="high_co", severity="critical", start=start,
+                           changed=start + timedelta(seconds=5), batch=1),
+            episode_change("e2", "open", device="d2", kind="high_power", severity="critical", start=start,
+                           changed=start + timedelta(seconds=5), batch=1),
+            episode_change("e2", "resolve", device="d2", kind="high_power", severity="critical", start=start,
+                           changed=start + timedelta(seconds=65), batch=2)]
+    delta_io.write(path, pl.DataFrame(rows, schema=tables.ALERT_EPISODES.schema))
+    for name in ("overview", "devices", "alerts", "pipeline"):
+        banners = [e.value for e in run_app(f"views/{name}.py", errors_expected=True).error]
+        assert len(banners) == 1 and banners[0].startswith("1 open critical alert: **d1** high co since"), name
+    listed = table_with(run_app("views/alerts.py", errors_expected=True), "state", "duration_s")
+    assert listed.sort_values("device_id")[["device_id", "state"]].values.tolist() == [["d1", "open"],
+                                                                                      ["d2", "resolved"]]
+    assert listed.set_index("device_id").loc["d2", "duration_s"] == 65.0
+    assert listed.set_index("device_id").loc["d1", "duration_s"] >= 180.0
+    delta_io.write(path, pl.DataFrame([episode_change("e1", "resolve", device="d1", kind="high_co", severity="critical",
+                                                      start=start, changed=datetime.now(UTC), batch=3)],
+                                      schema=tables.ALERT_EPISODES.schema))
+    assert not page("overview").error  # resolved: the banner is gone
