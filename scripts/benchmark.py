@@ -26,7 +26,7 @@ from ops.local_kafka import temporary_broker
 
 logger = logging.getLogger(__name__)
 
-AREAS = ("producer", "ingest", "silver", "gold", "freshness", "dashboard")
+AREAS = ("producer", "ingest", "silver", "gold", "freshness", "dashboard", "sentinel")
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -80,7 +80,8 @@ def step(events: pl.DataFrame, carried: pl.DataFrame, rules: Rules) -> tuple[pl.
         bucket=pl.lit(None, pl.Int64))
     changes = pl.concat([opens.select(list(CHANGE_COLUMNS)), updates.select(list(CHANGE_COLUMNS)),
                          resolves.select(list(CHANGE_COLUMNS))]).cast(CHANGE_COLUMNS)
-    return with_ids(changes.sort("changed_at", "device_id", "kind")), _carry(rows)
+    untouched = carried.join(rows.select(KEY).unique(), on=list(KEY), how="anti")  # no reading in this batch
+    return with_ids(changes.sort("changed_at", "device_id", "kind")), pl.concat([untouched, _carry(rows)]).sort(KEY)
 
 
 def _change(change: str) -> list[pl.Expr]:
@@ -148,4 +149,4 @@ def _carry(rows: pl.DataFrame) -> pl.DataFrame:
         pl.col("home_id").last(), pl.col("device_type").last(), run_start=pl.col("start").first(),
         opened=pl.col("was_open").first(), peak=pl.col("peak").last(),
         last_bucket=pl.max_horizontal(pl.col("bucket").max(), pl.col("prior_bucket").first()))
-            .select(list(CONDITION_SCHEMA)).cast(CONDITION_SCHEMA).sort(KEY))
+            .select(list(CONDITION_SCHEMA)).cast(CONDITION_SCHEMA))

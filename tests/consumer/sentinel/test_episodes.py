@@ -104,6 +104,16 @@ def test_any_batching_yields_the_same_episodes_which_open_once_and_never_overlap
         assert episode == episode_id("p1", "high_power", start)
 
 
+def test_a_condition_survives_batches_without_its_device() -> None:
+    over = readings("p1", "smart_plug", [0, 2, 4, 6, 8, 10], power_w=[3500.0] * 4 + [10.0] * 2)
+    other = readings("p2", "smart_plug", [1, 3, 5, 7, 9, 11], power_w=[3500.0] + [10.0] * 5)  # judged batches
+    both = pl.concat([over, other]).sort("event_time")
+    changes = judge([both.slice(i, 1) for i in range(both.height)])  # p1 is absent from every other batch
+    assert changes.equals(judge([both]))
+    assert summary(changes) == [("high_power", "open", at(0), at(6), 3500.0, 3500.0),
+                                ("high_power", "resolve", at(0), at(8), 10.0, 3500.0)]
+
+
 def devices_after(batch: pl.DataFrame, clock: datetime | None, *, now: float,
                   state: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     return silence.step(batch, silence.empty_devices() if state is None else state, clock, silent_after_s=30, now=now)
