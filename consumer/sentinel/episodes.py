@@ -52,13 +52,20 @@ def empty_conditions() -> pl.DataFrame:
 
 
 def assess(events: pl.DataFrame, carried: pl.DataFrame) -> pl.DataFrame:
-    """One row per reading × watched kind, only for keys that offend in this batch or carry a condition."""
+    """One row per reading × watched kind, only for keys that offend in this batch or carry a condition.
+
+    The checks run once over the batch; only the readings of devices that offend or carry a condition (a few, in
+    normal operation) are then spread out per kind."""
     checks = [check for check in threshold_checks() if check.kind in SENTINEL_KINDS]
-    readings = with_limits(events.lazy())
-    long = pl.concat([readings.select(
-        "device_id", "home_id", "device_type", "event_time", "event_id", kind=pl.lit(check.kind),
-        fired=check.fired.fill_null(False), value=check.value.cast(pl.Float64),
-        threshold=check.threshold.cast(pl.Float64)) for check in checks])
+    fired = [f"fired_{check.kind}" for check in checks]
+    flags = (check.fired.fill_null(False).alias(name) for check, name in zip(checks, fired, strict=True))
+    hot = (with_limits(events.lazy()).with_columns(*flags)
+           .filter(pl.any_horizontal(fired).any().over("device_id")
+                   | pl.col("device_id").is_in(carried["device_id"].implode())))
+    long = pl.concat([hot.select(
+        "device_id", "home_id", "device_type", "event_time", "event_id", kind=pl.lit(check.kind), fired=flag,
+        value=check.value.cast(pl.Float64), threshold=check.threshold.cast(pl.Float64))
+        for check, flag in zip(checks, fired, strict=True)])
     carried_keys = carried.lazy().select(*KEY, carried=pl.lit(True))
     return (long.join(carried_keys, on=list(KEY), how="left")
             .filter(pl.col("fired").any().over(KEY) | pl.col("carried").is_not_null())
@@ -86,7 +93,8 @@ def step(events: pl.DataFrame, carried: pl.DataFrame, rules: Rules) -> tuple[pl.
 
 def _change(change: str) -> list[pl.Expr]:
     return [pl.col("device_id"), pl.col("kind"), pl.col("home_id"), pl.col("device_type"),
-            pl.lit(change).alias("change"), pl.col("start").alias("started_at"), pl.col("event_time").alias("changed_at"),
+            pl.lit(change).alias("change"), pl.col("start").alias("started_at"),
+            pl.col("event_time").alias("changed_at"),
             pl.lit(None, UTC_TS).alias("resolved_at"), pl.col("peak"), pl.col("threshold"), pl.col("event_id"),
             pl.col("bucket")]
 

@@ -1,4 +1,5 @@
-"""The sentinel's loop: poll → judge (episodes, silence) → commit the changes → publish them → snapshot now and then.
+"""The sentinel's loop: poll → judge (episodes, silence) → commit the changes → publish them → snapshot now and
+then.
 
     python -m consumer.sentinel [--idle-exit S] [--max-changes N]
 
@@ -78,7 +79,8 @@ class Sentinel:
         if not pending.is_empty():
             logger.info("re-publishing %d episode changes committed before the restart", pending.height)
             self._publish(pending.drop("batch", "recorded_at"))
-            self.state.published = self.state.batch = max(self.state.batch, int(pending["batch"].max()))  # type: ignore[arg-type]
+            newest = int(pending["batch"].max())  # type: ignore[arg-type]
+            self.state.published = self.state.batch = max(self.state.batch, newest)
 
     def subscribe(self, *, timeout_s: float = 30.0) -> None:
         """Join the group once the topic's partitions are known to this client (bounded wait)."""

@@ -79,9 +79,9 @@ def step(events: pl.DataFrame, devices: pl.DataFrame, clock: datetime | None, *,
                           gap=(pl.col("event_time") - pl.col("previous")) > limit)
             .filter(pl.col("open_before") | pl.col("gap").fill_null(False)).collect())
     start = pl.coalesce(pl.when("open_before").then("s_silent"), pl.col("previous") + limit)
-    common = dict(kind=pl.lit(SILENT), started_at=start, value=(pl.col("event_time") - pl.col("previous"))
-                  .dt.total_milliseconds() / 1000, peak=pl.lit(None, pl.Float64), threshold=pl.lit(silent_after_s),
-                  bucket=pl.lit(None, pl.Int64))
+    common = {"kind": pl.lit(SILENT), "started_at": start,
+              "value": (pl.col("event_time") - pl.col("previous")).dt.total_milliseconds() / 1000,
+              "peak": pl.lit(None, pl.Float64), "threshold": pl.lit(silent_after_s), "bucket": pl.lit(None, pl.Int64)}
     opened = seen.filter(~pl.col("open_before")).select(
         "device_id", "home_id", "device_type", change=pl.lit("open"), changed_at=start,
         resolved_at=pl.lit(None, UTC_TS), event_id=pl.lit(None, pl.String), **common)

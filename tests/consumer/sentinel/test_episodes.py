@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import polars as pl
 from hypothesis import given, settings
@@ -20,7 +21,8 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def readings(device: str, device_type: str, seconds: list[int], alert: str | None = None, **values: list) -> pl.DataFrame:
+def readings(device: str, device_type: str, seconds: list[int], alert: str | None = None,
+             **values: list) -> pl.DataFrame:
     n = len(seconds)
     columns = {"device_id": [device] * n, "home_id": ["h1"] * n, "device_type": [device_type] * n,
                "event_time": [at(s) for s in seconds], "event_id": [f"{device}-{s:05d}" for s in seconds],
@@ -89,7 +91,7 @@ def test_any_batching_yields_the_same_episodes_which_open_once_and_never_overlap
     frame, cuts = case
     whole = judge([frame])
     bounds = [0, *cuts, frame.height]
-    split = judge([frame.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)])
+    split = judge([frame.slice(a, b - a) for a, b in pairwise(bounds)])
     assert split.equals(whole)
     assert whole["change_id"].is_unique().all()
     previous_end = None

@@ -13,8 +13,8 @@ import pytest
 from kafka import KafkaConsumer
 
 from common.kafka_io import client_config, end_offsets
-from config.settings import Settings
 from config.alert_rules import SENTINEL_KINDS
+from config.settings import Settings
 from consumer.bronze import ingest as bronze
 from consumer.gold import run as gold
 from consumer.sentinel import run as sentinel_run
@@ -91,7 +91,7 @@ def test_replayed_scenario_yields_exactly_the_expected_episodes(sentinel_setting
 def test_sigkill_mid_episode_loses_and_duplicates_nothing(sentinel_settings: Settings, tmp_path: Path,
                                                           snapshot_every_s: str) -> None:
     log = tmp_path / "sentinel.log"
-    replay(sentinel_settings, tmp_path, seconds=range(0, 200))  # the plug's episode is open, with two updates
+    replay(sentinel_settings, tmp_path, seconds=range(200))  # the plug's episode is open, with two updates
     proc = start_module("consumer.sentinel", sentinel_settings, log=log, SENTINEL_STATE_EVERY_S=snapshot_every_s)
     wait_for(lambda: episodes(sentinel_settings).filter(change="update").height == 2, timeout_s=90,
              what="the open episode and its updates")

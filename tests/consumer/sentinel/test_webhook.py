@@ -26,7 +26,7 @@ class Receiver(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Receiver
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.attempts += 1
         ok = self.server.attempts > self.server.failures and self.headers["Content-Type"] == "application/json"
