@@ -32,6 +32,10 @@ from consumer.sentinel.webhook import Webhook
 logger = logging.getLogger(__name__)
 
 POLL_MS = 100
+# A poll returns what has arrived, up to this many records: small batches (low latency) at low rates, large ones
+# (the per-batch cost shared by many events) when behind. kafka-python's default of 500 capped the sentinel near
+# 10,000 events/s on 2 cores: every batch costs about 50 ms whatever its size.
+MAX_POLL_RECORDS = 20_000
 # A member that joined before the topic's metadata reached the group leader gets no partitions; the sentinel is
 # alone in its group, so without an assignment for this long it joins again.
 REJOIN_AFTER_S = 5.0
@@ -109,7 +113,7 @@ class Sentinel:
     def poll(self) -> int:
         """One poll, judged and committed; returns the number of changes it caused."""
         try:
-            polled = self.consumer.poll(timeout_ms=POLL_MS)
+            polled = self.consumer.poll(timeout_ms=POLL_MS, max_records=MAX_POLL_RECORDS)
         except KafkaError as exc:
             logger.debug("poll failed: %s", exc)
             time.sleep(0.5)

@@ -18,6 +18,7 @@ from config.settings import Settings
 from consumer.bronze import ingest as bronze
 from consumer.gold import run as gold
 from consumer.sentinel import run as sentinel_run
+from consumer.sentinel.store import BATCH
 from consumer.silver import run as silver
 from lake import delta_io, tables
 from producer import telemetry_sim
@@ -97,8 +98,9 @@ def test_sigkill_mid_episode_loses_and_duplicates_nothing(sentinel_settings: Set
              what="the open episode and its updates")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    if snapshot_every_s == "3600":
-        assert delta_io.open_table(tables.SENTINEL_STATE.path(sentinel_settings)) is None
+    if snapshot_every_s == "3600":  # the kill left committed changes that no snapshot covers: they are recomputed
+        state = delta_io.open_table(tables.SENTINEL_STATE.path(sentinel_settings))
+        assert (delta_io.txn_version(state, BATCH) or 0) < episodes(sentinel_settings)["batch"].max()
     replay(sentinel_settings, tmp_path, seconds=range(200, scenario.SECONDS))
     proc = start_module("consumer.sentinel", sentinel_settings, log=log)  # snapshots every second again
     try:
@@ -113,7 +115,8 @@ def test_sigkill_mid_episode_loses_and_duplicates_nothing(sentinel_settings: Set
     assert scenario.observed(changes) == scenario.EXPECTED
     assert changes["change_id"].is_unique().all()
     assert topic_change_ids(sentinel_settings).keys() == set(changes["change_id"])  # at least once each
-    assert "re-publishing" in log.read_text()  # what was committed before the kill went to the topic again
+    if snapshot_every_s == "3600":
+        assert "re-publishing" in log.read_text()  # what no snapshot covered went to the topic again
 
 
 def test_gold_alerts_and_sentinel_episodes_agree(sentinel_settings: Settings, tmp_path: Path) -> None:
