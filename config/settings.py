@@ -162,6 +162,8 @@ class Settings:
                               "expected host:port[,host:port]")
         _check_kafka_name("TELEMETRY_TOPIC", self.telemetry_topic)
         _check_kafka_name("BRONZE_CONSUMER_GROUP", self.bronze_consumer_group)
+        _check_kafka_name("ALERTS_TOPIC", self.alerts_topic)
+        _check_kafka_name("SENTINEL_CONSUMER_GROUP", self.sentinel_consumer_group)
         _check_lake_root(self.lake_root)
 
     def describe(self) -> list[tuple[str, str, str]]:

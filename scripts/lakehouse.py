@@ -13,6 +13,7 @@ from common.cli import run
 COMMANDS: dict[str, tuple[str, str]] = {
     "producer": ("producer.telemetry_sim", "simulate a fleet or replay a CSV into Kafka"),
     "ingest": ("consumer.bronze.ingest", "Kafka → bronze, exactly once (long-running)"),
+    "sentinel": ("consumer.sentinel.__main__", "live alert episodes from Kafka, exactly once (long-running)"),
     "silver": ("consumer.silver.run", "one incremental bronze → silver run"),
     "gold": ("consumer.gold.run", "one incremental silver → gold run"),
     "scheduler": ("consumer.scheduler", "silver, gold and maintenance on their intervals"),

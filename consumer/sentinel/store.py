@@ -81,17 +81,29 @@ class Store:
         return rows.filter(pl.col("batch") > batch).sort("batch", "changed_at")
 
     def append(self, changes: pl.DataFrame, *, offsets: dict[int, int], batch: int) -> pl.DataFrame:
-        """Commit the changes not yet in the table with the partitions' offsets; returns the rows written."""
-        fresh = changes.filter(~pl.col("change_id").is_in(list(self.known))) if self.known else changes
-        if fresh.is_empty():
-            return fresh
-        rows = fresh.with_columns(batch=pl.lit(batch, pl.Int64), recorded_at=pl.lit(datetime.now(UTC)))
-        rows = rows.select(list(tables.ALERT_EPISODES.schema)).cast(tables.ALERT_EPISODES.schema)
-        markers = {self._marker(tables.ALERT_EPISODES, p): o for p, o in offsets.items()}
-        delta_io.retry_on_conflict(lambda: delta_io.write(
-            self.episodes, rows, app_transactions=markers, metadata={"writer": "sentinel", "rows": str(rows.height)}),
-            what=f"sentinel commit of {rows.height} episode changes")
-        return rows
+        """Commit the changes not yet in the table with the partitions' offsets; returns the rows written.
+
+        The commit is conditional on the snapshot it was planned on: if another commit recorded one of these
+        partitions in between (a second sentinel), the ids it wrote are read and the batch is planned again."""
+        retry = False
+
+        def attempt() -> pl.DataFrame:
+            nonlocal retry
+            planned = delta_io.snapshot(self.episodes)
+            if retry:  # after a conflicting commit: learn the ids it wrote
+                self.known |= set(self.after(0)["change_id"].to_list())
+            retry = True
+            fresh = changes.filter(~pl.col("change_id").is_in(list(self.known))) if self.known else changes
+            if fresh.is_empty():
+                return fresh
+            rows = fresh.with_columns(batch=pl.lit(batch, pl.Int64), recorded_at=pl.lit(datetime.now(UTC)))
+            rows = rows.select(list(tables.ALERT_EPISODES.schema)).cast(tables.ALERT_EPISODES.schema)
+            markers = {self._marker(tables.ALERT_EPISODES, p): o for p, o in offsets.items()}
+            delta_io.write(planned, rows, app_transactions=markers,
+                           metadata={"writer": "sentinel", "rows": str(rows.height)})
+            return rows
+
+        return delta_io.retry_on_conflict(attempt, what=f"sentinel commit of {changes.height} changes")
 
     def snapshot(self, snapshot: Snapshot) -> None:
         """Replace the state table with `snapshot` (one commit, its positions as application transactions)."""
@@ -103,8 +115,8 @@ class Store:
                     for p, at in snapshot.watermarks.items()}
         markers |= {BATCH: snapshot.batch, PUBLISHED: snapshot.published}
         delta_io.retry_on_conflict(lambda: delta_io.write(
-            self.state, rows, mode="overwrite", app_transactions=markers, metadata={"writer": "sentinel"}),
-            what="sentinel state snapshot")
+            delta_io.snapshot(self.state), rows, mode="overwrite", app_transactions=markers,
+            metadata={"writer": "sentinel"}), what="sentinel state snapshot")
 
     def _marker(self, table: tables.Table, partition: int) -> str:
         return table.marker(tables.KAFKA).format(topic=self.topic, partition=partition)
