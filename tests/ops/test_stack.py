@@ -38,3 +38,8 @@ def test_the_dashboard_listens_on_loopback_unless_a_setting_opens_it():
     assert argv()[argv().index("--server.address") + 1] == "127.0.0.1"
     opened = argv(DASHBOARD_ADDRESS="0.0.0.0")
     assert opened[opened.index("--server.address") + 1] == "0.0.0.0"
+
+
+def test_the_stack_runs_the_sentinel():
+    sentinel = next(p for p in stack.components(make_settings()) if p.name == "sentinel")
+    assert sentinel.argv[1:] == ["-m", "consumer.sentinel"]
