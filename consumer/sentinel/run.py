@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from kafka import ConsumerRebalanceListener
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from common.kafka_io import check_broker, ensure_topic
@@ -54,8 +54,8 @@ class _Rebalance(ConsumerRebalanceListener):
         self.sentinel = sentinel
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        if revoked:
-            self.sentinel.save()
+        if revoked:  # kafka-python runs this on its IO thread, where a blocking commit is refused
+            self.sentinel.save(commit_offsets=False)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.sentinel.seek(assigned)
@@ -156,11 +156,23 @@ class Sentinel:
         if self.webhook is not None:
             self.webhook.send(to_json(changes))
 
-    def save(self) -> None:
-        """Snapshot the state with the offsets and clock it reflects."""
+    def save(self, *, commit_offsets: bool = True) -> None:
+        """Snapshot the state with the offsets and clock it reflects; then commit those offsets to Kafka too, only
+        so that the group's lag shows in the dashboard's Kafka page and Kafka UI (the table holds the position)."""
         self.state.watermarks = dict(self.watermark.newest)
         self.store.snapshot(self.state)
         self.saved_at = time.monotonic()
+        if not commit_offsets:
+            return
+        topic = self.settings.telemetry_topic
+        owned = {tp.partition for tp in self.consumer.assignment()}
+        offsets = {TopicPartition(topic, p): OffsetAndMetadata(o + 1, "", -1) for p, o in self.state.offsets.items()
+                   if p in owned}
+        try:
+            if offsets:
+                self.consumer.commit(offsets)
+        except KafkaError as exc:
+            logger.debug("Kafka offset commit failed (%s); the state table is unaffected", type(exc).__name__)
 
     def close(self) -> None:
         self.save()

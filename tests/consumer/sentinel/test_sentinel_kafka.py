@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from kafka import KafkaConsumer
 
-from common.kafka_io import client_config, end_offsets
+from common.kafka_io import client_config, end_offsets, group_lag
 from config.alert_rules import SENTINEL_KINDS
 from config.settings import Settings
 from consumer.bronze import ingest as bronze
@@ -93,6 +93,8 @@ def test_replayed_scenario_yields_exactly_the_expected_episodes(sentinel_setting
     assert resolved == [("env-co", scenario.at(160)), ("env-silent", scenario.at(400)), ("plug-1", scenario.at(360))]
     assert changes["change_id"].is_unique().all()
     assert topic_change_ids(sentinel_settings).keys() == set(changes["change_id"])
+    lag = group_lag(sentinel_settings, sentinel_settings.telemetry_topic, sentinel_settings.sentinel_consumer_group)
+    assert sum(p.lag for p in lag) == 0  # its offsets reach Kafka too, for the lag shown in the dashboard
 
 
 @pytest.mark.parametrize("before_any_snapshot", [False, True])
