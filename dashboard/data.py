@@ -142,12 +142,12 @@ def _read_version(_table: DeltaTable, path: str, version: int, columns: tuple[st
 
 def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: tuple[str, ...] | None = None,
                dates: tuple[date, date] | None = None) -> pl.DataFrame:
-    """A lake table (cached per Delta version); an empty frame when the table does not exist yet."""
+    """A lake table (cached per Delta version); no rows, in its registered columns, when it does not exist yet."""
     declared = tables.get(f"{layer}/{name}")
     path = declared.path(settings)
     table = _open(path)
     if table is None:
-        return pl.DataFrame()
+        return pl.DataFrame(schema={c: declared.schema[c] for c in columns or declared.schema})
     if not declared.dated:
         dates = None
     return _read_version(table, str(path), table.version(), columns, dates)

@@ -106,6 +106,13 @@ def test_devices_table_sorted_by_health_and_device_details(app_env: Path) -> Non
     assert not at.error
 
 
+def test_a_device_on_a_lake_without_an_alerts_table(app_env: Path) -> None:
+    fx.normal_lake(make_settings(LAKE_ROOT=app_env))  # gold written, but no alert ever
+    at = page("devices")
+    assert not at.exception and not at.error
+    assert "No alerts for this device in the selected dates." in [i.value for i in at.info]
+
+
 def test_alerts_counts_by_severity_newest_first_and_csv(app_env: Path) -> None:
     fx.quarantine_lake(make_settings(LAKE_ROOT=app_env))
     at = page("alerts")
