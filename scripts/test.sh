@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs everything first (venv and requirements, the Kafka
 # broker jars via Maven, Debian's chromium for the browser test), then runs pytest with any arguments given:
-#   ./scripts/test.sh                 everything
+#   ./scripts/test.sh                 everything, after ruff (lint and format check)
 #   ./scripts/test.sh -m "not e2e"    skip the long end-to-end tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +18,9 @@ if ! command -v chromium >/dev/null; then
   else
     echo "warning: chromium not found (apt-get install chromium); the browser test will fail" >&2
   fi
+fi
+if [ $# -eq 0 ]; then  # the whole run checks the code's form too (ruff, pinned in requirements.txt)
+  .venv/bin/ruff check . || { echo "error: ruff check found problems (.venv/bin/ruff check --fix . fixes some)" >&2; exit 1; }
+  .venv/bin/ruff format --check . || { echo "error: unformatted files: run .venv/bin/ruff format ." >&2; exit 1; }
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -59,9 +59,9 @@ class Store:
             snapshot = Snapshot()
         else:
             rows = pl.from_arrow(table.to_pyarrow_table())
-            txn = lambda app_id: delta_io.txn_version(table, app_id)
-            offsets = {p: txn(self._marker(tables.SENTINEL_STATE, p)) for p in self.partitions}
-            marks = {p: txn(WATERMARK.format(topic=self.topic, partition=p)) for p in self.partitions}
+            offsets = {p: delta_io.txn_version(table, self._marker(tables.SENTINEL_STATE, p)) for p in self.partitions}
+            marks = {p: delta_io.txn_version(table, WATERMARK.format(topic=self.topic, partition=p))
+                     for p in self.partitions}
             conditions = rows.filter(pl.col("kind").is_not_null())  # type: ignore[union-attr]
             devices = rows.filter(pl.col("kind").is_null())  # type: ignore[union-attr]
             devices = devices.with_columns(heard=pl.lit(time.monotonic()))
@@ -69,7 +69,7 @@ class Store:
                 conditions=conditions.select(list(CONDITION_SCHEMA)), devices=devices.select(list(DEVICE_SCHEMA)),
                 offsets={p: o for p, o in offsets.items() if o is not None},
                 watermarks={p: datetime.fromtimestamp(m / 1e6, UTC) for p, m in marks.items() if m is not None},
-                batch=txn(BATCH) or 0, published=txn(PUBLISHED) or 0)
+                batch=delta_io.txn_version(table, BATCH) or 0, published=delta_io.txn_version(table, PUBLISHED) or 0)
         self.known = set(self.after(snapshot.batch)["change_id"].to_list())
         return snapshot
 

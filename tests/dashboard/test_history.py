@@ -24,8 +24,8 @@ def test_a_replay_of_2007_opens_on_its_day_with_minutes_and_healthy_devices(app_
     assert gold(settings, "telemetry_1min").height > 0
     at = run_app()
     captions = [c.value for c in at.caption]
-    assert ("Today ({}, UTC) has no data: the dashboard opened on 2007-03-01, the latest day with data."
-            .format(datetime.now(UTC).date().isoformat())) in captions
+    assert (f"Today ({datetime.now(UTC).date().isoformat()}, UTC) has no data: the dashboard opened on 2007-03-01, the latest day with data."
+            ) in captions
     assert "KPIs for 2007-03-01 (UTC), change against the day before" in captions
     kwh = gold(settings, "daily_energy_consumption")["energy_kwh"].sum()
     assert metrics(at)["Energy (kWh)"] == (f"{kwh:,.2f}", "")

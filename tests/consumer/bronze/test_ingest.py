@@ -156,7 +156,8 @@ def test_sigkill_at_three_random_moments_loses_and_duplicates_nothing(kafka_sett
     for kill in range(3):
         before = bronze_count(kafka_settings)
         proc = start_module("consumer.bronze", kafka_settings, log=log, **small)
-        wait_for(lambda: bronze_count(kafka_settings) > before, timeout_s=90, what=f"progress before kill {kill}")
+        wait_for(lambda before=before: bronze_count(kafka_settings) > before, timeout_s=90,
+                 what=f"progress before kill {kill}")
         threading.Event().wait(rng.uniform(0.0, 1.0))  # a random moment within the next flushes
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
