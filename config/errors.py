@@ -21,3 +21,7 @@ class LocalKafkaError(LakehouseError):
 
 class LakeError(LakehouseError):
     """A lake table is missing, corrupt or cannot be written."""
+
+
+class ObjectStoreError(LakehouseError):
+    """The local S3-compatible server cannot be built, started or stopped."""

@@ -81,6 +81,18 @@ def _path(raw: str) -> Path:
 
 _path.accepted = "a path"  # type: ignore[attr-defined]
 
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's rule for bucket names
+
+
+def _bucket(raw: str) -> str:
+    value = raw.strip()
+    if not _BUCKET.fullmatch(value) or ".." in value:
+        raise ValueError
+    return value
+
+
+_bucket.accepted = "an S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)"  # type: ignore[attr-defined]
+
 _PARSERS: dict[str, Callable[[str], Any]] = {"str": _text, "Path": _path}
 
 _KAFKA_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule for topic names; group ids follow it here too
@@ -101,6 +113,11 @@ class Settings:
     bronze_consumer_group: str = _setting("bronze-ingest", "BRONZE_CONSUMER_GROUP", "consumer group of the bronze ingest")
     kafka_version: str = _setting("4.4.0", "KAFKA_VERSION", "Apache Kafka version the local broker runs (without Docker)")
     kafka_home: Path = _setting(Path(".kafka"), "KAFKA_HOME", "cache of broker jars, data and logs of the local broker")
+    # Local S3-compatible server (scripts/object_store.sh; optional: the lake stays a local folder by default)
+    object_store_version: str = _setting("v0.0.0-20261109003541-7506e5f91cd6", "OBJECT_STORE_VERSION", "SeaweedFS module version the local S3 server is built from (Go module proxy)")
+    object_store_home: Path = _setting(Path(".objectstore"), "OBJECT_STORE_HOME", "cache of the S3 server binary, credentials, data and logs")
+    object_store_port: int = _setting(8333, "OBJECT_STORE_PORT", "S3 port of the local server; it also uses the next 7 ports on 127.0.0.1", parse=_int(1, 65528))
+    object_store_bucket: str = _setting("lakehouse", "OBJECT_STORE_BUCKET", "bucket the local S3 server creates at start", parse=_bucket)
     # Lake
     lake_root: Path = _setting(Path("data"), "LAKE_ROOT", "root folder of the Delta Lake tables")
     bronze_flush_records: int = _setting(250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1))

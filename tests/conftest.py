@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Kafka broker per test session, a fresh topic per test, a temporary lake."""
+"""Shared fixtures: one real Kafka broker and one real S3 server per test session, a fresh topic per test, a
+temporary lake."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from common.kafka_io import ensure_topic
 from config.settings import Settings
 from ops.local_kafka import temporary_broker
+from ops.object_store import ObjectStore, temporary_object_store
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -25,6 +27,15 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     with temporary_broker(home=REPO / ".kafka", version=Settings().kafka_version) as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStore]:
+    """A real S3-compatible server (SeaweedFS) on free loopback ports with a throwaway bucket and data folder."""
+    settings = Settings()
+    with temporary_object_store(home=REPO / settings.object_store_home, version=settings.object_store_version,
+                                bucket="test-lake") as store:
+        yield store
 
 
 @pytest.fixture

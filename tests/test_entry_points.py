@@ -12,8 +12,9 @@ MODULES = [
     "producer.telemetry_sim", "consumer.bronze", "consumer.sentinel", "consumer.silver", "consumer.gold",
     "consumer.maintenance", "consumer.bronze.gaps", "consumer.bronze.reingest", "lake.repair", "consumer.scheduler",
     "scripts.kafka_local", "scripts.stack", "scripts.status", "scripts.topic_admin", "scripts.benchmark",
+    "scripts.object_store",
 ]
-SHELL = ["start.sh", "stop.sh", "scripts/status.sh", "scripts/kafka_local.sh"]
+SHELL = ["start.sh", "stop.sh", "scripts/status.sh", "scripts/kafka_local.sh", "scripts/object_store.sh"]
 
 
 @pytest.mark.parametrize("module", MODULES)
