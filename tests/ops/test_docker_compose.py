@@ -1,5 +1,7 @@
 """docker-compose.yml cannot run here (no Docker engine); check that it agrees with the settings defaults."""
 
+import re
+
 import yaml
 
 from config.settings import Settings
@@ -52,3 +54,21 @@ def test_kafka_ui_points_at_the_internal_listener():
     assert ui["environment"]["DYNAMIC_CONFIG_ENABLED"] == "false"
     assert ui["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert "kafka-data" in compose()["volumes"]
+
+
+def test_object_store_is_optional_loopback_only_and_never_open():
+    store = compose()["services"]["object-store"]
+    settings = Settings()
+    assert store["profiles"] == ["object-store"]  # `docker compose up -d` (start.sh) leaves it alone
+    assert store["ports"] == [f"127.0.0.1:{settings.object_store_port}:{settings.object_store_port}"]
+    assert re.fullmatch(r"chrislusf/seaweedfs:\d+\.\d+", store["image"])  # pinned, the server built without Docker
+    command = store["command"]
+    assert command[0] == "server" and f"-s3.port={settings.object_store_port}" in command
+    assert "-master.telemetry=false" in command
+    # credentials come from `scripts/object_store.sh env`; never a required variable (it would break `up` for
+    # every service, profiles or not) and never hard-coded
+    assert store["environment"] == {"AWS_ACCESS_KEY_ID": "${AWS_ACCESS_KEY_ID:-}",
+                                    "AWS_SECRET_ACCESS_KEY": "${AWS_SECRET_ACCESS_KEY:-}"}
+    guard = store["entrypoint"][2]
+    assert 'test -n "$$AWS_ACCESS_KEY_ID" -a -n "$$AWS_SECRET_ACCESS_KEY"' in guard and "exit 2" in guard
+    assert "object-store-data" in compose()["volumes"]
