@@ -134,8 +134,15 @@ class ObjectStore:
             return Credentials(stored["access_key_id"], stored["secret_access_key"])
         created = Credentials("LAKE" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
         self.home.mkdir(parents=True, exist_ok=True)
-        _write_private(path, json.dumps({"access_key_id": created.access_key_id,
-                                         "secret_access_key": created.secret_access_key}))
+        draft = path.with_name(f".credentials-{os.getpid()}.json")
+        _write_private(draft, json.dumps({"access_key_id": created.access_key_id,
+                                          "secret_access_key": created.secret_access_key}))
+        try:
+            os.link(draft, path)  # whole or not at all, and never replaced: two racing processes share the first
+        except FileExistsError:
+            return self.credentials()
+        finally:
+            draft.unlink()
         logger.info("generated S3 credentials (access key %s) in %s", created.access_key_id, path)
         return created
 

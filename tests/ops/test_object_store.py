@@ -45,7 +45,7 @@ def test_start_status_stop_and_data_survives_a_restart(tmp_path):
         assert store.start() is True
         assert client.request("GET", f"/{store.bucket}/kept.txt") == (200, b"still here")
     finally:
-        store.stop()
+        store.stop(timeout_s=5)  # the graceful stop is tested above; it takes SeaweedFS about 16 s
     assert store.stop() is False
     for private in (store.home / "credentials.json", store.state_dir / "s3.json"):
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
