@@ -68,8 +68,12 @@ class ObjectStore:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ObjectStore:
-        return cls(home=settings.object_store_home, version=settings.object_store_version,
-                   port=settings.object_store_port, bucket=settings.object_store_bucket)
+        return cls(
+            home=settings.object_store_home,
+            version=settings.object_store_version,
+            port=settings.object_store_port,
+            bucket=settings.object_store_bucket,
+        )
 
     @property
     def binary(self) -> Path:
@@ -107,23 +111,37 @@ class ObjectStore:
         if self.binary.is_file():
             return self.binary
         if shutil.which("go") is None:
-            raise ObjectStoreError("'go' not found: install Go 1.26+ (apt-get install golang, or from go.dev) to "
-                                   "build the S3 server (SeaweedFS)")
-        logger.info("building SeaweedFS %s from the Go module proxy into %s (once; minutes)", self.version,
-                    self.binary)
+            raise ObjectStoreError(
+                "'go' not found: install Go 1.26+ (apt-get install golang, or from go.dev) to "
+                "build the S3 server (SeaweedFS)"
+            )
+        logger.info("building SeaweedFS %s from the Go module proxy into %s (once; minutes)", self.version, self.binary)
         started = time.monotonic()
         env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
-        source = json.loads(_go(["mod", "download", "-json", f"{MODULE}@{self.version}"], cwd=self.home, env=env,
-                                timeout_s=timeout_s, what=f"fetching {MODULE}@{self.version}"))["Dir"]
+        source = json.loads(
+            _go(
+                ["mod", "download", "-json", f"{MODULE}@{self.version}"],
+                cwd=self.home,
+                env=env,
+                timeout_s=timeout_s,
+                what=f"fetching {MODULE}@{self.version}",
+            )
+        )["Dir"]
         # Built inside the module's own folder, the module is the main module: its go.mod, go.sum and replace
         # directives apply as upstream tested them (`go install module@version` refuses modules with replaces).
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         partial = self.binary.with_suffix(".partial")
-        _go(["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", str(partial), "./weed"], cwd=Path(source),
-            env=env, timeout_s=timeout_s - (time.monotonic() - started), what=f"building SeaweedFS {self.version}")
+        _go(
+            ["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", str(partial), "./weed"],
+            cwd=Path(source),
+            env=env,
+            timeout_s=timeout_s - (time.monotonic() - started),
+            what=f"building SeaweedFS {self.version}",
+        )
         partial.rename(self.binary)
-        logger.info("built %s in %.0f s (%.0f MB)", self.binary, time.monotonic() - started,
-                    self.binary.stat().st_size / 1e6)
+        logger.info(
+            "built %s in %.0f s (%.0f MB)", self.binary, time.monotonic() - started, self.binary.stat().st_size / 1e6
+        )
         return self.binary
 
     def credentials(self) -> Credentials:
@@ -135,8 +153,9 @@ class ObjectStore:
         created = Credentials("LAKE" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
         self.home.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".credentials-{os.getpid()}.json")
-        _write_private(draft, json.dumps({"access_key_id": created.access_key_id,
-                                          "secret_access_key": created.secret_access_key}))
+        _write_private(
+            draft, json.dumps({"access_key_id": created.access_key_id, "secret_access_key": created.secret_access_key})
+        )
         try:
             os.link(draft, path)  # whole or not at all, and never replaced: two racing processes share the first
         except FileExistsError:
@@ -163,21 +182,42 @@ class ObjectStore:
     def _command(self) -> list[str]:
         s3, master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc = self.ports()
         data = self.state_dir / "data"
-        return [str(self.binary), "-logtostderr", "server", f"-dir={data}", f"-ip={self.host}",
-                f"-ip.bind={self.host}", "-master.telemetry=false", "-master.volumeSizeLimitMB=256",
-                f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-volume.max=0",
-                f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.preStopSeconds=1",
-                "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-                "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={self.state_dir / 's3.json'}",
-                "-s3.autoCreateBucket=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        return [
+            str(self.binary),
+            "-logtostderr",
+            "server",
+            f"-dir={data}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
+            "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=256",
+            f"-master.port={master}",
+            f"-master.port.grpc={master_grpc}",
+            "-volume.max=0",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={volume_grpc}",
+            "-volume.preStopSeconds=1",
+            "-filer",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={filer_grpc}",
+            "-s3",
+            f"-s3.port={s3}",
+            f"-s3.port.grpc={s3_grpc}",
+            f"-s3.config={self.state_dir / 's3.json'}",
+            "-s3.autoCreateBucket=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
 
     def _configure(self) -> None:
         credentials = self.credentials()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "data").mkdir(exist_ok=True)
-        identity = {"name": "lakehouse", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    "credentials": [{"accessKey": credentials.access_key_id,
-                                     "secretKey": credentials.secret_access_key}]}
+        identity = {
+            "name": "lakehouse",
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            "credentials": [{"accessKey": credentials.access_key_id, "secretKey": credentials.secret_access_key}],
+        }
         _write_private(self.state_dir / "s3.json", json.dumps({"identities": [identity]}, indent=2))
 
     def start(self, *, timeout_s: float = 120.0) -> bool:
@@ -188,12 +228,20 @@ class ObjectStore:
         self.install()
         for port in self.ports():
             if port_open(self.host, port):
-                raise ObjectStoreError(f"port {port} on {self.host} is taken by another program: stop it, or move "
-                                       f"the object store with OBJECT_STORE_PORT (it uses {self.port}..{self.port + 7})")
+                raise ObjectStoreError(
+                    f"port {port} on {self.host} is taken by another program: stop it, or move "
+                    f"the object store with OBJECT_STORE_PORT (it uses {self.port}..{self.port + 7})"
+                )
         self._configure()
         with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=self.state_dir, start_new_session=True)
+            process = subprocess.Popen(
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.state_dir,
+                start_new_session=True,
+            )
         self.pid_file.write_text(str(process.pid))
         client = self.client()
         deadline = time.monotonic() + timeout_s
@@ -225,9 +273,13 @@ class ObjectStore:
         (`If-None-Match: *`), which this server enforces.
         """
         credentials = self.credentials()
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": credentials.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key, "AWS_REGION": REGION,
-                "AWS_ALLOW_HTTP": "true"}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+            "AWS_REGION": REGION,
+            "AWS_ALLOW_HTTP": "true",
+        }
 
     def env(self) -> dict[str, str]:
         """The environment a shell needs to use the server: `storage_options` plus LAKE_ROOT on its bucket."""
@@ -245,13 +297,23 @@ class S3Client:
     def __init__(self, host: str, port: int, credentials: Credentials, *, region: str = REGION) -> None:
         self.host, self.port, self.credentials, self.region = host, port, credentials, region
 
-    def request(self, method: str, path: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None,
-                timeout_s: float = 30.0) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> tuple[int, bytes]:
         """Send one signed request for `path` (/bucket/key); (HTTP status, body)."""
         now = dt.datetime.now(dt.UTC)
-        all_headers = {"host": f"{self.host}:{self.port}", "x-amz-date": now.strftime("%Y%m%dT%H%M%SZ"),
-                       "x-amz-content-sha256": hashlib.sha256(body).hexdigest(),
-                       **{key.lower(): value for key, value in (headers or {}).items()}}
+        all_headers = {
+            "host": f"{self.host}:{self.port}",
+            "x-amz-date": now.strftime("%Y%m%dT%H%M%SZ"),
+            "x-amz-content-sha256": hashlib.sha256(body).hexdigest(),
+            **{key.lower(): value for key, value in (headers or {}).items()},
+        }
         all_headers["authorization"] = self._authorization(method, path, all_headers, now)
         connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
         try:
@@ -264,17 +326,29 @@ class S3Client:
     def _authorization(self, method: str, path: str, headers: Mapping[str, str], now: dt.datetime) -> str:
         date = now.strftime("%Y%m%d")
         names = sorted(headers)
-        canonical = "\n".join([method, urllib.parse.quote(path), "", *(f"{n}:{headers[n].strip()}" for n in names),
-                               "", ";".join(names), headers["x-amz-content-sha256"]])
+        canonical = "\n".join(
+            [
+                method,
+                urllib.parse.quote(path),
+                "",
+                *(f"{n}:{headers[n].strip()}" for n in names),
+                "",
+                ";".join(names),
+                headers["x-amz-content-sha256"],
+            ]
+        )
         scope = f"{date}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", headers["x-amz-date"], scope,
-                             hashlib.sha256(canonical.encode()).hexdigest()])
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", headers["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
         key = f"AWS4{self.credentials.secret_access_key}".encode()
         for part in (date, self.region, "s3", "aws4_request"):
             key = hmac.new(key, part.encode(), hashlib.sha256).digest()
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        return (f"AWS4-HMAC-SHA256 Credential={self.credentials.access_key_id}/{scope}, "
-                f"SignedHeaders={';'.join(names)}, Signature={signature}")
+        return (
+            f"AWS4-HMAC-SHA256 Credential={self.credentials.access_key_id}/{scope}, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        )
 
     def ready(self) -> bool:
         """True when the gateway answers a signed ListBuckets with 200 (it refuses them until the filer is up)."""
@@ -293,11 +367,19 @@ class S3Client:
 def _go(args: list[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float, what: str) -> str:
     cwd.mkdir(parents=True, exist_ok=True)
     try:
-        result = subprocess.run(["go", *args], cwd=cwd, env=dict(env), capture_output=True, text=True,
-                                timeout=max(timeout_s, 1.0), check=False)
+        result = subprocess.run(
+            ["go", *args],
+            cwd=cwd,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=max(timeout_s, 1.0),
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise ObjectStoreError(f"{what} took longer than {timeout_s:.0f}s; run it again (the Go caches keep what "
-                               "was done)") from None
+        raise ObjectStoreError(
+            f"{what} took longer than {timeout_s:.0f}s; run it again (the Go caches keep what was done)"
+        ) from None
     if result.returncode != 0:
         tail = " | ".join(result.stderr.strip().splitlines()[-3:])
         raise ObjectStoreError(f"{what} failed: {tail}")
@@ -326,8 +408,9 @@ def temporary_object_store(*, home: Path, version: str, bucket: str = "lakehouse
     """A throwaway server on free ports with its data in a temporary folder (tests)."""
     with tempfile.TemporaryDirectory(prefix="objectstore-") as state:
         port, *internal = free_ports(1 + INTERNAL_PORTS)
-        store = ObjectStore(home=home, version=version, port=port, bucket=bucket, internal_ports=tuple(internal),
-                            state_home=Path(state))
+        store = ObjectStore(
+            home=home, version=version, port=port, bucket=bucket, internal_ports=tuple(internal), state_home=Path(state)
+        )
         store.start()
         try:
             yield store

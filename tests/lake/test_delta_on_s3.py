@@ -46,26 +46,30 @@ def test_two_writers_planned_on_one_snapshot_commit_one_application_transaction_
     write_deltalake(uri, pa.table({"x": [0]}), storage_options=options)
     first, second = DeltaTable(uri, storage_options=options), DeltaTable(uri, storage_options=options)
     marker = [Transaction("bronze-ingest-p0", 41, int(datetime.now(UTC).timestamp() * 1000))]
-    write_deltalake(first, pa.table({"x": [1]}), mode="append",
-                    commit_properties=CommitProperties(app_transactions=marker))
+    write_deltalake(
+        first, pa.table({"x": [1]}), mode="append", commit_properties=CommitProperties(app_transactions=marker)
+    )
     with pytest.raises(CommitFailedError):
-        write_deltalake(second, pa.table({"x": [2]}), mode="append",
-                        commit_properties=CommitProperties(app_transactions=marker))
+        write_deltalake(
+            second, pa.table({"x": [2]}), mode="append", commit_properties=CommitProperties(app_transactions=marker)
+        )
     table = DeltaTable(uri, storage_options=options)
     assert table.version() == 1 and _rows(table) == [0, 1]
     assert table.transaction_version("bronze-ingest-p0") == 41
 
 
-def _writer(uri: str, options: dict[str, str], writer: int, rounds: int, retries: int | None,
-            barrier, results) -> None:
+def _writer(uri: str, options: dict[str, str], writer: int, rounds: int, retries: int | None, barrier, results) -> None:
     """One process: each round, load the table, wait for the others, then commit `writer`'s rows at once."""
     for round_ in range(rounds):
         table = DeltaTable(uri, storage_options=options)
         barrier.wait(timeout=120)
         try:
-            write_deltalake(table, pa.table({"x": [writer * 1000 + round_]}), mode="append",
-                            commit_properties=CommitProperties(max_commit_retries=retries,
-                                                               custom_metadata={"writer": str(writer)}))
+            write_deltalake(
+                table,
+                pa.table({"x": [writer * 1000 + round_]}),
+                mode="append",
+                commit_properties=CommitProperties(max_commit_retries=retries, custom_metadata={"writer": str(writer)}),
+            )
             results.put((round_, writer, "committed"))
         except CommitFailedError:
             results.put((round_, writer, "conflict"))
@@ -77,8 +81,10 @@ def _race(object_store, *, writers: int, rounds: int, retries: int | None) -> tu
     write_deltalake(uri, pa.table({"x": [-1]}), storage_options=options)
     context = multiprocessing.get_context("spawn")  # deltalake's runtime does not survive a fork
     barrier, results = context.Barrier(writers), context.Queue()
-    processes = [context.Process(target=_writer, args=(uri, options, w, rounds, retries, barrier, results))
-                 for w in range(writers)]
+    processes = [
+        context.Process(target=_writer, args=(uri, options, w, rounds, retries, barrier, results))
+        for w in range(writers)
+    ]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=300) for _ in range(writers * rounds)]

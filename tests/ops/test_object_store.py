@@ -22,8 +22,14 @@ from tests.conftest import REPO
 def _store(state, bucket="lake-test") -> ObjectStore:
     settings = Settings()
     port, *internal = free_ports(1 + INTERNAL_PORTS)
-    return ObjectStore(home=REPO / settings.object_store_home, version=settings.object_store_version, port=port,
-                       bucket=bucket, internal_ports=tuple(internal), state_home=state)
+    return ObjectStore(
+        home=REPO / settings.object_store_home,
+        version=settings.object_store_version,
+        port=port,
+        bucket=bucket,
+        internal_ports=tuple(internal),
+        state_home=state,
+    )
 
 
 @pytest.mark.integration
@@ -53,15 +59,19 @@ def test_start_status_stop_and_data_survives_a_restart(tmp_path):
 
 @pytest.mark.integration
 def test_it_listens_on_loopback_only_and_refuses_unsigned_or_wrongly_signed_requests(object_store):
-    listening = {c.laddr for c in psutil.Process(object_store.pid()).net_connections(kind="tcp")
-                 if c.status == psutil.CONN_LISTEN}
+    listening = {
+        c.laddr
+        for c in psutil.Process(object_store.pid()).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
     assert listening and {addr.ip for addr in listening} == {"127.0.0.1"}
     assert {addr.port for addr in listening} <= set(object_store.ports())
     with socket.create_connection((object_store.host, object_store.port)) as sock:
         sock.sendall(f"GET /{object_store.bucket} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         assert sock.recv(64).split()[1] == b"403"  # anonymous
-    wrong = S3Client(object_store.host, object_store.port,
-                     Credentials(object_store.credentials().access_key_id, "not-the-secret"))
+    wrong = S3Client(
+        object_store.host, object_store.port, Credentials(object_store.credentials().access_key_id, "not-the-secret")
+    )
     assert wrong.request("GET", f"/{object_store.bucket}")[0] == 403
 
 
@@ -75,11 +85,11 @@ def test_put_if_absent_lets_exactly_one_of_many_simultaneous_writers_create_a_ke
         barrier = threading.Barrier(writers)
         statuses: dict[int, int] = {}
 
-        def put(writer: int, key: str = key, barrier: threading.Barrier = barrier,
-                statuses: dict[int, int] = statuses) -> None:
+        def put(
+            writer: int, key: str = key, barrier: threading.Barrier = barrier, statuses: dict[int, int] = statuses
+        ) -> None:
             barrier.wait()
-            statuses[writer] = client.request("PUT", key, body=b"writer %d" % writer,
-                                              headers={"If-None-Match": "*"})[0]
+            statuses[writer] = client.request("PUT", key, body=b"writer %d" % writer, headers={"If-None-Match": "*"})[0]
 
         threads = [threading.Thread(target=put, args=(w,)) for w in range(writers)]
         for thread in threads:
@@ -94,21 +104,46 @@ def test_put_if_absent_lets_exactly_one_of_many_simultaneous_writers_create_a_ke
 
 @pytest.mark.integration
 def test_env_prints_exports_a_shell_can_eval(tmp_path):
-    env = {**os.environ, "OBJECT_STORE_HOME": str(tmp_path), "OBJECT_STORE_PORT": "9555",
-           "OBJECT_STORE_BUCKET": "my-lake"}
-    out = subprocess.run([sys.executable, "-m", "scripts.object_store", "env"], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=True).stdout
-    shell = subprocess.run(["bash", "-c", out + '\nenv | grep -E "^(AWS_|LAKE_ROOT=)" | sort'], capture_output=True,
-                           text=True, check=True, env={"PATH": os.environ["PATH"]}).stdout
+    env = {
+        **os.environ,
+        "OBJECT_STORE_HOME": str(tmp_path),
+        "OBJECT_STORE_PORT": "9555",
+        "OBJECT_STORE_BUCKET": "my-lake",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "scripts.object_store", "env"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shell = subprocess.run(
+        ["bash", "-c", out + '\nenv | grep -E "^(AWS_|LAKE_ROOT=)" | sort'],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout
     exported = dict(line.split("=", 1) for line in shell.splitlines())
     stored = json.loads((tmp_path / "credentials.json").read_text())
-    assert exported == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9555", "AWS_REGION": "us-east-1",
-                        "AWS_ACCESS_KEY_ID": stored["access_key_id"],
-                        "AWS_SECRET_ACCESS_KEY": stored["secret_access_key"], "AWS_ALLOW_HTTP": "true",
-                        "LAKE_ROOT": "s3://my-lake/lake"}
+    assert exported == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9555",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": stored["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": stored["secret_access_key"],
+        "AWS_ALLOW_HTTP": "true",
+        "LAKE_ROOT": "s3://my-lake/lake",
+    }
     assert "AWS_S3_ALLOW_UNSAFE_RENAME" not in out  # safe commits need no opt-out
-    status = subprocess.run([sys.executable, "-m", "scripts.object_store", "status"], cwd=REPO, env=env,
-                            capture_output=True, text=True, check=False)
+    status = subprocess.run(
+        [sys.executable, "-m", "scripts.object_store", "status"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert status.returncode == 1 and "not running" in status.stdout
 
 
@@ -133,8 +168,11 @@ def test_a_failing_build_is_one_line(tmp_path, monkeypatch):
     fake_go.write_text("#!/bin/sh\necho 'go: first line' >&2\necho 'go: reason it failed' >&2\nexit 1\n")
     fake_go.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_go.parent}:{os.environ['PATH']}")
-    with pytest.raises(ObjectStoreError, match=r"^fetching github.com/seaweedfs/seaweedfs@v1 failed: go: first line "
-                                               r"\| go: reason it failed$"):
+    with pytest.raises(
+        ObjectStoreError,
+        match=r"^fetching github.com/seaweedfs/seaweedfs@v1 failed: go: first line "
+        r"\| go: reason it failed$",
+    ):
         ObjectStore(home=tmp_path / "home", version="v1").install()
 
 
