@@ -31,8 +31,14 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def object_store() -> Iterator[ObjectStore]:
-    """A real S3-compatible server (SeaweedFS) on free loopback ports with a throwaway bucket and data folder."""
+    """A real S3-compatible server (SeaweedFS) on free loopback ports with a throwaway bucket and data folder.
+
+    Its tests are skipped until the server is built (`scripts/object_store.sh install`, or `OBJECT_STORE_TESTS=1
+    ./scripts/test.sh`): a cold build is minutes of Go, more than the default run should spend."""
     settings = Settings()
+    if not ObjectStore(home=REPO / settings.object_store_home, version=settings.object_store_version).binary.is_file():
+        pytest.skip("the S3 server is not built: scripts/object_store.sh install (or OBJECT_STORE_TESTS=1 "
+                    "./scripts/test.sh)")
     with temporary_object_store(home=REPO / settings.object_store_home, version=settings.object_store_version,
                                 bucket="test-lake") as store:
         yield store
