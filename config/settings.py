@@ -76,10 +76,13 @@ _optional_text.accepted = "a string"  # type: ignore[attr-defined]
 
 
 def _path(raw: str) -> Path:
-    return Path(_text(raw))
+    value = _text(raw)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):  # Path("s3://b/x") is the local folder "s3:/b/x"
+        raise ValueError
+    return Path(value)
 
 
-_path.accepted = "a path"  # type: ignore[attr-defined]
+_path.accepted = "a local path (s3:// and other URLs are not supported yet)"  # type: ignore[attr-defined]
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's rule for bucket names
 

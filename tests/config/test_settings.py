@@ -87,3 +87,9 @@ def test_lake_root_that_is_not_writable_is_refused():
         Settings.from_env({"LAKE_ROOT": "/proc/sys"}, dotenv=None)
     with pytest.raises(ConfigError, match=r"cannot be created in /proc/sys \(not writable\)"):
         Settings.from_env({"LAKE_ROOT": "/proc/sys/lake"}, dotenv=None)
+
+
+def test_an_object_store_lake_root_is_refused_until_it_is_supported():
+    """Path('s3://b/x') would quietly be a local folder named 's3:'; the lake must not land there."""
+    with pytest.raises(ConfigError, match=r"LAKE_ROOT='s3://lakehouse/lake' is not valid: expected a local path"):
+        Settings.from_env({"LAKE_ROOT": "s3://lakehouse/lake"}, dotenv=None)
