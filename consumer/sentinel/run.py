@@ -156,7 +156,7 @@ class Sentinel:
         if self.webhook is not None:
             self.webhook.send(to_json(changes))
 
-    def save(self, *, commit_offsets: bool = True) -> None:
+    def save(self, *, commit_offsets: bool = True, attempts: int = 1) -> None:
         """Snapshot the state with the offsets and clock it reflects; then commit those offsets to Kafka too, only
         so that the group's lag shows in the dashboard's Kafka page and Kafka UI (the table holds the position)."""
         self.state.watermarks = dict(self.watermark.newest)
@@ -168,14 +168,19 @@ class Sentinel:
         owned = {tp.partition for tp in self.consumer.assignment()}
         offsets = {TopicPartition(topic, p): OffsetAndMetadata(o + 1, "", -1) for p, o in self.state.offsets.items()
                    if p in owned}
-        try:
-            if offsets:
-                self.consumer.commit(offsets)
-        except KafkaError as exc:
-            logger.debug("Kafka offset commit failed (%s); the state table is unaffected", type(exc).__name__)
+        for attempt in range(1, attempts + 1):
+            try:
+                if offsets:
+                    self.consumer.commit(offsets)
+                return
+            except KafkaError as exc:  # e.g. a rebalance under way: the next save (or a retry on close) commits
+                logger.debug("Kafka offset commit failed (%s, attempt %d); the state table is unaffected",
+                             type(exc).__name__, attempt)
+                if attempt < attempts:
+                    time.sleep(0.5)
 
     def close(self) -> None:
-        self.save()
+        self.save(attempts=5)  # the last chance to show the group's true lag; bounded (5 × request timeout)
         self.consumer.close(autocommit=False)
         self.producer.close(timeout=10)
         if self.webhook is not None:

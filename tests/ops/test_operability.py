@@ -8,7 +8,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from config.settings import Settings
 from lake import delta_io
+from ops import stack
 from ops.local_kafka import free_port
 from tests.conftest import REPO
 from tests.kafka_helpers import wait_for
@@ -53,7 +55,7 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
             return status.returncode == 0 and status.stdout
 
         report = wait_for(healthy, timeout_s=120, what="status.sh to report every component healthy", interval_s=1)
-        for component in ("kafka", "ingest", "scheduler", "dashboard", "producer", "topic"):
+        for component in ("kafka", "ingest", "sentinel", "scheduler", "dashboard", "producer", "topic"):
             assert f"OK  {component}" in report
         ours = {p.pid for p in _processes_in(clone) + _processes_in(tmp_path / "kafka")}
         listening = [c.laddr for c in psutil.net_connections(kind="inet")
@@ -63,7 +65,7 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
         wait_for(lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
                timeout_s=180, what="rows in gold")
         again = subprocess.run(["./start.sh"], cwd=clone, env=env, capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0 and again.stdout.count("already running") == 4
+        assert again.returncode == 0 and again.stdout.count("already running") == len(stack.components(Settings()))
     finally:
         stop = subprocess.run(["./stop.sh"], cwd=clone, env=env, capture_output=True, text=True, timeout=180)
     assert stop.returncode == 0, stop.stdout + stop.stderr
