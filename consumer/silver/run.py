@@ -130,7 +130,7 @@ def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progre
               "duplicate_rows": rows.height - rejected.height - new.height}
     if state.marks["quarantine"] < chunk.last and not rejected.is_empty():
         _write(state, tables.QUARANTINE, silver_quarantine(rejected, rules, quarantined_at=started_at), chunk)
-    fresh = new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
+    fresh = new if known.is_empty() else new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
     if state.marks["telemetry"] < chunk.last and not fresh.is_empty():
         _write(state, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
     _write(state, tables.RUN_LOG, run_log_row(chunk, counts, rule_counts, started_at=started_at,

@@ -35,12 +35,14 @@ class RuleResult(NamedTuple):
     counts: dict[str, int]
 
 
-def _event_time(column: str = "timestamp") -> pl.Expr:
-    text = pl.col(column)
-    return pl.coalesce(
-        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC", time_unit="us", strict=False),
-        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False).dt.convert_time_zone("UTC"),
-    ).alias("event_time")
+def event_times(text: pl.Series) -> pl.Series:
+    """ISO-8601 timestamps (with Z or a UTC offset) as UTC `event_time`, null where one does not parse. The offset
+    format is parsed only when some value is not in the usual Z form (saves a second pass over every row)."""
+    zulu = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC", time_unit="us", strict=False)
+    if zulu.null_count() > text.null_count():
+        offset = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False)
+        zulu = zulu.fill_null(offset.dt.convert_time_zone("UTC"))
+    return zulu.alias("event_time")
 
 
 def checked_events(bronze: pl.DataFrame, parsed: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
@@ -48,7 +50,7 @@ def checked_events(bronze: pl.DataFrame, parsed: pl.DataFrame, catalog: pl.DataF
     known = catalog.select(pl.col("device_id"), pl.col("home_id").alias("catalog_home_id"),
                            pl.col("device_type").alias("catalog_device_type"))
     return (pl.concat([bronze.select(BRONZE_COLUMNS), parsed], how="horizontal")
-            .with_columns(_event_time())
+            .with_columns(event_times(parsed["timestamp"]))
             .join(known, on="device_id", how="left", maintain_order="left"))
 
 
@@ -95,6 +97,9 @@ def classify_arrivals(valid: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     else its first row in `valid`. That row is `new` (silver's own record, met again when a crashed run is
     finished, too); a later arrival with the same CONTENT is a `duplicate`, one with other content a `conflict`.
     """
+    ids = valid["event_id"]
+    if known.is_empty() and not ids.has_nulls() and ids.is_unique().all():  # the usual chunk: every row is new
+        return valid.with_columns(pl.lit("new").alias("arrival"))
     content = [pl.col(c).alias(f"_first_{c}") for c in CONTENT]
     chunk_first = valid.filter(pl.col("event_id").is_first_distinct()).select(
         "event_id", pl.col("partition").cast(pl.Int32).alias("_first_partition"),
