@@ -6,6 +6,10 @@ Each area has a module `benchmarks/<area>.py` with `run(ctx: BenchContext) -> li
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from typing import TypeVar
 from config.settings import Settings
 
 T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,3 +57,30 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     start = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A call made in a fresh interpreter: the seconds it took (imports excluded) and the process's peak RSS."""
+
+    seconds: float
+    peak_rss_mib: float
+
+
+def in_child(call: str, settings: Settings, **kwargs: object) -> ChildRun:
+    """Run `module:function(settings, **kwargs)` in a fresh Python process (settings from the environment), so its
+    peak RSS is its own: interpreter and libraries included, nothing left over from earlier benchmarks."""
+    module, function = call.split(":")
+    code = ("import json, sys, time; from importlib import import_module; from config.settings import Settings; "
+            f"fn = getattr(import_module({module!r}), {function!r}); s = Settings.from_env(dotenv=None); "
+            f"t = time.perf_counter(); fn(s, **json.loads({json.dumps(kwargs)!r})); "
+            "print(json.dumps(time.perf_counter() - t))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **settings.to_env()},
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage (ru_maxrss in KiB on Linux)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{call} failed in its child process (exit {proc.returncode})")
+    return ChildRun(seconds=float(out.splitlines()[-1]), peak_rss_mib=usage.ru_maxrss / 1024)
