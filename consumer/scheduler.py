@@ -1,5 +1,6 @@
-"""The ETL scheduler: silver every SILVER_INTERVAL_S, gold every GOLD_INTERVAL_S (and right after a silver run
-that wrote rows), maintenance every MAINTENANCE_INTERVAL_S; or each stage once.
+"""The ETL scheduler: silver as soon as bronze has a new commit (and at least every SILVER_INTERVAL_S), gold right
+after a silver run that wrote rows (and at least every GOLD_INTERVAL_S), maintenance every MAINTENANCE_INTERVAL_S;
+or each stage once.
 
     python -m consumer.scheduler [--once] [--stage silver|gold|maintenance|all]
 
@@ -15,6 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Literal
 
 import schedule
@@ -23,6 +25,7 @@ from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
 from config.errors import LakehouseError
 from config.settings import Settings
+from lake import tables
 from lake.lock import EtlLock, LockHeldError, lock_path
 
 logger = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 Stage = Literal["silver", "gold", "maintenance"]
 STAGES: tuple[Stage, ...] = ("silver", "gold", "maintenance")
 StageFn = Callable[[Settings], object]
+POLL_S = 0.5  # how often the bronze log is checked for a new commit (one file stat when nothing changed)
 
 
 def run_silver(settings: Settings) -> object:
@@ -59,12 +63,39 @@ def wrote_rows(result: object) -> bool:
     return rows is None or rows > 0
 
 
+class LogWatcher:
+    """The newest commit version of a Delta table, from its `_delta_log` file names: the folder is listed once,
+    then each check stats the next version's file (cheap enough to run twice a second)."""
+
+    def __init__(self, path: Path) -> None:
+        self.log = path / "_delta_log"
+        self.version: int | None = None
+
+    def newest(self) -> int | None:
+        """The newest committed version, None while there is no table."""
+        if self.version is None:
+            commits = [int(p.name[:20]) for p in self.log.glob("*.json") if p.name[:20].isdigit()] \
+                if self.log.is_dir() else []
+            self.version = max(commits, default=None)
+        while self.version is not None and (self.log / f"{self.version + 1:020d}.json").exists():
+            self.version += 1
+        return self.version
+
+
 class EtlScheduler:
-    """Runs the stages on their intervals until stopped; one stage at a time, in this thread."""
+    """Runs the stages until stopped; one stage at a time, in this thread.
+
+    Silver runs when bronze has a commit it has not been run after (checked every `poll_s`), and gold right after
+    a silver run that wrote rows; the intervals are upper bounds (gold's also refreshes device health on time).
+    """
 
     def __init__(self, settings: Settings, *, only: tuple[Stage, ...] = STAGES,
-                 stages: Mapping[Stage, StageFn] | None = None, stop_event: threading.Event | None = None) -> None:
+                 stages: Mapping[Stage, StageFn] | None = None, stop_event: threading.Event | None = None,
+                 poll_s: float = POLL_S) -> None:
         self.settings = settings
+        self.poll_s = poll_s
+        self.bronze = LogWatcher(tables.BRONZE.path(settings))
+        self.bronze_seen: int | None = None  # the bronze version the last silver run started after
         self.only = only
         self.stages = dict(stages or DEFAULT_STAGES)
         self.stop = stop_event or threading.Event()
@@ -95,6 +126,8 @@ class EtlScheduler:
         """A scheduled run; after silver wrote rows, gold follows at once (freshness)."""
         if self.stop.is_set():
             return
+        if stage == "silver":
+            self.bronze_seen = self.bronze.newest()
         result = self.run_stage(stage)
         follow = stage == "silver" and "gold" in self.only and result is not None and wrote_rows(result)
         if follow and not self.stop.is_set():
@@ -108,17 +141,29 @@ class EtlScheduler:
                 self.run_stage(stage)
         return sum(self.failures.values()) == failed
 
+    def bronze_changed(self) -> bool:
+        """Whether bronze committed since the last silver run started."""
+        newest = self.bronze.newest()
+        return newest is not None and (self.bronze_seen is None or newest > self.bronze_seen)
+
     def run_forever(self) -> None:
-        """Run silver and gold now, then every stage on its interval, until the stop event is set."""
-        logger.info("ETL scheduler (pid %d): %s", os.getpid(),
-                    ", ".join(f"{job.job_func.args[0]} every {job.interval}s" for job in self.jobs.jobs))
-        for stage in ("silver", "gold"):
-            if stage in self.only and not self.stop.is_set():
-                self.run_stage(stage)
+        """Run silver and gold now, then silver on each new bronze commit and every stage on its interval, until
+        the stop event is set."""
+        logger.info("ETL scheduler (pid %d): %s; silver also on each new bronze commit (checked every %gs)",
+                    os.getpid(), ", ".join(f"{job.job_func.args[0]} at least every {job.interval}s"
+                                           for job in self.jobs.jobs), self.poll_s)
+        if "silver" in self.only and not self.stop.is_set():
+            self.bronze_seen = self.bronze.newest()
+            self.run_stage("silver")
+        if "gold" in self.only and not self.stop.is_set():
+            self.run_stage("gold")
+        silver_job = next((job for job in self.jobs.jobs if job.job_func.args[0] == "silver"), None)
         while not self.stop.is_set():
+            if silver_job is not None and self.bronze_changed():
+                silver_job.run()  # runs silver (and gold after it) and counts the interval from now
             self.jobs.run_pending()
             idle = self.jobs.idle_seconds
-            self.stop.wait(max(0.05, min(idle if idle is not None else 1.0, 1.0)))
+            self.stop.wait(max(0.05, min(idle if idle is not None else 1.0, self.poll_s)))
         logger.info("ETL scheduler stopped")
 
 

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
 
 from consumer.scheduler import EtlScheduler
+from lake import tables
 from lake.lock import EtlLock, LockHeldError, lock_path
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of, wait_for
@@ -100,3 +102,27 @@ def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
     assert first.returncode == 0, stderr
     assert "ETL scheduler stopped" in stderr
     assert not lock_path(settings).exists()
+
+
+def test_silver_and_gold_run_on_each_new_bronze_commit_without_waiting_for_their_intervals(lake_root):
+    settings = make_settings(LAKE_ROOT=lake_root, SILVER_INTERVAL_S=3600, GOLD_INTERVAL_S=3600)
+    calls: list[str] = []
+    stop = threading.Event()
+    scheduler = EtlScheduler(settings, stop_event=stop, poll_s=0.05, stages={
+        "silver": lambda _s: (calls.append("silver"), SimpleNamespace(silver_rows=1))[1],
+        "gold": counting(calls, "gold"), "maintenance": counting(calls, "maintenance")})
+    log = tables.BRONZE.path(settings) / "_delta_log"
+    thread = threading.Thread(target=scheduler.run_forever)
+    thread.start()
+    try:
+        wait_for(lambda: calls == ["silver", "gold"], what="the first runs", interval_s=0.02)
+        log.mkdir(parents=True)
+        for version in range(2):
+            (log / f"{version:020d}.json").write_text("{}\n")
+            wait_for(lambda v=version: calls.count("gold") == v + 2, what=f"gold after bronze version {version}",
+                     interval_s=0.02)
+        time.sleep(0.3)  # no new commit: nothing runs
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert calls == ["silver", "gold"] * 3
