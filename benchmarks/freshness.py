@@ -9,9 +9,9 @@ slope of the per-sample median age over the measured window (0: gold keeps up).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import dataclasses
 import subprocess
 import sys
 import time

@@ -71,12 +71,15 @@ def in_child(call: str, settings: Settings, **kwargs: object) -> ChildRun:
     """Run `module:function(settings, **kwargs)` in a fresh Python process (settings from the environment), so its
     peak RSS is its own: interpreter and libraries included, nothing left over from earlier benchmarks."""
     module, function = call.split(":")
-    code = ("import json, sys, time; from importlib import import_module; from config.settings import Settings; "
-            f"fn = getattr(import_module({module!r}), {function!r}); s = Settings.from_env(dotenv=None); "
-            f"t = time.perf_counter(); fn(s, **json.loads({json.dumps(kwargs)!r})); "
-            "print(json.dumps(time.perf_counter() - t))")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **settings.to_env()},
-                            stdout=subprocess.PIPE)
+    code = (
+        "import json, sys, time; from importlib import import_module; from config.settings import Settings; "
+        f"fn = getattr(import_module({module!r}), {function!r}); s = Settings.from_env(dotenv=None); "
+        f"t = time.perf_counter(); fn(s, **json.loads({json.dumps(kwargs)!r})); "
+        "print(json.dumps(time.perf_counter() - t))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, env={**os.environ, **settings.to_env()}, stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage (ru_maxrss in KiB on Linux)
