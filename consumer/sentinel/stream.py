@@ -19,7 +19,7 @@ from common.kafka_io import client_config
 from config.settings import Settings
 from consumer.sentinel.changes import to_json
 from consumer.silver.parse import parse_values
-from consumer.silver.transforms import _event_time
+from consumer.silver.transforms import event_times
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def events(polled: dict[Any, list[Any]]) -> pl.DataFrame:
     partition, offset, value = zip(*records, strict=True)
     parsed = pl.from_arrow(parse_values(pa.array(value, pa.binary())))
     frame = parsed.with_columns(pl.Series("partition", partition, pl.Int32), pl.Series("offset", offset, pl.Int64),
-                                _event_time())  # type: ignore[union-attr]
+                                event_times(parsed["timestamp"]))  # type: ignore[union-attr,index]
     return (frame.filter(pl.col("parse_error").is_null() & pl.col("device_id").is_not_null()
                          & pl.col("device_type").is_not_null() & pl.col("event_time").is_not_null())
             .select(EVENT_COLUMNS))
