@@ -34,8 +34,9 @@ WARMUP_S = 45.0
 
 def _start(module: str, *args: str, settings: Settings, log: Path) -> subprocess.Popen:
     env = {**os.environ, **settings.to_env()}
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
 
 
 def _ages(gold_health: Path) -> list[float]:
@@ -54,8 +55,19 @@ def measure(settings: Settings, *, events_per_s: int, duration: float, log: Path
     procs = [
         _start("consumer.bronze", settings=settings, log=log),
         _start("consumer.scheduler", settings=settings, log=log),
-        _start("producer.telemetry_sim", "--homes", str(homes), "--interval", "1", "--seed", "1",
-               "--duration", str(int(duration + WARMUP_S)), settings=settings, log=log),
+        _start(
+            "producer.telemetry_sim",
+            "--homes",
+            str(homes),
+            "--interval",
+            "1",
+            "--seed",
+            "1",
+            "--duration",
+            str(int(duration + WARMUP_S)),
+            settings=settings,
+            log=log,
+        ),
     ]
     gold_health = tables.DEVICE_HEALTH.path(settings)
     ages: list[float] = []
@@ -86,22 +98,42 @@ def run(ctx: BenchContext) -> list[Result]:
     log = ctx.workdir / "freshness.log"
     results = []
     for rate, goal, full_s in ((1_000, 8.0, 240.0), (10_000, 15.0, 120.0)):
-        settings = dataclasses.replace(ctx.settings, lake_root=ctx.workdir / f"lake-{rate}",
-                                       telemetry_topic=f"{ctx.settings.telemetry_topic}.{rate}")
+        settings = dataclasses.replace(
+            ctx.settings,
+            lake_root=ctx.workdir / f"lake-{rate}",
+            telemetry_topic=f"{ctx.settings.telemetry_topic}.{rate}",
+        )
         duration = max(60.0, full_s * ctx.scale)
         ages, growth = measure(settings, events_per_s=rate, duration=duration, log=log)
         label = f"{rate:,} events/s, {duration:.0f} s"
         if ages.is_empty():
             logger.error("freshness: gold never showed data at %d events/s; see %s", rate, log)
-            results.append(Result(figure=f"freshness p95 (event → gold, {label})", value=float("nan"), unit="s",
-                                  goal=f"<= {goal:g} s", met=False))
+            results.append(
+                Result(
+                    figure=f"freshness p95 (event → gold, {label})",
+                    value=float("nan"),
+                    unit="s",
+                    goal=f"<= {goal:g} s",
+                    met=False,
+                )
+            )
             continue
         p50, p95 = float(ages.quantile(0.5)), float(ages.quantile(0.95))  # type: ignore[arg-type]
         results += [
             Result(figure=f"freshness p50 (event → gold, {label})", value=p50, unit="s"),
-            Result(figure=f"freshness p95 (event → gold, {label})", value=p95, unit="s", goal=f"<= {goal:g} s",
-                   met=p95 <= goal),
-            Result(figure=f"freshness lag growth ({label}; median age's slope)", value=growth * 1000, unit="ms/s",
-                   goal="no growing lag (<= 20 ms/s)", met=growth <= 0.02),
+            Result(
+                figure=f"freshness p95 (event → gold, {label})",
+                value=p95,
+                unit="s",
+                goal=f"<= {goal:g} s",
+                met=p95 <= goal,
+            ),
+            Result(
+                figure=f"freshness lag growth ({label}; median age's slope)",
+                value=growth * 1000,
+                unit="ms/s",
+                goal="no growing lag (<= 20 ms/s)",
+                met=growth <= 0.02,
+            ),
         ]
     return results

@@ -20,7 +20,7 @@ from producer.sink import producer_config
 logger = logging.getLogger(__name__)
 
 HOMES = 125  # about 1,000 devices
-ROUNDS = 2   # alternate bare loop and producer; keep each side's best (the machine is shared)
+ROUNDS = 2  # alternate bare loop and producer; keep each side's best (the machine is shared)
 
 
 def payloads(n_ticks: int = 20) -> tuple[list[bytes], list[bytes]]:
@@ -32,8 +32,9 @@ def payloads(n_ticks: int = 20) -> tuple[list[bytes], list[bytes]]:
     return keys, values
 
 
-def bare_send_loop(ctx: BenchContext, keys: list[bytes], values: list[bytes], n: int, *,
-                   cached_partitions: bool = False) -> float:
+def bare_send_loop(
+    ctx: BenchContext, keys: list[bytes], values: list[bytes], n: int, *, cached_partitions: bool = False
+) -> float:
     """Records/s of a loop that only calls send() on pre-serialised records (same producer settings), then flushes.
 
     By default kafka-python hashes every key (its default partitioner); with `cached_partitions` the loop passes
@@ -61,11 +62,28 @@ def run(ctx: BenchContext) -> list[Result]:
         bare.append(bare_send_loop(ctx, keys, values, n))
         cached.append(bare_send_loop(ctx, keys, values, n, cached_partitions=True))
         produced.append(telemetry_sim.run(ctx.settings, homes=HOMES, seed=1, events=n).rate)
-        logger.info("producer: bare loop %.0f rec/s (cached partitions %.0f), producer %.0f events/s", bare[-1],
-                    cached[-1], produced[-1])
+        logger.info(
+            "producer: bare loop %.0f rec/s (cached partitions %.0f), producer %.0f events/s",
+            bare[-1],
+            cached[-1],
+            produced[-1],
+        )
     rate = max(produced)
-    return [Result(figure=f"producer backfill, {n:,} events of ~1,000 devices (events/s)", value=rate, unit="events/s",
-                   reference=max(bare), reference_label="bare send loop, same payloads and settings",
-                   goal=">= 80% of bare loop", met=rate >= 0.8 * max(bare)),
-            Result(figure="producer backfill vs a bare loop that also caches partitions", value=rate, unit="events/s",
-                   reference=max(cached), reference_label="bare send loop, partition per key computed once")]
+    return [
+        Result(
+            figure=f"producer backfill, {n:,} events of ~1,000 devices (events/s)",
+            value=rate,
+            unit="events/s",
+            reference=max(bare),
+            reference_label="bare send loop, same payloads and settings",
+            goal=">= 80% of bare loop",
+            met=rate >= 0.8 * max(bare),
+        ),
+        Result(
+            figure="producer backfill vs a bare loop that also caches partitions",
+            value=rate,
+            unit="events/s",
+            reference=max(cached),
+            reference_label="bare send loop, partition per key computed once",
+        ),
+    ]

@@ -58,9 +58,21 @@ def _produce(settings: Settings, rate: int, duration_s: float) -> int:
         for i in range(per_tick):
             device = (sent + i) % DEVICES
             power = OVER_W if 0 <= now - start - device // STARTS_PER_S < offending_s else NORMAL_W
-            body = orjson.dumps({"schema_version": 1, "event_id": f"b-{sent + i}", "device_id": f"plug-{device:05d}",
-                                 "home_id": "home-b", "device_type": "smart_plug", "seq": sent + i, "timestamp": stamp,
-                                 "status": "online", "alert": None, "power_w": power, "energy_wh": 0.0})
+            body = orjson.dumps(
+                {
+                    "schema_version": 1,
+                    "event_id": f"b-{sent + i}",
+                    "device_id": f"plug-{device:05d}",
+                    "home_id": "home-b",
+                    "device_type": "smart_plug",
+                    "seq": sent + i,
+                    "timestamp": stamp,
+                    "status": "online",
+                    "alert": None,
+                    "power_w": power,
+                    "energy_wh": 0.0,
+                }
+            )
             producer.send(settings.telemetry_topic, value=body, key=f"plug-{device:05d}".encode())
         sent += per_tick
         time.sleep(max(0.0, start + sent / rate - time.time()))
@@ -70,8 +82,13 @@ def _produce(settings: Settings, rate: int, duration_s: float) -> int:
 
 
 def _watch_topic(settings: Settings, seen: Seen, stop: threading.Event) -> None:
-    consumer = KafkaConsumer(settings.alerts_topic, **client_config(settings), auto_offset_reset="earliest",
-                             enable_auto_commit=False, fetch_max_wait_ms=10)
+    consumer = KafkaConsumer(
+        settings.alerts_topic,
+        **client_config(settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+    )
     while not stop.is_set():
         for records in consumer.poll(timeout_ms=50).values():
             now = time.time()
@@ -109,18 +126,24 @@ def _latencies(seen: dict[str, tuple[float, float]]) -> pl.Series:
 
 def _measure(ctx: BenchContext, rate: int, duration_s: float) -> Seen:
     """Run the sentinel on a topic, alerts topic and lake of its own for this rate."""
-    settings = dataclasses.replace(ctx.settings, telemetry_topic=f"{ctx.settings.telemetry_topic}.{rate}",
-                                   alerts_topic=f"{ctx.settings.telemetry_topic}.{rate}.alerts",
-                                   lake_root=ctx.workdir / f"lake-{rate}")
+    settings = dataclasses.replace(
+        ctx.settings,
+        telemetry_topic=f"{ctx.settings.telemetry_topic}.{rate}",
+        alerts_topic=f"{ctx.settings.telemetry_topic}.{rate}.alerts",
+        lake_root=ctx.workdir / f"lake-{rate}",
+    )
     ensure_topic(settings)
     ensure_topic(settings, settings.alerts_topic)
     env = {**os.environ, **settings.to_env()}
     log = (ctx.workdir / f"sentinel-{rate}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "consumer.sentinel"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consumer.sentinel"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     seen, stop = Seen(), threading.Event()
-    watchers = [threading.Thread(target=watch, args=(settings, seen, stop), daemon=True)
-                for watch in (_watch_topic, _watch_lake)]
+    watchers = [
+        threading.Thread(target=watch, args=(settings, seen, stop), daemon=True)
+        for watch in (_watch_topic, _watch_lake)
+    ]
     try:
         for watcher in watchers:
             watcher.start()
@@ -141,25 +164,55 @@ def _results(rate: int, seen: Seen) -> list[Result]:
     for where, found in (("lake table", seen.lake), ("alerts topic", seen.topic)):
         latency = _latencies(found)
         if latency.is_empty():
-            results.append(Result(figure=f"sentinel p95 at {rate:,}/s ({where})", value=float("nan"), unit="ms",
-                                  goal="changes seen", met=False))
+            results.append(
+                Result(
+                    figure=f"sentinel p95 at {rate:,}/s ({where})",
+                    value=float("nan"),
+                    unit="ms",
+                    goal="changes seen",
+                    met=False,
+                )
+            )
             continue
         p50, p95, p99 = (float(latency.quantile(q)) * 1000 for q in (0.5, 0.95, 0.99))
         goal = rate == 1000
         results += [
-            Result(figure=f"sentinel event → change visible, {where}, {rate:,} events/s, p50 "
-                          f"({len(latency)} changes)",
-                   value=p50, unit="ms", reference=200.0, reference_label="200 ms claim"),
-            Result(figure=f"… p95, {where}, {rate:,} events/s", value=p95, unit="ms", reference=200.0,
-                   reference_label="200 ms claim", goal="<= 1,000 ms (stretch 200)" if goal else "",
-                   met=p95 <= 1000.0 if goal else None),
-            Result(figure=f"… p99, {where}, {rate:,} events/s", value=p99, unit="ms", reference=200.0,
-                   reference_label="200 ms claim")]
+            Result(
+                figure=f"sentinel event → change visible, {where}, {rate:,} events/s, p50 ({len(latency)} changes)",
+                value=p50,
+                unit="ms",
+                reference=200.0,
+                reference_label="200 ms claim",
+            ),
+            Result(
+                figure=f"… p95, {where}, {rate:,} events/s",
+                value=p95,
+                unit="ms",
+                reference=200.0,
+                reference_label="200 ms claim",
+                goal="<= 1,000 ms (stretch 200)" if goal else "",
+                met=p95 <= 1000.0 if goal else None,
+            ),
+            Result(
+                figure=f"… p99, {where}, {rate:,} events/s",
+                value=p99,
+                unit="ms",
+                reference=200.0,
+                reference_label="200 ms claim",
+            ),
+        ]
         if rate != 1000 and where == "lake table":
             third = max(len(latency) // 3, 1)
             growth = (float(latency.tail(third).median()) - float(latency.head(third).median())) * 1000
-            results.append(Result(figure=f"latency growth, last third − first third median, {rate:,} events/s",
-                                  value=growth, unit="ms", goal="no growing lag (< 500 ms)", met=growth < 500.0))
+            results.append(
+                Result(
+                    figure=f"latency growth, last third − first third median, {rate:,} events/s",
+                    value=growth,
+                    unit="ms",
+                    goal="no growing lag (< 500 ms)",
+                    met=growth < 500.0,
+                )
+            )
     return results
 
 
@@ -169,7 +222,6 @@ def run(ctx: BenchContext) -> list[Result]:
     results = []
     for rate in (1000, 10_000):
         seen = _measure(ctx, rate, duration)
-        logger.info("sentinel at %d/s: %d changes on the topic, %d in the table", rate, len(seen.topic),
-                    len(seen.lake))
+        logger.info("sentinel at %d/s: %d changes on the topic, %d in the table", rate, len(seen.topic), len(seen.lake))
         results += _results(rate, seen)
     return results

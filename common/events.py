@@ -14,8 +14,17 @@ import pyarrow as pa
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
-NUMERIC_METRICS = ("temperature_c", "humidity_pct", "setpoint_c", "power_w", "energy_wh", "battery_pct", "co_ppm",
-                   "lpg_ppm", "smoke_ppm")
+NUMERIC_METRICS = (
+    "temperature_c",
+    "humidity_pct",
+    "setpoint_c",
+    "power_w",
+    "energy_wh",
+    "battery_pct",
+    "co_ppm",
+    "lpg_ppm",
+    "smoke_ppm",
+)
 BOOL_METRICS = ("motion", "light", "is_on")
 METRICS = NUMERIC_METRICS + BOOL_METRICS
 
@@ -23,14 +32,30 @@ HEADER = ("schema_version", "event_id", "device_id", "home_id", "device_type", "
 REQUIRED_FIELDS = ("event_id", "device_id", "home_id", "device_type", "seq", "timestamp", "status")
 STATUSES = ("online", "maintenance", "error")  # an offline device sends nothing
 # Device-flagged alerts; the producer encodes them as indexes into this tuple (keep the order).
-ALERTS = ("connectivity_issue", "maintenance_required", "high_temperature", "low_temperature", "high_power",
-          "low_battery")
+ALERTS = (
+    "connectivity_issue",
+    "maintenance_required",
+    "high_temperature",
+    "low_temperature",
+    "high_power",
+    "low_battery",
+)
 
 ARROW_SCHEMA = pa.schema(
-    [("schema_version", pa.int64()), ("event_id", pa.string()), ("device_id", pa.string()),
-     ("home_id", pa.string()), ("device_type", pa.string()), ("seq", pa.int64()), ("timestamp", pa.string()),
-     ("status", pa.string()), ("alert", pa.string())]
-    + [(name, pa.float64()) for name in NUMERIC_METRICS] + [(name, pa.bool_()) for name in BOOL_METRICS])
+    [
+        ("schema_version", pa.int64()),
+        ("event_id", pa.string()),
+        ("device_id", pa.string()),
+        ("home_id", pa.string()),
+        ("device_type", pa.string()),
+        ("seq", pa.int64()),
+        ("timestamp", pa.string()),
+        ("status", pa.string()),
+        ("alert", pa.string()),
+    ]
+    + [(name, pa.float64()) for name in NUMERIC_METRICS]
+    + [(name, pa.bool_()) for name in BOOL_METRICS]
+)
 
 # Energy rule: a reading's energy_wh is its power over the time since the same device's previous reading; 0 for
 # the first reading, after a gap longer than this (a restart days later is not an hour of consumption) or when

@@ -21,17 +21,24 @@ def client_config(settings: Settings) -> dict[str, Any]:
     """Connection settings every kafka-python client gets (bootstrap servers, SASL when configured)."""
     config: dict[str, Any] = {"bootstrap_servers": [f"{host}:{port}" for host, port in settings.bootstrap_servers]}
     if settings.kafka_sasl_username:
-        config.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-                      sasl_plain_username=settings.kafka_sasl_username,
-                      sasl_plain_password=settings.kafka_sasl_password)
+        config.update(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
     return config
 
 
 def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:
     """An admin client, or BrokerUnavailableError with what to do."""
     try:
-        return KafkaAdminClient(**client_config(settings), request_timeout_ms=int(timeout_s * 1000),
-                                bootstrap_timeout_ms=int(timeout_s * 1000), client_id="lakehouse-admin")
+        return KafkaAdminClient(
+            **client_config(settings),
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            client_id="lakehouse-admin",
+        )
     except (KafkaError, OSError) as exc:
         raise broker_unavailable(settings, exc) from None
 
@@ -62,7 +69,8 @@ def broker_unavailable(settings: Settings, exc: BaseException | None = None) -> 
     reason = f" ({type(exc).__name__})" if exc is not None else ""
     return BrokerUnavailableError(
         f"Kafka broker not reachable at {settings.kafka_bootstrap_servers}{reason}: "
-        "start it with ./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS")
+        "start it with ./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"
+    )
 
 
 def ensure_topic(settings: Settings, topic: str | None = None, *, partitions: int | None = None) -> bool:
@@ -87,8 +95,9 @@ def topic_configs(settings: Settings, topic: str, names: tuple[str, ...]) -> dic
     """The topic's effective values of some configuration entries (defaults included); {} when it does not exist."""
     admin = admin_client(settings)
     try:
-        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(names))],
-                                           config_filter="all")
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(names))], config_filter="all"
+        )
     except UnknownTopicOrPartitionError:
         return {}
     except KafkaError as exc:

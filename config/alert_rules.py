@@ -14,10 +14,19 @@ import polars as pl
 
 from config.catalog import ALERT_LIMITS, ANOMALY_METRICS, device_types
 
-SEVERITY = {"high_temperature": "critical", "high_power": "critical", "high_co": "critical", "high_smoke": "critical",
-            "silent": "critical", "low_temperature": "warning",
-            "low_battery": "warning", "connectivity_issue": "warning", "maintenance_required": "info",
-            "temperature_anomaly": "warning", "power_anomaly": "warning"}
+SEVERITY = {
+    "high_temperature": "critical",
+    "high_power": "critical",
+    "high_co": "critical",
+    "high_smoke": "critical",
+    "silent": "critical",
+    "low_temperature": "warning",
+    "low_battery": "warning",
+    "connectivity_issue": "warning",
+    "maintenance_required": "info",
+    "temperature_anomaly": "warning",
+    "power_anomaly": "warning",
+}
 ANOMALY_KINDS = {"temperature_c": "temperature_anomaly", "power_w": "power_anomaly"}
 # What the sentinel watches live, as episodes: the critical threshold kinds, low temperature (a freezing home) and
 # a device silent for longer than expected (a timer, not a reading: consumer/sentinel/silence.py).
@@ -47,10 +56,19 @@ def min_deviation(metric: str) -> str:
 
 def limits_frame() -> pl.DataFrame:
     """One row per device type: its alert limits and minimum anomaly deviations (null: none declared)."""
-    rows = [{"device_type": t.name, **{k: t.alerts.get(k) for k in ALERT_LIMITS},
-             **{min_deviation(m): t.anomaly.get(m) for m in ANOMALY_METRICS}} for t in device_types().values()]
-    schema = {"device_type": pl.String, **dict.fromkeys(ALERT_LIMITS, pl.Float64),
-              **{min_deviation(m): pl.Float64 for m in ANOMALY_METRICS}}
+    rows = [
+        {
+            "device_type": t.name,
+            **{k: t.alerts.get(k) for k in ALERT_LIMITS},
+            **{min_deviation(m): t.anomaly.get(m) for m in ANOMALY_METRICS},
+        }
+        for t in device_types().values()
+    ]
+    schema = {
+        "device_type": pl.String,
+        **dict.fromkeys(ALERT_LIMITS, pl.Float64),
+        **{min_deviation(m): pl.Float64 for m in ANOMALY_METRICS},
+    }
     return pl.DataFrame(rows, schema=schema)
 
 

@@ -17,13 +17,27 @@ from config.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
-DEVICE_TYPES = ("thermostat", "smart_bulb", "smart_plug", "security_camera", "motion_sensor",
-                "environment_sensor", "energy_meter")
+DEVICE_TYPES = (
+    "thermostat",
+    "smart_bulb",
+    "smart_plug",
+    "security_camera",
+    "motion_sensor",
+    "environment_sensor",
+    "energy_meter",
+)
 
 CATALOG_SCHEMA: dict[str, pl.DataType] = {
-    "device_id": pl.String(), "device_type": pl.String(), "home_id": pl.String(), "location": pl.String(),
-    "installation_date": pl.Date(), "manufacturer": pl.String(), "model": pl.String(),
-    "home_name": pl.String(), "latitude": pl.Float64(), "longitude": pl.Float64(),
+    "device_id": pl.String(),
+    "device_type": pl.String(),
+    "home_id": pl.String(),
+    "location": pl.String(),
+    "installation_date": pl.Date(),
+    "manufacturer": pl.String(),
+    "model": pl.String(),
+    "home_name": pl.String(),
+    "latitude": pl.Float64(),
+    "longitude": pl.Float64(),
 }
 
 
@@ -62,9 +76,14 @@ def device_types(path: Path = CONFIG_DIR / "device_types.toml") -> dict[str, Dev
     types = {}
     for name, spec in raw.items():
         ranges = {metric: (float(lo), float(hi)) for metric, (lo, hi) in spec.get("ranges", {}).items()}
-        types[name] = DeviceType(name, tuple(spec["metrics"]), ranges, dict(spec.get("behaviour", {})),
-                                 alerts=_numbers(path, name, "alerts", spec, ALERT_LIMITS),
-                                 anomaly=_numbers(path, name, "anomaly", spec, ANOMALY_METRICS))
+        types[name] = DeviceType(
+            name,
+            tuple(spec["metrics"]),
+            ranges,
+            dict(spec.get("behaviour", {})),
+            alerts=_numbers(path, name, "alerts", spec, ALERT_LIMITS),
+            anomaly=_numbers(path, name, "anomaly", spec, ANOMALY_METRICS),
+        )
     if missing := set(DEVICE_TYPES) - set(types):
         raise ConfigError(f"{path} lacks device types {sorted(missing)}")
     return types
@@ -73,12 +92,14 @@ def device_types(path: Path = CONFIG_DIR / "device_types.toml") -> dict[str, Dev
 def ranges_frame() -> pl.DataFrame:
     """One row per (device_type, metric) with its valid min and max: the table of range rules."""
     rows = [(t.name, metric, lo, hi) for t in device_types().values() for metric, (lo, hi) in t.ranges.items()]
-    return pl.DataFrame(rows, schema={"device_type": pl.String, "metric": pl.String, "min": pl.Float64,
-                                      "max": pl.Float64}, orient="row")
+    return pl.DataFrame(
+        rows, schema={"device_type": pl.String, "metric": pl.String, "min": pl.Float64, "max": pl.Float64}, orient="row"
+    )
 
 
-def config_catalog(devices_csv: Path = CONFIG_DIR / "device_catalog.csv",
-                   homes_csv: Path = CONFIG_DIR / "homes.csv") -> pl.DataFrame:
+def config_catalog(
+    devices_csv: Path = CONFIG_DIR / "device_catalog.csv", homes_csv: Path = CONFIG_DIR / "homes.csv"
+) -> pl.DataFrame:
     """The shipped catalog: devices joined with their homes, in CATALOG_SCHEMA."""
     try:
         devices = pl.read_csv(devices_csv, schema_overrides={"installation_date": pl.Date})

@@ -20,8 +20,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 _LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _setting(default: Any, env: str, doc: str, *, parse: Callable[[str], Any] | None = None,
-             secret: bool = False) -> Any:
+def _setting(
+    default: Any, env: str, doc: str, *, parse: Callable[[str], Any] | None = None, secret: bool = False
+) -> Any:
     return field(default=default, metadata={"env": env, "doc": doc, "parse": parse, "secret": secret})
 
 
@@ -106,59 +107,186 @@ class Settings:
     """Every knob of the platform; `Settings.from_env()` reads them, `describe()` prints them."""
 
     # Kafka
-    kafka_bootstrap_servers: str = _setting("localhost:9092", "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, host:port[,host:port]")
-    kafka_sasl_username: str = _setting("", "KAFKA_SASL_USERNAME", "SASL/PLAIN user (empty: no SASL)", parse=_optional_text)
-    kafka_sasl_password: str = _setting("", "KAFKA_SASL_PASSWORD", "SASL/PLAIN password", parse=_optional_text, secret=True)
+    kafka_bootstrap_servers: str = _setting(
+        "localhost:9092", "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, host:port[,host:port]"
+    )
+    kafka_sasl_username: str = _setting(
+        "", "KAFKA_SASL_USERNAME", "SASL/PLAIN user (empty: no SASL)", parse=_optional_text
+    )
+    kafka_sasl_password: str = _setting(
+        "", "KAFKA_SASL_PASSWORD", "SASL/PLAIN password", parse=_optional_text, secret=True
+    )
     telemetry_topic: str = _setting("smart_home.telemetry", "TELEMETRY_TOPIC", "topic the devices publish to")
-    telemetry_partitions: int = _setting(6, "TELEMETRY_PARTITIONS", "partitions of the telemetry topic when created", parse=_int(1, 1000))
-    producer_delivery_timeout_s: float = _setting(120.0, "PRODUCER_DELIVERY_TIMEOUT_S", "producer: a record not acknowledged this long after it is sent has failed (Kafka delivery.timeout.ms)", parse=_float(5.0))
-    producer_stop_timeout_s: float = _setting(10.0, "PRODUCER_STOP_TIMEOUT_S", "producer: after SIGTERM, wait at most this long for records in flight", parse=_float(0.0))
-    bronze_consumer_group: str = _setting("bronze-ingest", "BRONZE_CONSUMER_GROUP", "consumer group of the bronze ingest")
-    kafka_version: str = _setting("4.4.0", "KAFKA_VERSION", "Apache Kafka version the local broker runs (without Docker)")
+    telemetry_partitions: int = _setting(
+        6, "TELEMETRY_PARTITIONS", "partitions of the telemetry topic when created", parse=_int(1, 1000)
+    )
+    producer_delivery_timeout_s: float = _setting(
+        120.0,
+        "PRODUCER_DELIVERY_TIMEOUT_S",
+        "producer: a record not acknowledged this long after it is sent has failed (Kafka delivery.timeout.ms)",
+        parse=_float(5.0),
+    )
+    producer_stop_timeout_s: float = _setting(
+        10.0,
+        "PRODUCER_STOP_TIMEOUT_S",
+        "producer: after SIGTERM, wait at most this long for records in flight",
+        parse=_float(0.0),
+    )
+    bronze_consumer_group: str = _setting(
+        "bronze-ingest", "BRONZE_CONSUMER_GROUP", "consumer group of the bronze ingest"
+    )
+    kafka_version: str = _setting(
+        "4.4.0", "KAFKA_VERSION", "Apache Kafka version the local broker runs (without Docker)"
+    )
     kafka_home: Path = _setting(Path(".kafka"), "KAFKA_HOME", "cache of broker jars, data and logs of the local broker")
     # Local S3-compatible server (scripts/object_store.sh; optional: the lake stays a local folder by default)
-    object_store_version: str = _setting("v0.0.0-20261109003541-7506e5f91cd6", "OBJECT_STORE_VERSION", "SeaweedFS module version the local S3 server is built from (Go module proxy)")
-    object_store_home: Path = _setting(Path(".objectstore"), "OBJECT_STORE_HOME", "cache of the S3 server binary, credentials, data and logs")
-    object_store_port: int = _setting(8333, "OBJECT_STORE_PORT", "S3 port of the local server; it also uses the next 7 ports on 127.0.0.1", parse=_int(1, 65528))
-    object_store_bucket: str = _setting("lakehouse", "OBJECT_STORE_BUCKET", "bucket the local S3 server creates at start", parse=_bucket)
+    object_store_version: str = _setting(
+        "v0.0.0-20261109003541-7506e5f91cd6",
+        "OBJECT_STORE_VERSION",
+        "SeaweedFS module version the local S3 server is built from (Go module proxy)",
+    )
+    object_store_home: Path = _setting(
+        Path(".objectstore"), "OBJECT_STORE_HOME", "cache of the S3 server binary, credentials, data and logs"
+    )
+    object_store_port: int = _setting(
+        8333,
+        "OBJECT_STORE_PORT",
+        "S3 port of the local server; it also uses the next 7 ports on 127.0.0.1",
+        parse=_int(1, 65528),
+    )
+    object_store_bucket: str = _setting(
+        "lakehouse", "OBJECT_STORE_BUCKET", "bucket the local S3 server creates at start", parse=_bucket
+    )
     # Lake
     lake_root: Path = _setting(Path("data"), "LAKE_ROOT", "root folder of the Delta Lake tables")
-    bronze_flush_records: int = _setting(250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1))
-    bronze_flush_seconds: float = _setting(5.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1))
-    bronze_flush_bytes: int = _setting(128 * 1024 * 1024, "BRONZE_FLUSH_BYTES", "bronze: flush after this many buffered bytes", parse=_int(1024))
-    vacuum_retention_hours: float = _setting(24.0, "VACUUM_RETENTION_HOURS", "maintenance: keep unreferenced files this long (safe for running readers)", parse=_float(1.0))
+    bronze_flush_records: int = _setting(
+        250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1)
+    )
+    bronze_flush_seconds: float = _setting(
+        5.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1)
+    )
+    bronze_flush_bytes: int = _setting(
+        128 * 1024 * 1024, "BRONZE_FLUSH_BYTES", "bronze: flush after this many buffered bytes", parse=_int(1024)
+    )
+    vacuum_retention_hours: float = _setting(
+        24.0,
+        "VACUUM_RETENTION_HOURS",
+        "maintenance: keep unreferenced files this long (safe for running readers)",
+        parse=_float(1.0),
+    )
     # ETL schedule
-    silver_interval_s: float = _setting(10.0, "SILVER_INTERVAL_S", "scheduler: seconds between silver runs", parse=_float(1.0))
-    gold_interval_s: float = _setting(30.0, "GOLD_INTERVAL_S", "scheduler: seconds between gold runs", parse=_float(1.0))
-    maintenance_interval_s: float = _setting(3600.0, "MAINTENANCE_INTERVAL_S", "scheduler: seconds between maintenance runs", parse=_float(60.0))
+    silver_interval_s: float = _setting(
+        10.0, "SILVER_INTERVAL_S", "scheduler: seconds between silver runs", parse=_float(1.0)
+    )
+    gold_interval_s: float = _setting(
+        30.0, "GOLD_INTERVAL_S", "scheduler: seconds between gold runs", parse=_float(1.0)
+    )
+    maintenance_interval_s: float = _setting(
+        3600.0, "MAINTENANCE_INTERVAL_S", "scheduler: seconds between maintenance runs", parse=_float(60.0)
+    )
     # Data quality
-    max_future_skew_s: float = _setting(300.0, "MAX_FUTURE_SKEW_S", "silver: events further in the future than this are quarantined", parse=_float(0.0))
-    late_event_threshold_s: float = _setting(3600.0, "LATE_EVENT_THRESHOLD_S", "silver: events ingested later than this after their time are late", parse=_float(0.0))
-    rolling_window: int = _setting(5, "ROLLING_WINDOW", "silver: readings in the per-device rolling means", parse=_int(1, 1000))
+    max_future_skew_s: float = _setting(
+        300.0, "MAX_FUTURE_SKEW_S", "silver: events further in the future than this are quarantined", parse=_float(0.0)
+    )
+    late_event_threshold_s: float = _setting(
+        3600.0,
+        "LATE_EVENT_THRESHOLD_S",
+        "silver: events ingested later than this after their time are late",
+        parse=_float(0.0),
+    )
+    rolling_window: int = _setting(
+        5, "ROLLING_WINDOW", "silver: readings in the per-device rolling means", parse=_int(1, 1000)
+    )
     # Energy and alerts
     tariff_per_kwh: float = _setting(0.30, "TARIFF_PER_KWH", "energy price per kWh", parse=_float(0.0))
-    billing_base_charge: float = _setting(9.90, "BILLING_BASE_CHARGE", "fixed charge per home and month", parse=_float(0.0))
+    billing_base_charge: float = _setting(
+        9.90, "BILLING_BASE_CHARGE", "fixed charge per home and month", parse=_float(0.0)
+    )
     currency: str = _setting("EUR", "CURRENCY", "currency of cost and billing")
-    anomaly_z_score: float = _setting(3.0, "ANOMALY_Z_SCORE", "gold: anomaly beyond median ± this many robust σ of the previous hour", parse=_float(0.5))
-    offline_after_s: float = _setting(300.0, "OFFLINE_AFTER_S", "gold: a device silent this long before the fleet's newest reading is offline", parse=_float(1.0))
-    health_window_hours: float = _setting(24.0, "HEALTH_WINDOW_HOURS", "gold: device health covers this many hours before the fleet's newest reading", parse=_float(0.1))
-    telemetry_1min_retention_days: int = _setting(7, "TELEMETRY_1MIN_RETENTION_DAYS", "gold: days of minute rows kept, counted back from the newest event date", parse=_int(1))
+    anomaly_z_score: float = _setting(
+        3.0,
+        "ANOMALY_Z_SCORE",
+        "gold: anomaly beyond median ± this many robust σ of the previous hour",
+        parse=_float(0.5),
+    )
+    offline_after_s: float = _setting(
+        300.0,
+        "OFFLINE_AFTER_S",
+        "gold: a device silent this long before the fleet's newest reading is offline",
+        parse=_float(1.0),
+    )
+    health_window_hours: float = _setting(
+        24.0,
+        "HEALTH_WINDOW_HOURS",
+        "gold: device health covers this many hours before the fleet's newest reading",
+        parse=_float(0.1),
+    )
+    telemetry_1min_retention_days: int = _setting(
+        7,
+        "TELEMETRY_1MIN_RETENTION_DAYS",
+        "gold: days of minute rows kept, counted back from the newest event date",
+        parse=_int(1),
+    )
     # Sentinel (live alert episodes, consumer/sentinel/)
-    sentinel_consumer_group: str = _setting("sentinel", "SENTINEL_CONSUMER_GROUP", "sentinel: its consumer group on the telemetry topic")
-    alerts_topic: str = _setting("smart_home.alerts", "ALERTS_TOPIC", "sentinel: topic of episode state changes (key: device_id)")
-    sentinel_hold_s: float = _setting(5.0, "SENTINEL_HOLD_S", "sentinel: a condition must hold this long (event time) before its episode opens", parse=_float(0.0))
-    sentinel_expected_interval_s: float = _setting(1.0, "SENTINEL_EXPECTED_INTERVAL_S", "sentinel: seconds between a device's readings (the producer's --interval)", parse=_float(0.001))
-    sentinel_silence_factor: float = _setting(30.0, "SENTINEL_SILENCE_FACTOR", "sentinel: a device is silent after this many expected intervals without a reading", parse=_float(1.0))
-    sentinel_update_every_s: float = _setting(60.0, "SENTINEL_UPDATE_EVERY_S", "sentinel: an open episode gets an update record every this many seconds (event time)", parse=_float(1.0))
-    sentinel_state_every_s: float = _setting(10.0, "SENTINEL_STATE_EVERY_S", "sentinel: seconds between snapshots of its state (what a restart re-reads after)", parse=_float(0.5))
-    sentinel_idle_partition_s: float = _setting(10.0, "SENTINEL_IDLE_PARTITION_S", "sentinel: a partition without records this long stops holding back the silence clock", parse=_float(0.1))
-    webhook_url: str = _setting("", "WEBHOOK_URL", "sentinel: POST each episode change as JSON here (empty: no webhook)", parse=_optional_text)
-    webhook_timeout_s: float = _setting(2.0, "WEBHOOK_TIMEOUT_S", "sentinel: seconds per webhook attempt", parse=_float(0.1))
-    webhook_retries: int = _setting(3, "WEBHOOK_RETRIES", "sentinel: webhook retries after the first attempt, with backoff", parse=_int(0, 20))
+    sentinel_consumer_group: str = _setting(
+        "sentinel", "SENTINEL_CONSUMER_GROUP", "sentinel: its consumer group on the telemetry topic"
+    )
+    alerts_topic: str = _setting(
+        "smart_home.alerts", "ALERTS_TOPIC", "sentinel: topic of episode state changes (key: device_id)"
+    )
+    sentinel_hold_s: float = _setting(
+        5.0,
+        "SENTINEL_HOLD_S",
+        "sentinel: a condition must hold this long (event time) before its episode opens",
+        parse=_float(0.0),
+    )
+    sentinel_expected_interval_s: float = _setting(
+        1.0,
+        "SENTINEL_EXPECTED_INTERVAL_S",
+        "sentinel: seconds between a device's readings (the producer's --interval)",
+        parse=_float(0.001),
+    )
+    sentinel_silence_factor: float = _setting(
+        30.0,
+        "SENTINEL_SILENCE_FACTOR",
+        "sentinel: a device is silent after this many expected intervals without a reading",
+        parse=_float(1.0),
+    )
+    sentinel_update_every_s: float = _setting(
+        60.0,
+        "SENTINEL_UPDATE_EVERY_S",
+        "sentinel: an open episode gets an update record every this many seconds (event time)",
+        parse=_float(1.0),
+    )
+    sentinel_state_every_s: float = _setting(
+        10.0,
+        "SENTINEL_STATE_EVERY_S",
+        "sentinel: seconds between snapshots of its state (what a restart re-reads after)",
+        parse=_float(0.5),
+    )
+    sentinel_idle_partition_s: float = _setting(
+        10.0,
+        "SENTINEL_IDLE_PARTITION_S",
+        "sentinel: a partition without records this long stops holding back the silence clock",
+        parse=_float(0.1),
+    )
+    webhook_url: str = _setting(
+        "", "WEBHOOK_URL", "sentinel: POST each episode change as JSON here (empty: no webhook)", parse=_optional_text
+    )
+    webhook_timeout_s: float = _setting(
+        2.0, "WEBHOOK_TIMEOUT_S", "sentinel: seconds per webhook attempt", parse=_float(0.1)
+    )
+    webhook_retries: int = _setting(
+        3, "WEBHOOK_RETRIES", "sentinel: webhook retries after the first attempt, with backoff", parse=_int(0, 20)
+    )
     # Dashboard and operations
-    dashboard_refresh_s: float = _setting(10.0, "DASHBOARD_REFRESH_S", "dashboard: seconds between refreshes", parse=_float(1.0))
+    dashboard_refresh_s: float = _setting(
+        10.0, "DASHBOARD_REFRESH_S", "dashboard: seconds between refreshes", parse=_float(1.0)
+    )
     dashboard_port: int = _setting(8501, "DASHBOARD_PORT", "dashboard: HTTP port", parse=_int(1, 65535))
-    dashboard_address: str = _setting("127.0.0.1", "DASHBOARD_ADDRESS", "dashboard: address it listens on (0.0.0.0: every interface, no login)")
+    dashboard_address: str = _setting(
+        "127.0.0.1", "DASHBOARD_ADDRESS", "dashboard: address it listens on (0.0.0.0: every interface, no login)"
+    )
     log_level: LogLevel = _setting("INFO", "LOG_LEVEL", "log level", parse=_choice(*_LOG_LEVELS))
 
     @classmethod
@@ -178,8 +306,9 @@ class Settings:
     def validate(self) -> None:
         """Cross-field checks; raise ConfigError with one line that says what to change."""
         if not _bootstrap_servers(self.kafka_bootstrap_servers):
-            raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: "
-                              "expected host:port[,host:port]")
+            raise ConfigError(
+                f"KAFKA_BOOTSTRAP_SERVERS={self.kafka_bootstrap_servers!r} is not valid: expected host:port[,host:port]"
+            )
         _check_kafka_name("TELEMETRY_TOPIC", self.telemetry_topic)
         _check_kafka_name("BRONZE_CONSUMER_GROUP", self.bronze_consumer_group)
         _check_kafka_name("ALERTS_TOPIC", self.alerts_topic)
@@ -215,7 +344,6 @@ class Settings:
         return self.bootstrap_servers[0]
 
 
-
 def _bootstrap_servers(raw: str) -> tuple[tuple[str, int], ...]:
     """`host:port[,host:port]` parsed; empty when any part is not host:port."""
     servers = []
@@ -234,8 +362,10 @@ def env_names() -> list[str]:
 
 def _check_kafka_name(env: str, value: str) -> None:
     if not _KAFKA_NAME.fullmatch(value) or value in (".", ".."):
-        raise ConfigError(f"{env}={value!r} is not valid: expected 1 to 249 of the characters a-z A-Z 0-9 . _ - "
-                          "(and not '.' or '..'); change it in the environment or .env")
+        raise ConfigError(
+            f"{env}={value!r} is not valid: expected 1 to 249 of the characters a-z A-Z 0-9 . _ - "
+            "(and not '.' or '..'); change it in the environment or .env"
+        )
 
 
 def _check_lake_root(root: Path) -> None:
@@ -243,12 +373,15 @@ def _check_lake_root(root: Path) -> None:
     writer creates it, and readers such as the status report work before that)."""
     existing = next(p for p in (root, *root.parents) if p.exists())
     if not existing.is_dir():
-        raise ConfigError(f"LAKE_ROOT={str(root)!r} is not valid: {existing} is a file, not a folder; point LAKE_ROOT "
-                          "at a folder (it is created when missing)")
+        raise ConfigError(
+            f"LAKE_ROOT={str(root)!r} is not valid: {existing} is a file, not a folder; point LAKE_ROOT "
+            "at a folder (it is created when missing)"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         where = "it is not writable" if existing == root else f"it cannot be created in {existing} (not writable)"
-        raise ConfigError(f"LAKE_ROOT={str(root)!r} is not valid: {where}; point LAKE_ROOT at a folder this user can "
-                          "write")
+        raise ConfigError(
+            f"LAKE_ROOT={str(root)!r} is not valid: {where}; point LAKE_ROOT at a folder this user can write"
+        )
 
 
 def _parse(f: dataclasses.Field, raw: str) -> Any:
@@ -256,7 +389,9 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
     try:
         return parse(raw)
     except ValueError:
-        raise ConfigError(f"{f.metadata['env']}={raw!r} is not valid: expected {parse.accepted} ({f.metadata['doc']})") from None
+        raise ConfigError(
+            f"{f.metadata['env']}={raw!r} is not valid: expected {parse.accepted} ({f.metadata['doc']})"
+        ) from None
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

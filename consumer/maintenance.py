@@ -44,8 +44,9 @@ def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -
     delta_io.open_table(path)  # a damaged log stops here, naming the commit file
 
     def compact() -> dict:
-        return DeltaTable(str(path)).optimize.compact(target_size=delta_io.TARGET_FILE_SIZE,
-                                                      writer_properties=delta_io.WRITER_PROPERTIES)
+        return DeltaTable(str(path)).optimize.compact(
+            target_size=delta_io.TARGET_FILE_SIZE, writer_properties=delta_io.WRITER_PROPERTIES
+        )
 
     metrics = delta_io.retry_on_conflict(compact, what=f"compaction of {name}")
     table = DeltaTable(str(path))
@@ -54,13 +55,26 @@ def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -
     vacuumed: list[str] = []
     if vacuum:
         vacuumed = delta_io.retry_on_conflict(
-            lambda: DeltaTable(str(path)).vacuum(retention_hours=int(retention_hours), dry_run=False,
-                                                 enforce_retention_duration=False),
-            what=f"vacuum of {name}")
-    result = TableMaintenance(name, int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0)),
-                              len(vacuumed), DeltaTable(str(path)).version())
-    logger.debug("maintenance %s: compacted %d files into %d, vacuumed %d, now version %d", name,
-                result.files_removed, result.files_added, result.files_vacuumed, result.version)
+            lambda: DeltaTable(str(path)).vacuum(
+                retention_hours=int(retention_hours), dry_run=False, enforce_retention_duration=False
+            ),
+            what=f"vacuum of {name}",
+        )
+    result = TableMaintenance(
+        name,
+        int(metrics.get("numFilesRemoved", 0)),
+        int(metrics.get("numFilesAdded", 0)),
+        len(vacuumed),
+        DeltaTable(str(path)).version(),
+    )
+    logger.debug(
+        "maintenance %s: compacted %d files into %d, vacuumed %d, now version %d",
+        name,
+        result.files_removed,
+        result.files_added,
+        result.files_vacuumed,
+        result.version,
+    )
     return result
 
 
@@ -82,21 +96,31 @@ def run(settings: Settings, *, only: list[str] | None = None, vacuum: bool = Tru
             failed.append(key)
     changed = [r for r in results if r.files_removed or r.files_vacuumed]
     log = logger.info if changed else logger.debug
-    log("maintenance: %d tables, compacted %d files into %d, vacuumed %d files in %.1fs%s", len(results),
-        sum(r.files_removed for r in results), sum(r.files_added for r in results),
-        sum(r.files_vacuumed for r in results), time.perf_counter() - started,
-        f" ({', '.join(r.table for r in changed)})" if changed else "")
+    log(
+        "maintenance: %d tables, compacted %d files into %d, vacuumed %d files in %.1fs%s",
+        len(results),
+        sum(r.files_removed for r in results),
+        sum(r.files_added for r in results),
+        sum(r.files_vacuumed for r in results),
+        time.perf_counter() - started,
+        f" ({', '.join(r.table for r in changed)})" if changed else "",
+    )
     if failed:
-        raise LakeError(f"maintenance skipped {len(failed)} damaged tables ({', '.join(failed)}; the errors above say "
-                        f"why) and maintained the other {len(results)}")
+        raise LakeError(
+            f"maintenance skipped {len(failed)} damaged tables ({', '.join(failed)}; the errors above say "
+            f"why) and maintained the other {len(results)}"
+        )
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.maintenance",
-                                     description="Compact small files and vacuum old ones in every lake table.")
-    parser.add_argument("--table", action="append", metavar="LAYER/NAME",
-                        help="only this table, e.g. bronze/telemetry (repeatable)")
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.maintenance",
+        description="Compact small files and vacuum old ones in every lake table.",
+    )
+    parser.add_argument(
+        "--table", action="append", metavar="LAYER/NAME", help="only this table, e.g. bronze/telemetry (repeatable)"
+    )
     parser.add_argument("--no-vacuum", action="store_true", help="compact and checkpoint only")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -74,8 +74,11 @@ class LogWatcher:
     def newest(self) -> int | None:
         """The newest committed version, None while there is no table."""
         if self.version is None:
-            commits = [int(p.name[:20]) for p in self.log.glob("*.json") if p.name[:20].isdigit()] \
-                if self.log.is_dir() else []
+            commits = (
+                [int(p.name[:20]) for p in self.log.glob("*.json") if p.name[:20].isdigit()]
+                if self.log.is_dir()
+                else []
+            )
             self.version = max(commits, default=None)
         while self.version is not None and (self.log / f"{self.version + 1:020d}.json").exists():
             self.version += 1
@@ -89,9 +92,15 @@ class EtlScheduler:
     a silver run that wrote rows; the intervals are upper bounds (gold's also refreshes device health on time).
     """
 
-    def __init__(self, settings: Settings, *, only: tuple[Stage, ...] = STAGES,
-                 stages: Mapping[Stage, StageFn] | None = None, stop_event: threading.Event | None = None,
-                 poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        only: tuple[Stage, ...] = STAGES,
+        stages: Mapping[Stage, StageFn] | None = None,
+        stop_event: threading.Event | None = None,
+        poll_s: float = POLL_S,
+    ) -> None:
         self.settings = settings
         self.poll_s = poll_s
         self.bronze = LogWatcher(tables.BRONZE.path(settings))
@@ -102,8 +111,11 @@ class EtlScheduler:
         self.failures: dict[Stage, int] = dict.fromkeys(STAGES, 0)
         self.runs: dict[Stage, int] = dict.fromkeys(STAGES, 0)
         self.jobs = schedule.Scheduler()
-        intervals = {"silver": settings.silver_interval_s, "gold": settings.gold_interval_s,
-                     "maintenance": settings.maintenance_interval_s}
+        intervals = {
+            "silver": settings.silver_interval_s,
+            "gold": settings.gold_interval_s,
+            "maintenance": settings.maintenance_interval_s,
+        }
         for stage in only:
             self.jobs.every(intervals[stage]).seconds.do(self.tick, stage)
 
@@ -149,9 +161,12 @@ class EtlScheduler:
     def run_forever(self) -> None:
         """Run silver and gold now, then silver on each new bronze commit and every stage on its interval, until
         the stop event is set."""
-        logger.info("ETL scheduler (pid %d): %s; silver also on each new bronze commit (checked every %gs)",
-                    os.getpid(), ", ".join(f"{job.job_func.args[0]} at least every {job.interval}s"
-                                           for job in self.jobs.jobs), self.poll_s)
+        logger.info(
+            "ETL scheduler (pid %d): %s; silver also on each new bronze commit (checked every %gs)",
+            os.getpid(),
+            ", ".join(f"{job.job_func.args[0]} at least every {job.interval}s" for job in self.jobs.jobs),
+            self.poll_s,
+        )
         if "silver" in self.only and not self.stop.is_set():
             self.bronze_seen = self.bronze.newest()
             self.run_stage("silver")
@@ -168,11 +183,18 @@ class EtlScheduler:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.scheduler", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.scheduler",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--once", action="store_true", help="run the stage(s) once and exit (non-zero if one failed)")
-    parser.add_argument("--stage", choices=[*STAGES, "all"], default="all",
-                        help="which stage to run (default all: silver, gold, maintenance)")
+    parser.add_argument(
+        "--stage",
+        choices=[*STAGES, "all"],
+        default="all",
+        help="which stage to run (default all: silver, gold, maintenance)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)

@@ -9,11 +9,13 @@ from config.settings import Settings
 from dashboard import data, episodes
 from dashboard.controls import remember, sidebar
 
-PAGES = (("views/overview.py", "Overview", ":material/dashboard:"),
-         ("views/devices.py", "Devices", ":material/devices:"),
-         ("views/alerts.py", "Alerts", ":material/notifications:"),
-         ("views/pipeline.py", "Pipeline", ":material/lan:"),
-         ("views/kafka.py", "Kafka", ":material/stream:"))
+PAGES = (
+    ("views/overview.py", "Overview", ":material/dashboard:"),
+    ("views/devices.py", "Devices", ":material/devices:"),
+    ("views/alerts.py", "Alerts", ":material/notifications:"),
+    ("views/pipeline.py", "Pipeline", ":material/lan:"),
+    ("views/kafka.py", "Kafka", ":material/stream:"),
+)
 
 
 def main() -> None:
@@ -26,8 +28,9 @@ def main() -> None:
     st.title("Smart Home Lakehouse")
     remember(settings, sidebar(settings) if data.gold_exists(settings) else None)
     episodes.banner(settings)
-    st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
-                   for i, (path, title, icon) in enumerate(PAGES)]).run()
+    st.navigation(
+        [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    ).run()
 
 
 main()

@@ -51,17 +51,32 @@ def sidebar(settings: Settings) -> Filters:
     today = datetime.now(UTC).date()
     oldest, newest = bounds or (today, today)
     side.header("Filters")
-    picked = side.date_input("Dates", value=(max(oldest, newest - timedelta(days=6)), newest),  # type: ignore[operator]
-                             min_value=oldest, max_value=newest)
+    picked = side.date_input(
+        "Dates",
+        value=(max(oldest, newest - timedelta(days=6)), newest),  # type: ignore[operator]
+        min_value=oldest,
+        max_value=newest,
+    )
     dates = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (newest, newest)
     homes = side.multiselect("Homes", _options(health, "home_id"), placeholder="all homes")
     types = side.multiselect("Device types", _options(health, "device_type"), placeholder="all types")
     side.header("Refresh")
-    refresh = side.number_input("Refresh every (s)", min_value=1.0, max_value=3600.0,
-                                value=float(settings.dashboard_refresh_s), step=1.0, format="%g")
+    refresh = side.number_input(
+        "Refresh every (s)",
+        min_value=1.0,
+        max_value=3600.0,
+        value=float(settings.dashboard_refresh_s),
+        step=1.0,
+        format="%g",
+    )
     live = side.slider("Live window (minutes)", min_value=5, max_value=240, value=60, step=5)
-    return Filters(dates=dates, homes=tuple(homes), device_types=tuple(types),  # type: ignore[arg-type]
-                   refresh_s=float(refresh), live_minutes=int(live))
+    return Filters(
+        dates=dates,
+        homes=tuple(homes),
+        device_types=tuple(types),  # type: ignore[arg-type]
+        refresh_s=float(refresh),
+        live_minutes=int(live),
+    )
 
 
 def _options(frame: pl.DataFrame, column: str) -> list[str]:
@@ -108,12 +123,16 @@ def guarded(render: Callable[[], None]) -> None:
         st.error(delta_io.one_line(str(exc)))
     except (DeltaError, OSError) as exc:
         logger.warning("lake read failed: %s", exc)
-        st.error(f"The lake could not be read ({delta_io.one_line(str(exc))}). If the pipeline is writing right now, "
-                 "the next refresh usually succeeds; otherwise check LAKE_ROOT.")
+        st.error(
+            f"The lake could not be read ({delta_io.one_line(str(exc))}). If the pipeline is writing right now, "
+            "the next refresh usually succeeds; otherwise check LAKE_ROOT."
+        )
     except Exception as exc:  # a dashboard page must never show a traceback: say what failed, log the rest
         logger.exception("page failed")
-        st.error(f"This view failed ({type(exc).__name__}: {delta_io.one_line(str(exc))}); the other pages still work. "
-                 "Details are in the log.")
+        st.error(
+            f"This view failed ({type(exc).__name__}: {delta_io.one_line(str(exc))}); the other pages still work. "
+            "Details are in the log."
+        )
 
 
 def no_data(what: str) -> None:
@@ -123,5 +142,6 @@ def no_data(what: str) -> None:
 
 def csv_button(frame: pl.DataFrame, *, name: str, key: str) -> None:
     """A button that downloads the frame as CSV."""
-    st.download_button(f"Download {name} (CSV)", frame.write_csv().encode(), file_name=f"{name}.csv", mime="text/csv",
-                       key=key)
+    st.download_button(
+        f"Download {name} (CSV)", frame.write_csv().encode(), file_name=f"{name}.csv", mime="text/csv", key=key
+    )

@@ -22,7 +22,6 @@ from lake import delta_io, tables
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class TableInfo:
     """Metadata of one lake table (no rows read): version, last commit, rows, how far it trails its source."""
@@ -102,14 +101,16 @@ def _files(_table: DeltaTable, path: str, version: int) -> _Files:
         relative = relative.replace({name: unquote(name) for name in encoded})
     partitions = tuple(c.removeprefix("partition.") for c in actions.columns if c.startswith("partition."))
     columns = [(path + "/" + relative).alias("file")]
-    columns += [actions.get_column(c).alias(c.split(".", 1)[1]) for c in actions.columns
-                if c.startswith(("partition.", "max."))]
+    columns += [
+        actions.get_column(c).alias(c.split(".", 1)[1]) for c in actions.columns if c.startswith(("partition.", "max."))
+    ]
     columns += [actions.get_column("num_records")] if "num_records" in actions.columns else []
     return _Files(pl.DataFrame(columns), schema, partitions)
 
 
-def _scan(files: _Files, selected: pl.DataFrame, columns: tuple[str, ...] | None,
-          predicate: pl.Expr | None = None) -> pl.DataFrame:
+def _scan(
+    files: _Files, selected: pl.DataFrame, columns: tuple[str, ...] | None, predicate: pl.Expr | None = None
+) -> pl.DataFrame:
     """Read the selected files with polars (`predicate` pushed down to row groups); partition values come from the
     log, not the files."""
     wanted = list(columns) if columns else files.schema.names
@@ -122,15 +123,17 @@ def _scan(files: _Files, selected: pl.DataFrame, columns: tuple[str, ...] | None
     if predicate is not None:
         frame = frame.filter(predicate)
     if partitions:
-        values = selected.lazy().select(pl.col("file").alias("_file"),
-                                        *(pl.col(c).cast(empty.schema[c]) for c in partitions))
+        values = selected.lazy().select(
+            pl.col("file").alias("_file"), *(pl.col(c).cast(empty.schema[c]) for c in partitions)
+        )
         frame = frame.join(values, on="_file")
     return frame.select(wanted).collect()
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _read_version(_table: DeltaTable, path: str, version: int, columns: tuple[str, ...] | None,
-                  dates: tuple[date, date] | None) -> pl.DataFrame:
+def _read_version(
+    _table: DeltaTable, path: str, version: int, columns: tuple[str, ...] | None, dates: tuple[date, date] | None
+) -> pl.DataFrame:
     """One version of a table (some columns, some date partitions); the frame is shared, never mutate it."""
     files = _files(_table, path, version)
     selected = files.files
@@ -140,8 +143,14 @@ def _read_version(_table: DeltaTable, path: str, version: int, columns: tuple[st
     return frame.filter(pl.col("date").is_between(*dates)) if dates is not None else frame
 
 
-def read_table(settings: Settings, name: str, *, layer: str = "gold", columns: tuple[str, ...] | None = None,
-               dates: tuple[date, date] | None = None) -> pl.DataFrame:
+def read_table(
+    settings: Settings,
+    name: str,
+    *,
+    layer: str = "gold",
+    columns: tuple[str, ...] | None = None,
+    dates: tuple[date, date] | None = None,
+) -> pl.DataFrame:
     """A lake table (cached per Delta version); no rows, in its registered columns, when it does not exist yet."""
     declared = tables.get(f"{layer}/{name}")
     path = declared.path(settings)
@@ -211,9 +220,16 @@ def table_info(settings: Settings, declared: tables.Table) -> TableInfo:
     if source is not None:
         source_table = _open(tables.get(source).path(settings))
         source_version = source_table.version() if source_table is not None else None
-    return TableInfo(declared.key, table.version(), commit.get("timestamp"),
-                     commit.get("operation"), _rows(table, str(path)), source, source_version,  # type: ignore[arg-type]
-                     delta_io.txn_version(table, declared.marker()) if source else None)
+    return TableInfo(
+        declared.key,
+        table.version(),
+        commit.get("timestamp"),
+        commit.get("operation"),
+        _rows(table, str(path)),
+        source,
+        source_version,  # type: ignore[arg-type]
+        delta_io.txn_version(table, declared.marker()) if source else None,
+    )
 
 
 def lake_overview(settings: Settings) -> pl.DataFrame:
@@ -226,11 +242,32 @@ def lake_overview(settings: Settings) -> pl.DataFrame:
         except LakehouseError as exc:
             rows.append({"table": declared.key, "error": delta_io.one_line(str(exc))})
             continue
-        rows.append({"table": info.table, "version": info.version, "last_commit": info.last_commit,
-                     "operation": info.operation, "rows": info.rows, "source": info.source,
-                     "source_version": info.source_version, "consumed_version": info.consumed_version,
-                     "versions_behind": info.versions_behind, "error": None})
-    return pl.DataFrame(rows, schema={"table": pl.String, "version": pl.Int64, "last_commit": pl.Datetime("us", "UTC"),
-                                      "operation": pl.String, "rows": pl.Int64, "source": pl.String,
-                                      "source_version": pl.Int64, "consumed_version": pl.Int64,
-                                      "versions_behind": pl.Int64, "error": pl.String})
+        rows.append(
+            {
+                "table": info.table,
+                "version": info.version,
+                "last_commit": info.last_commit,
+                "operation": info.operation,
+                "rows": info.rows,
+                "source": info.source,
+                "source_version": info.source_version,
+                "consumed_version": info.consumed_version,
+                "versions_behind": info.versions_behind,
+                "error": None,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "table": pl.String,
+            "version": pl.Int64,
+            "last_commit": pl.Datetime("us", "UTC"),
+            "operation": pl.String,
+            "rows": pl.Int64,
+            "source": pl.String,
+            "source_version": pl.Int64,
+            "consumed_version": pl.Int64,
+            "versions_behind": pl.Int64,
+            "error": pl.String,
+        },
+    )

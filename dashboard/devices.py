@@ -9,8 +9,21 @@ from config.settings import Settings
 from dashboard import charts, data, metrics
 from dashboard.controls import Filters, csv_button, no_data
 
-TABLE_COLUMNS = ("device_id", "home_name", "device_type", "location", "status", "health_score", "failure_risk",
-                 "uptime_pct", "last_seen", "readings", "alert_rate", "anomaly_rate", "data_quality_rate")
+TABLE_COLUMNS = (
+    "device_id",
+    "home_name",
+    "device_type",
+    "location",
+    "status",
+    "health_score",
+    "failure_risk",
+    "uptime_pct",
+    "last_seen",
+    "readings",
+    "alert_rate",
+    "anomaly_rate",
+    "data_quality_rate",
+)
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -35,14 +48,24 @@ def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
     if daily.is_empty():
         left.info("No daily energy for this device in the selected dates.")
     else:
-        left.plotly_chart(charts.daily_bars(daily, x="date", y="energy_kwh", color="device_id",
-                                            title="Energy per day (kWh)"), key="device_daily")
+        left.plotly_chart(
+            charts.daily_bars(daily, x="date", y="energy_kwh", color="device_id", title="Energy per day (kWh)"),
+            key="device_daily",
+        )
     if minutes.is_empty():
         right.info(f"No minute telemetry for this device in the last {filters.live_minutes} minutes.")
     else:
-        right.plotly_chart(charts.lines(minutes, x="minute", y="avg_power_w", by="device_id",
-                                        title=f"Power, last {filters.live_minutes} min", y_title="W"),
-                           key="device_power")
+        right.plotly_chart(
+            charts.lines(
+                minutes,
+                x="minute",
+                y="avg_power_w",
+                by="device_id",
+                title=f"Power, last {filters.live_minutes} min",
+                y_title="W",
+            ),
+            key="device_power",
+        )
     alerts = metrics.recent_alerts(data.read_table(settings, "alerts", dates=filters.dates).filter(mine), limit=50)
     st.markdown("##### Recent alerts")
     if alerts.is_empty():
@@ -56,21 +79,34 @@ def _device_history(settings: Settings, filters: Filters, device: dict) -> None:
 def render(settings: Settings, filters: Filters) -> None:
     """The whole Devices page."""
     st.subheader("Devices")
-    health = metrics.filter_frame(data.read_table(settings, "device_health_metrics"), homes=filters.homes,
-                                  device_types=filters.device_types)
+    health = metrics.filter_frame(
+        data.read_table(settings, "device_health_metrics"), homes=filters.homes, device_types=filters.device_types
+    )
     if health.is_empty():
         no_data("no device health for the selected homes and device types")
         return
-    table = (health.select([c for c in TABLE_COLUMNS if c in health.columns])
-             .sort(["health_score", "device_id"], nulls_last=True))
-    st.dataframe(table, hide_index=True, key="devices_table", column_config={
-        "health_score": st.column_config.ProgressColumn("health", min_value=0, max_value=100, format="%.1f",
-                                                        color="auto"),  # green when high, red when low
-        "failure_risk": st.column_config.NumberColumn("failure risk", format="%.2f"),
-        "uptime_pct": st.column_config.NumberColumn("uptime %", format="%.1f")})
+    table = health.select([c for c in TABLE_COLUMNS if c in health.columns]).sort(
+        ["health_score", "device_id"], nulls_last=True
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="devices_table",
+        column_config={
+            "health_score": st.column_config.ProgressColumn(
+                "health", min_value=0, max_value=100, format="%.1f", color="auto"
+            ),  # green when high, red when low
+            "failure_risk": st.column_config.NumberColumn("failure risk", format="%.2f"),
+            "uptime_pct": st.column_config.NumberColumn("uptime %", format="%.1f"),
+        },
+    )
     csv_button(table, name="devices", key="devices_csv")
     rows = {row["device_id"]: row for row in table.iter_rows(named=True)}
-    picked = st.selectbox("Device", list(rows), format_func=lambda d: f"{d} · {rows[d]['device_type']} · "
-                          f"{rows[d]['home_name']} · {rows[d]['status']}", key="device_pick")
+    picked = st.selectbox(
+        "Device",
+        list(rows),
+        format_func=lambda d: f"{d} · {rows[d]['device_type']} · {rows[d]['home_name']} · {rows[d]['status']}",
+        key="device_pick",
+    )
     if picked is not None:
         _device_history(settings, filters, rows[picked])

@@ -18,8 +18,13 @@ from config.settings import Settings
 PREVIEW_BYTES = 500
 SCAN_LIMIT = 20_000
 TIMEOUT_S = 5.0
-SCHEMA = {"offset": pl.Int64, "timestamp": pl.Datetime("us", "UTC"), "key": pl.String, "headers": pl.String,
-          "value": pl.String}
+SCHEMA = {
+    "offset": pl.Int64,
+    "timestamp": pl.Datetime("us", "UTC"),
+    "key": pl.String,
+    "headers": pl.String,
+    "value": pl.String,
+}
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,12 @@ def messages(settings: Settings, browse: Browse) -> pl.DataFrame:
     """The matching messages (offset, UTC time, key, headers, value preview), newest first for "newest", else in
     offset order."""
     kafka_io.check_broker(settings)
-    consumer = KafkaConsumer(**kafka_io.client_config(settings), enable_auto_commit=False, group_id=None,
-                             request_timeout_ms=int(TIMEOUT_S * 1000) + 1000)
+    consumer = KafkaConsumer(
+        **kafka_io.client_config(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        request_timeout_ms=int(TIMEOUT_S * 1000) + 1000,
+    )
     tp = TopicPartition(browse.topic, browse.partition)
     try:
         consumer.assign([tp])
@@ -93,8 +102,13 @@ def _matches(record: object, browse: Browse) -> bool:
 def _row(record: object) -> dict:
     r = record  # a kafka-python ConsumerRecord
     headers = "; ".join(f"{k}={_text(v)}" for k, v in (r.headers or []))  # type: ignore[attr-defined]
-    return {"offset": r.offset, "timestamp": datetime.fromtimestamp(r.timestamp / 1000, UTC),  # type: ignore[attr-defined]
-            "key": _text(r.key), "headers": headers or None, "value": _text(r.value)}  # type: ignore[attr-defined]
+    return {
+        "offset": r.offset,
+        "timestamp": datetime.fromtimestamp(r.timestamp / 1000, UTC),  # type: ignore[attr-defined]
+        "key": _text(r.key),
+        "headers": headers or None,
+        "value": _text(r.value),
+    }  # type: ignore[attr-defined]
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -55,8 +55,12 @@ def _topic(settings: Settings, parts: pl.DataFrame) -> str:
     """The topics table and the chosen topic's partitions and configuration; returns the topic."""
     _table(kafka_view.topics_of(parts), "topics")
     names = parts.get_column("topic").unique().sort().to_list()
-    topic = st.selectbox("Topic", names, key="kafka_topic",
-                         index=names.index(settings.telemetry_topic) if settings.telemetry_topic in names else 0)
+    topic = st.selectbox(
+        "Topic",
+        names,
+        key="kafka_topic",
+        index=names.index(settings.telemetry_topic) if settings.telemetry_topic in names else 0,
+    )
     left, right = st.columns(2)
     with left:
         st.caption(f"Partitions of {topic}: leader, replicas, in-sync replicas, first and end offset")
@@ -76,8 +80,12 @@ def _group(settings: Settings, topic: str) -> None:
         return
     _table(groups, "groups")
     ids = groups.get_column("group").to_list()
-    group = st.selectbox("Consumer group", ids, key="kafka_group", index=ids.index(settings.bronze_consumer_group)
-                         if settings.bronze_consumer_group in ids else 0)
+    group = st.selectbox(
+        "Consumer group",
+        ids,
+        key="kafka_group",
+        index=ids.index(settings.bronze_consumer_group) if settings.bronze_consumer_group in ids else 0,
+    )
     lag = _lag(settings, bootstrap, topic, group)
     st.metric(f"Lag of {group} on {topic}", f"{lag.get_column('lag').sum():,}")
     left, right = st.columns(2)
@@ -91,8 +99,12 @@ def _browse(settings: Settings, topic: str, partitions: int) -> None:
     st.markdown("##### Messages")
     row = st.columns(4)
     partition = row[0].selectbox("Partition", list(range(partitions)), key="kafka_partition")
-    start = row[1].selectbox("Start", ["newest", "offset", "time"], key="kafka_start",
-                             help="newest: the last messages; offset / time: from there on")
+    start = row[1].selectbox(
+        "Start",
+        ["newest", "offset", "time"],
+        key="kafka_start",
+        help="newest: the last messages; offset / time: from there on",
+    )
     count = row[2].number_input("Messages", min_value=1, max_value=500, value=20, key="kafka_count")
     at = 0
     if start == "offset":
@@ -106,8 +118,10 @@ def _browse(settings: Settings, topic: str, partitions: int) -> None:
     browse = kafka_messages.Browse(topic, int(partition or 0), start, at, int(count), key, text)  # type: ignore[arg-type]
     found = _messages(settings, settings.kafka_bootstrap_servers, browse)
     if found.is_empty():
-        st.info(f"No message of partition {partition} of {topic} matches (at most {kafka_messages.SCAN_LIMIT:,} "
-                "messages are looked at).")
+        st.info(
+            f"No message of partition {partition} of {topic} matches (at most {kafka_messages.SCAN_LIMIT:,} "
+            "messages are looked at)."
+        )
     else:
         _table(found, "messages")
 

@@ -27,8 +27,9 @@ class Kpi:
         return self.value - self.previous
 
 
-def filter_frame(frame: pl.DataFrame, *, homes: tuple[str, ...] = (),
-                 device_types: tuple[str, ...] = ()) -> pl.DataFrame:
+def filter_frame(
+    frame: pl.DataFrame, *, homes: tuple[str, ...] = (), device_types: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """Rows of the selected homes and device types (no selection: all); frames without the column pass through."""
     if homes and "home_id" in frame.columns:
         frame = frame.filter(pl.col("home_id").is_in(homes))
@@ -51,9 +52,12 @@ def _day_totals(energy: pl.DataFrame, alerts: pl.DataFrame | None, day: date) ->
     rows = energy.filter(pl.col("date") == day)
     if rows.is_empty():
         return None
-    return {"energy": rows.get_column("energy_kwh").sum(), "cost": rows.get_column("cost").sum(),
-            "devices": float(rows.filter(pl.col("readings") > 0).get_column("device_id").n_unique()),
-            "alerts": None if alerts is None else float(alerts_on(alerts, day))}
+    return {
+        "energy": rows.get_column("energy_kwh").sum(),
+        "cost": rows.get_column("cost").sum(),
+        "devices": float(rows.filter(pl.col("readings") > 0).get_column("device_id").n_unique()),
+        "alerts": None if alerts is None else float(alerts_on(alerts, day)),
+    }
 
 
 def alerts_on(alerts: pl.DataFrame, day: date | None) -> int:
@@ -77,8 +81,10 @@ def kpis(energy: pl.DataFrame, home_summary: pl.DataFrame, alerts: pl.DataFrame 
     def pick(key: str, totals: dict[str, float | None] | None) -> float | None:
         return totals[key] if totals else None
 
-    cards = [Kpi(label, pick(key, today), pick(key, yesterday))
-             for label, key in (("Energy (kWh)", "energy"), ("Cost", "cost"), ("Active devices", "devices"))]
+    cards = [
+        Kpi(label, pick(key, today), pick(key, yesterday))
+        for label, key in (("Energy (kWh)", "energy"), ("Cost", "cost"), ("Active devices", "devices"))
+    ]
     cards.append(Kpi("Avg health", _day_health(home_summary, day), _day_health(home_summary, day - timedelta(days=1))))
     cards.append(Kpi("Alerts", pick("alerts", today), pick("alerts", yesterday)))
     return cards
@@ -88,8 +94,10 @@ def history_note(newest: date | None, today: date) -> str | None:
     """What to say when the lake's newest day is not today (replayed history, or a pipeline that stopped)."""
     if newest is None or newest >= today:
         return None
-    return (f"Today ({today.isoformat()}, UTC) has no data: the dashboard opened on {newest.isoformat()}, the latest "
-            "day with data.")
+    return (
+        f"Today ({today.isoformat()}, UTC) has no data: the dashboard opened on {newest.isoformat()}, the latest "
+        "day with data."
+    )
 
 
 def health_as_of(health: pl.DataFrame) -> datetime | None:
@@ -106,29 +114,37 @@ def health_note(as_of: datetime | None, now: datetime, *, silent_after_s: float)
         return None
     note = f"Device health as of {as_of:%Y-%m-%d %H:%M:%S} UTC, the fleet's newest reading."
     if (now - as_of).total_seconds() > silent_after_s:
-        note += (" No reading has arrived since (replayed history, or the pipeline has stopped: see the Pipeline "
-                 "page); statuses are those of that moment.")
+        note += (
+            " No reading has arrived since (replayed history, or the pipeline has stopped: see the Pipeline "
+            "page); statuses are those of that moment."
+        )
     return note
 
 
 def energy_by_type(energy: pl.DataFrame) -> pl.DataFrame:
     """One row per device type: its energy (kWh) and cost over the frame, largest first."""
-    return (energy.group_by("device_type").agg(pl.col("energy_kwh").sum(), pl.col("cost").sum())
-            .sort(["energy_kwh", "device_type"], descending=[True, False]))
+    return (
+        energy.group_by("device_type")
+        .agg(pl.col("energy_kwh").sum(), pl.col("cost").sum())
+        .sort(["energy_kwh", "device_type"], descending=[True, False])
+    )
 
 
 def homes_map(health: pl.DataFrame) -> pl.DataFrame:
     """One row per home: position, device count, per-status counts and its worst device status."""
     ranked = health.with_columns(pl.col("status").replace_strict(STATUS_RANK, default=0).alias("rank"))
     by_home = ranked.group_by("home_id").agg(
-        pl.col("home_name").first(), pl.col("latitude").mean(), pl.col("longitude").mean(),
-        pl.len().alias("devices"), pl.col("rank").max().alias("worst_rank"),
+        pl.col("home_name").first(),
+        pl.col("latitude").mean(),
+        pl.col("longitude").mean(),
+        pl.len().alias("devices"),
+        pl.col("rank").max().alias("worst_rank"),
         *(pl.col("status").eq(status).sum().alias(status) for status in STATUS_RANK),
         pl.col("health_score").mean().round(1).alias("avg_health"),
     )
     worst = {rank: status for status, rank in STATUS_RANK.items()}
     worst_status = pl.col("worst_rank").replace_strict(worst, return_dtype=pl.String).alias("worst_status")
-    return (by_home.with_columns(worst_status).drop("worst_rank").drop_nulls(["latitude", "longitude"]).sort("home_id"))
+    return by_home.with_columns(worst_status).drop("worst_rank").drop_nulls(["latitude", "longitude"]).sort("home_id")
 
 
 def operational_pct(health: pl.DataFrame) -> float | None:
@@ -142,8 +158,12 @@ def quarantine_by_rule(quality: pl.DataFrame) -> pl.DataFrame:
     """Quarantined rows per date and rule (warn rules left out)."""
     if quality.is_empty():
         return quality
-    return (quality.filter(pl.col("action") == "quarantine").group_by(["date", "rule"]).agg(pl.col("rows").sum())
-            .sort(["date", "rule"]))
+    return (
+        quality.filter(pl.col("action") == "quarantine")
+        .group_by(["date", "rule"])
+        .agg(pl.col("rows").sum())
+        .sort(["date", "rule"])
+    )
 
 
 def recent_alerts(alerts: pl.DataFrame, *, limit: int) -> pl.DataFrame:

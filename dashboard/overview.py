@@ -14,10 +14,17 @@ from config.settings import Settings
 from dashboard import charts, data, metrics
 from dashboard.controls import Filters, csv_button, no_data
 
-KPI_FORMATS = {"Energy (kWh)": "{:,.2f}", "Cost": "{:,.2f}", "Active devices": "{:,.0f}", "Avg health": "{:.1f}",
-               "Alerts": "{:,.0f}"}
-KPI_HELP = {"Alerts": "Rows of the alerts table that day: one per reading and kind, anomalies included; the Alerts "
-                      "page lists the same rows."}
+KPI_FORMATS = {
+    "Energy (kWh)": "{:,.2f}",
+    "Cost": "{:,.2f}",
+    "Active devices": "{:,.0f}",
+    "Avg health": "{:.1f}",
+    "Alerts": "{:,.0f}",
+}
+KPI_HELP = {
+    "Alerts": "Rows of the alerts table that day: one per reading and kind, anomalies included; the Alerts "
+    "page lists the same rows."
+}
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -37,10 +44,14 @@ def _alerts(settings: Settings, filters: Filters) -> pl.DataFrame | None:
 
 
 def _kpi_cards(settings: Settings, filters: Filters) -> None:
-    energy = metrics.filter_frame(data.read_table(settings, "daily_energy_consumption", dates=filters.dates),
-                                  homes=filters.homes, device_types=filters.device_types)
-    homes = metrics.filter_frame(data.read_table(settings, "daily_home_summary", dates=filters.dates),
-                                 homes=filters.homes)
+    energy = metrics.filter_frame(
+        data.read_table(settings, "daily_energy_consumption", dates=filters.dates),
+        homes=filters.homes,
+        device_types=filters.device_types,
+    )
+    homes = metrics.filter_frame(
+        data.read_table(settings, "daily_home_summary", dates=filters.dates), homes=filters.homes
+    )
     alerts = _alerts(settings, filters)
     day = metrics.latest_day(energy, until=filters.dates[1])
     if day is None:
@@ -50,28 +61,37 @@ def _kpi_cards(settings: Settings, filters: Filters) -> None:
     for column, kpi in zip(st.columns(5), metrics.kpis(energy, homes, alerts, day), strict=True):
         fmt = KPI_FORMATS[kpi.label]
         label = f"{kpi.label} ({settings.currency})" if kpi.label == "Cost" else kpi.label
-        column.metric(label, "–" if kpi.value is None else fmt.format(kpi.value),
-                      None if kpi.delta is None else fmt.format(kpi.delta), help=KPI_HELP.get(kpi.label),
-                      delta_color="inverse" if kpi.label in ("Cost", "Alerts") else "normal")
+        column.metric(
+            label,
+            "–" if kpi.value is None else fmt.format(kpi.value),
+            None if kpi.delta is None else fmt.format(kpi.delta),
+            help=KPI_HELP.get(kpi.label),
+            delta_color="inverse" if kpi.label in ("Cost", "Alerts") else "normal",
+        )
     key = (data.versions(settings, "daily_energy_consumption"), filters.key)
-    st.plotly_chart(_figure("energy_by_type", key, lambda: charts.energy_by_type_bar(metrics.energy_by_type(energy))),
-                    key="energy_by_type")
+    st.plotly_chart(
+        _figure("energy_by_type", key, lambda: charts.energy_by_type_bar(metrics.energy_by_type(energy))),
+        key="energy_by_type",
+    )
 
 
 def _health(settings: Settings, filters: Filters) -> None:
-    health = metrics.filter_frame(data.read_table(settings, "device_health_metrics"), homes=filters.homes,
-                                  device_types=filters.device_types)
+    health = metrics.filter_frame(
+        data.read_table(settings, "device_health_metrics"), homes=filters.homes, device_types=filters.device_types
+    )
     if health.is_empty():
         no_data("no device health yet")
         return
-    if note := metrics.health_note(metrics.health_as_of(health), datetime.now(UTC),
-                                   silent_after_s=settings.offline_after_s):
+    if note := metrics.health_note(
+        metrics.health_as_of(health), datetime.now(UTC), silent_after_s=settings.offline_after_s
+    ):
         st.caption(note)
     key = (data.versions(settings, "device_health_metrics"), filters.key)
     left, right = st.columns([2, 1])
     left.plotly_chart(_figure("health_vs_risk", key, lambda: charts.health_vs_risk(health)), key="health_vs_risk")
-    right.plotly_chart(_figure("gauge", key, lambda: charts.system_gauge(metrics.operational_pct(health) or 0.0)),
-                       key="system_gauge")
+    right.plotly_chart(
+        _figure("gauge", key, lambda: charts.system_gauge(metrics.operational_pct(health) or 0.0)), key="system_gauge"
+    )
     homes = metrics.homes_map(health)
     if homes.is_empty():
         st.info("No home has coordinates yet, so the map is empty.")
@@ -87,12 +107,36 @@ def _live(settings: Settings, filters: Filters) -> None:
         return
     key = (data.versions(settings, "telemetry_1min"), filters.key)
     left, right = st.columns(2)
-    left.plotly_chart(_figure("live_temp", key, lambda: charts.lines(
-        window, x="minute", y="avg_temperature_c", by="device_id",
-        title=f"Temperature, last {filters.live_minutes} min", y_title="°C")), key="live_temp")
-    right.plotly_chart(_figure("live_power", key, lambda: charts.lines(
-        window, x="minute", y="avg_power_w", by="device_id",
-        title=f"Power, last {filters.live_minutes} min", y_title="W")), key="live_power")
+    left.plotly_chart(
+        _figure(
+            "live_temp",
+            key,
+            lambda: charts.lines(
+                window,
+                x="minute",
+                y="avg_temperature_c",
+                by="device_id",
+                title=f"Temperature, last {filters.live_minutes} min",
+                y_title="°C",
+            ),
+        ),
+        key="live_temp",
+    )
+    right.plotly_chart(
+        _figure(
+            "live_power",
+            key,
+            lambda: charts.lines(
+                window,
+                x="minute",
+                y="avg_power_w",
+                by="device_id",
+                title=f"Power, last {filters.live_minutes} min",
+                y_title="W",
+            ),
+        ),
+        key="live_power",
+    )
 
 
 def _billing(settings: Settings, filters: Filters) -> None:
@@ -101,9 +145,11 @@ def _billing(settings: Settings, filters: Filters) -> None:
         return
     names = data.read_table(settings, "device_health_metrics", columns=("home_id", "home_name")).unique("home_id")
     with st.expander("Monthly billing per home"):
-        table = (billing.join(names, on="home_id", how="left")
-                 .select(pl.col("month").dt.strftime("%Y-%m"), "home_name", pl.exclude("month", "home_name"))
-                 .sort(["month", "home_id"], descending=[True, False]))
+        table = (
+            billing.join(names, on="home_id", how="left")
+            .select(pl.col("month").dt.strftime("%Y-%m"), "home_name", pl.exclude("month", "home_name"))
+            .sort(["month", "home_id"], descending=[True, False])
+        )
         st.dataframe(table, hide_index=True, key="billing_table")
         csv_button(table, name="monthly_billing", key="billing_csv")
 

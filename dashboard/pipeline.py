@@ -17,10 +17,17 @@ def _lake(settings: Settings) -> bool:
     st.markdown("#### Lake tables")
     tables = data.lake_overview(settings)
     commits = tables.select(pl.col("table").alias("source"), pl.col("last_commit").alias("source_commit"))
-    tables = tables.join(commits, on="source", how="left").with_columns(
-        pl.when(pl.col("versions_behind") > 0)
-        .then((pl.col("source_commit") - pl.col("last_commit")).dt.total_seconds())
-        .when(pl.col("versions_behind") == 0).then(0.0).alias("trails_source_s")).drop("source_commit")
+    tables = (
+        tables.join(commits, on="source", how="left")
+        .with_columns(
+            pl.when(pl.col("versions_behind") > 0)
+            .then((pl.col("source_commit") - pl.col("last_commit")).dt.total_seconds())
+            .when(pl.col("versions_behind") == 0)
+            .then(0.0)
+            .alias("trails_source_s")
+        )
+        .drop("source_commit")
+    )
     if tables.get_column("version").is_null().all():
         st.info(f"No lake tables yet under `{settings.lake_root}`. Start the pipeline with `./start.sh`.")
         return False
@@ -36,8 +43,10 @@ def _quality(settings: Settings, filters: Filters | None) -> None:
     if by_rule.is_empty():
         st.info("Nothing quarantined in the selected dates.")
         return
-    st.plotly_chart(charts.daily_bars(by_rule, x="date", y="rows", color="rule", title="Quarantined rows per day"),
-                    key="quarantine_chart")
+    st.plotly_chart(
+        charts.daily_bars(by_rule, x="date", y="rows", color="rule", title="Quarantined rows per day"),
+        key="quarantine_chart",
+    )
     totals = by_rule.group_by("rule").agg(pl.col("rows").sum()).sort("rows", descending=True)
     st.dataframe(totals, hide_index=True, key="quarantine_totals")
     csv_button(by_rule, name="quarantine_by_rule", key="quarantine_csv")
@@ -51,9 +60,11 @@ def _gaps(settings: Settings) -> int:
         st.success("None: every offset of the topic since bronze started is in bronze.")
         return 0
     lost = int(gaps.get_column("records").sum())
-    st.error(f"{lost:,} records lost at the source in {gaps.height} gaps: Kafka no longer held them when bronze read "
-             "the partition (retention, delete-records or compaction). `python -m consumer.bronze.gaps --ack` "
-             "acknowledges them in scripts/status.sh.")
+    st.error(
+        f"{lost:,} records lost at the source in {gaps.height} gaps: Kafka no longer held them when bronze read "
+        "the partition (retention, delete-records or compaction). `python -m consumer.bronze.gaps --ack` "
+        "acknowledges them in scripts/status.sh."
+    )
     st.dataframe(gaps.sort("detected_at", descending=True), hide_index=True, key="bronze_gaps")
     csv_button(gaps, name="bronze_gaps", key="bronze_gaps_csv")
     return lost
@@ -67,13 +78,22 @@ def _reconciliation(settings: Settings, *, lost: int) -> None:
         return
     last = runs.sort("finished_at").row(-1, named=True)
     cards = st.columns(5)
-    for column, (label, key) in zip(cards, (("Bronze rows", "bronze_rows"), ("Silver rows", "silver_rows"),
-                                            ("Quarantined", "quarantined_rows"), ("Duplicates", "duplicate_rows")),
-                                    strict=False):
+    for column, (label, key) in zip(
+        cards,
+        (
+            ("Bronze rows", "bronze_rows"),
+            ("Silver rows", "silver_rows"),
+            ("Quarantined", "quarantined_rows"),
+            ("Duplicates", "duplicate_rows"),
+        ),
+        strict=False,
+    ):
         column.metric(label, f"{last[key]:,}")
     cards[4].metric("Reconciled", "NO" if not last["reconciled"] else "with gaps" if lost else "yes")
-    st.caption(f"Run {last['run_id']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S} UTC, bronze versions "
-               f"{last['bronze_version_from']}–{last['bronze_version_to']}")
+    st.caption(
+        f"Run {last['run_id']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S} UTC, bronze versions "
+        f"{last['bronze_version_from']}–{last['bronze_version_to']}"
+    )
     rules = json.loads(last["rule_counts"] or "{}")
     if rules:
         by_rule = pl.DataFrame({"rule": list(rules), "rows_in_run": list(rules.values())})

@@ -44,8 +44,10 @@ def open_table(path: Path) -> DeltaTable | None:
         return None
     except (DeltaError, OSError) as exc:
         verify_log(path, None)  # names the damaged commit file, if that is the cause
-        raise LakeError(f"Delta table {path} cannot be opened ({one_line(str(exc))}); check the folder or restore it "
-                        f"(see {DAMAGE_HELP})") from None
+        raise LakeError(
+            f"Delta table {path} cannot be opened ({one_line(str(exc))}); check the folder or restore it "
+            f"(see {DAMAGE_HELP})"
+        ) from None
     verify_log(path, table.version())
     return table
 
@@ -56,8 +58,11 @@ def verify_log(path: Path, version: int | None) -> None:
     than its commitInfo counts. delta-rs 1.6.6 reads an empty or line-cut commit file as a version with fewer (or no)
     actions, silently."""
     log = path / "_delta_log"
-    newest = version if version is not None else max((int(f.stem) for f in log.glob("*.json") if f.stem.isdigit()),
-                                                     default=-1)
+    newest = (
+        version
+        if version is not None
+        else max((int(f.stem) for f in log.glob("*.json") if f.stem.isdigit()), default=-1)
+    )
     first = checkpoint_version(log) + 1
     verified = _VERIFIED.setdefault(str(path), {})
     for stale in [v for v in verified if v < first]:
@@ -80,8 +85,10 @@ def verify_log(path: Path, version: int | None) -> None:
 def damaged(path: Path, file: Path, problem: str) -> LakeError:
     """The one-line error for a damaged commit file."""
     key = f"{path.parent.name}/{path.name}"
-    return LakeError(f"{key}: commit file {file} is damaged ({problem}); restore it from a backup, or if it is the "
-                     f"newest commit run python -m lake.repair {key} (see {DAMAGE_HELP})")
+    return LakeError(
+        f"{key}: commit file {file} is damaged ({problem}); restore it from a backup, or if it is the "
+        f"newest commit run python -m lake.repair {key} (see {DAMAGE_HELP})"
+    )
 
 
 def checkpoint_version(log: Path) -> int:
@@ -106,11 +113,16 @@ def commit_problem(file: Path) -> str | None:
         return "cut or unparsable: a line is not JSON"
     info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
     metrics = info.get("operationMetrics") or {}
-    counts = {"add": sum("add" in a for a in actions), "remove": sum("remove" in a for a in actions),
-              "txn": sum("txn" in a for a in actions)}
-    expected = {"add": metrics.get("num_added_files", metrics.get("numFilesAdded")),
-                "remove": metrics.get("num_removed_files", metrics.get("numFilesRemoved")),
-                "txn": info.get(TXN_COUNT_KEY)}
+    counts = {
+        "add": sum("add" in a for a in actions),
+        "remove": sum("remove" in a for a in actions),
+        "txn": sum("txn" in a for a in actions),
+    }
+    expected = {
+        "add": metrics.get("num_added_files", metrics.get("numFilesAdded")),
+        "remove": metrics.get("num_removed_files", metrics.get("numFilesRemoved")),
+        "txn": info.get(TXN_COUNT_KEY),
+    }
     for kind, want in expected.items():
         if want is not None and counts[kind] < int(want):
             return f"cut: holds {counts[kind]} of the {int(want)} {kind} actions its commitInfo counts"
@@ -167,10 +179,18 @@ def read(path: Path, *, columns: Sequence[str] | None = None, version: int | Non
     return pl.from_arrow(table.to_pyarrow_table(columns=list(columns) if columns else None))  # type: ignore[return-value]
 
 
-def write(target: Path | Snapshot, data: pl.DataFrame | pa.Table, *, mode: Literal["append", "overwrite"] = "append",
-          partition_by: Sequence[str] | None = None, predicate: str | None = None,
-          app_transactions: Mapping[str, int] | None = None, metadata: Mapping[str, str] | None = None,
-          configuration: Mapping[str, str] | None = None, target_file_size: int | None = None) -> None:
+def write(
+    target: Path | Snapshot,
+    data: pl.DataFrame | pa.Table,
+    *,
+    mode: Literal["append", "overwrite"] = "append",
+    partition_by: Sequence[str] | None = None,
+    predicate: str | None = None,
+    app_transactions: Mapping[str, int] | None = None,
+    metadata: Mapping[str, str] | None = None,
+    configuration: Mapping[str, str] | None = None,
+    target_file_size: int | None = None,
+) -> None:
     """One atomic Delta commit of `data`, with progress markers (`app_transactions`) in the same commit.
 
     `predicate` with mode="overwrite" replaces only the matching rows (e.g. some partitions). Against a Snapshot
@@ -182,19 +202,29 @@ def write(target: Path | Snapshot, data: pl.DataFrame | pa.Table, *, mode: Liter
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     txns = [Transaction(app_id, version, now_ms) for app_id, version in (app_transactions or {}).items()]
     planned = target if isinstance(target, Snapshot) else snapshot(target)
-    base = planned.table if planned.table is not None else _first_version(
-        planned.path, arrow.schema, partition_by=partition_by, configuration=configuration)
+    base = (
+        planned.table
+        if planned.table is not None
+        else _first_version(planned.path, arrow.schema, partition_by=partition_by, configuration=configuration)
+    )
     write_deltalake(
-        base, arrow, mode=mode, partition_by=list(partition_by) if partition_by else None,
-        predicate=predicate, configuration=dict(configuration) if configuration else None,
-        writer_properties=WRITER_PROPERTIES, target_file_size=target_file_size,
-        commit_properties=CommitProperties(custom_metadata={**(metadata or {}), TXN_COUNT_KEY: str(len(txns))},
-                                           app_transactions=txns or None),
+        base,
+        arrow,
+        mode=mode,
+        partition_by=list(partition_by) if partition_by else None,
+        predicate=predicate,
+        configuration=dict(configuration) if configuration else None,
+        writer_properties=WRITER_PROPERTIES,
+        target_file_size=target_file_size,
+        commit_properties=CommitProperties(
+            custom_metadata={**(metadata or {}), TXN_COUNT_KEY: str(len(txns))}, app_transactions=txns or None
+        ),
     )
 
 
-def _first_version(path: Path, schema: pa.Schema, *, partition_by: Sequence[str] | None,
-                   configuration: Mapping[str, str] | None) -> DeltaTable:
+def _first_version(
+    path: Path, schema: pa.Schema, *, partition_by: Sequence[str] | None, configuration: Mapping[str, str] | None
+) -> DeltaTable:
     """Version 0 of a new table, created empty, for a write planned on no table.
 
     delta-rs commits a creation even when another writer created the table at the same instant (the second one
@@ -202,13 +232,19 @@ def _first_version(path: Path, schema: pa.Schema, *, partition_by: Sequence[str]
     and is conflict-checked against every commit after it, like any other write.
     """
     path.mkdir(parents=True, exist_ok=True)
-    DeltaTable.create(str(path), schema, mode="ignore", partition_by=list(partition_by) if partition_by else None,
-                      configuration=dict(configuration) if configuration else None)
+    DeltaTable.create(
+        str(path),
+        schema,
+        mode="ignore",
+        partition_by=list(partition_by) if partition_by else None,
+        configuration=dict(configuration) if configuration else None,
+    )
     return DeltaTable(str(path), version=0)
 
 
-def retry_on_conflict(operation: Callable[[], T], *, what: str, attempts: int = 20, base_delay_s: float = 0.05,
-                      max_delay_s: float = 2.0) -> T:
+def retry_on_conflict(
+    operation: Callable[[], T], *, what: str, attempts: int = 20, base_delay_s: float = 0.05, max_delay_s: float = 2.0
+) -> T:
     """Run `operation` until it commits; on a concurrent-commit conflict back off (with jitter) and run it again.
 
     `operation` must re-read whatever it decides on (e.g. progress markers), so a retry never writes twice.
@@ -234,8 +270,11 @@ def last_commit(path: Path) -> dict[str, object] | None:
 def commit_info(table: DeltaTable) -> dict[str, object]:
     """Version, UTC time and operation of the latest commit of an open table."""
     entry = table.history(1)[0]
-    return {"version": table.version(), "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
-            "operation": entry.get("operation")}
+    return {
+        "version": table.version(),
+        "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
+        "operation": entry.get("operation"),
+    }
 
 
 def log_actions(path: Path, version: int) -> list[dict] | None:
@@ -255,8 +294,12 @@ def data_changes(path: Path, version: int) -> list[tuple[Literal["add", "remove"
     actions = log_actions(path, version)
     if actions is None:
         return None
-    return [(kind, action[kind]) for action in actions for kind in ("add", "remove")
-            if kind in action and action[kind].get("dataChange", True)]
+    return [
+        (kind, action[kind])
+        for action in actions
+        for kind in ("add", "remove")
+        if kind in action and action[kind].get("dataChange", True)
+    ]
 
 
 def add_actions(table: DeltaTable) -> pl.DataFrame:

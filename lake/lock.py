@@ -72,8 +72,9 @@ class EtlLock:
             if not _try_lock(fd):
                 os.close(fd)
                 holder = self._holder()
-                raise LockHeldError(f"another ETL scheduler (pid {holder or '?'}) holds {self.path}; "
-                                    "not starting a second")
+                raise LockHeldError(
+                    f"another ETL scheduler (pid {holder or '?'}) holds {self.path}; not starting a second"
+                )
             if not self._still_at_path(fd):  # the holder released it (removed the file) while we opened it
                 os.close(fd)
                 continue

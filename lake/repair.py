@@ -50,31 +50,47 @@ def repair(settings: Settings, table: tables.Table, *, now: datetime | None = No
     newest = max(int(f.stem) for f in (path / "_delta_log").glob("*.json") if f.stem.isdigit())
     file, problem = found[0]
     if len(found) > 1 or int(file.stem) != newest:
-        raise LakeError(f"{table.key}: commit file {file} is damaged ({problem}) and is not the newest commit: restore "
-                        "it from a backup (an older commit cannot be replaced without losing what later ones built on)")
+        raise LakeError(
+            f"{table.key}: commit file {file} is damaged ({problem}) and is not the newest commit: restore "
+            "it from a backup (an older commit cannot be replaced without losing what later ones built on)"
+        )
     if table in NOT_REPLACEABLE:
-        raise LakeError(f"{table.key}: commit file {file} is damaged ({problem}); restore it from a backup, or rebuild "
-                        f"silver from bronze (stop the scheduler, move {settings.lake_root / 'silver'} and "
-                        f"{settings.lake_root / 'gold'} away, run python -m consumer.silver)")
+        raise LakeError(
+            f"{table.key}: commit file {file} is damaged ({problem}); restore it from a backup, or rebuild "
+            f"silver from bronze (stop the scheduler, move {settings.lake_root / 'silver'} and "
+            f"{settings.lake_root / 'gold'} away, run python -m consumer.silver)"
+        )
     kept = settings.lake_root / ".damaged" / table.layer / table.name / file.name
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(file, kept)
     moment = now or datetime.now(UTC)
-    empty = {"commitInfo": {"timestamp": int(moment.timestamp() * 1000), "operation": "REPAIR",
-                            "operationParameters": {"replaced": f"damaged commit ({problem}), kept in {kept}"},
-                            delta_io.TXN_COUNT_KEY: "0"}}
+    empty = {
+        "commitInfo": {
+            "timestamp": int(moment.timestamp() * 1000),
+            "operation": "REPAIR",
+            "operationParameters": {"replaced": f"damaged commit ({problem}), kept in {kept}"},
+            delta_io.TXN_COUNT_KEY: "0",
+        }
+    }
     staged = file.with_name(f".{file.name}.repair")
     staged.write_bytes(orjson.dumps(empty))
     os.replace(staged, file)
-    logger.warning("%s: replaced the damaged commit %s (%s) with an empty commit; the damaged file is kept in %s",
-                   table.key, file.name, problem, kept)
+    logger.warning(
+        "%s: replaced the damaged commit %s (%s) with an empty commit; the damaged file is kept in %s",
+        table.key,
+        file.name,
+        problem,
+        kept,
+    )
     return kept
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lake.repair",
-                                     description="Replace a lake table's damaged newest commit file with an empty "
-                                                 "commit, so that its stage redoes that commit's work.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lake.repair",
+        description="Replace a lake table's damaged newest commit file with an empty "
+        "commit, so that its stage redoes that commit's work.",
+    )
     parser.add_argument("table", metavar="LAYER/NAME", help="the table, e.g. bronze/telemetry")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -84,8 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         raise LakeError(str(exc.args[0])) from None
     kept = repair(settings, table)
-    print(f"{table.key}: " + (f"damaged newest commit replaced by an empty one (damaged file kept in {kept}); restart "
-                              "its stage" if kept else "no damaged commit file"))
+    print(
+        f"{table.key}: "
+        + (
+            f"damaged newest commit replaced by an empty one (damaged file kept in {kept}); restart its stage"
+            if kept
+            else "no damaged commit file"
+        )
+    )
     return 0
 
 

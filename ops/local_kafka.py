@@ -117,16 +117,30 @@ class LocalKafka:
         marker = self.lib_dir / ".complete"
         if marker.exists():
             return self.lib_dir
-        for tool, package in (("java", "a Java 17+ runtime (apt-get install openjdk-17-jre-headless)"),
-                              ("mvn", "Maven (apt-get install maven)")):
+        for tool, package in (
+            ("java", "a Java 17+ runtime (apt-get install openjdk-17-jre-headless)"),
+            ("mvn", "Maven (apt-get install maven)"),
+        ):
             if shutil.which(tool) is None:
                 raise LocalKafkaError(f"'{tool}' not found: install {package} to run Kafka without Docker")
         logger.info("fetching Apache Kafka %s from Maven Central into %s (once)", self.version, self.lib_dir)
         self.lib_dir.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(CONFIG_DIR / "pom.xml"), "dependency:copy-dependencies",
-             f"-Dkafka.version={self.version}", f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime"],
-            capture_output=True, text=True, check=False)
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(CONFIG_DIR / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-Dkafka.version={self.version}",
+                f"-DoutputDirectory={self.lib_dir}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
             raise LocalKafkaError(f"Maven could not fetch Kafka {self.version}: {' | '.join(tail)}")
@@ -147,23 +161,42 @@ class LocalKafka:
         return self.pid() is not None
 
     def _java(self, *args: str) -> list[str]:
-        return ["java", *HEAP_OPTS.split(), "-cp", f"{self.lib_dir}/*",
-                f"-Dlog4j2.configurationFile={CONFIG_DIR / 'log4j2.yaml'}", *args]
+        return [
+            "java",
+            *HEAP_OPTS.split(),
+            "-cp",
+            f"{self.lib_dir}/*",
+            f"-Dlog4j2.configurationFile={CONFIG_DIR / 'log4j2.yaml'}",
+            *args,
+        ]
 
     def _configure(self) -> Path:
         controller_port = self.controller_port or self.port + 1
         properties = self.state_dir / "server.properties"
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        properties.write_text(SERVER_PROPERTIES.format(
-            host=self.host, port=self.port, controller_port=controller_port,
-            data_dir=(self.state_dir / "data").resolve()))
+        properties.write_text(
+            SERVER_PROPERTIES.format(
+                host=self.host,
+                port=self.port,
+                controller_port=controller_port,
+                data_dir=(self.state_dir / "data").resolve(),
+            )
+        )
         if not (self.state_dir / "data" / "meta.properties").exists():
             cluster_id = new_cluster_id()
             # `--cluster-id=ID` in one argument: an id may start with "-", which a separate argument would not survive
-            result = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                                               "--config", str(properties)), capture_output=True, text=True, check=False)
+            result = subprocess.run(
+                self._java(
+                    "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(properties)
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if result.returncode != 0:
-                raise LocalKafkaError(f"formatting KRaft storage failed: {(result.stdout + result.stderr).strip()[-300:]}")
+                raise LocalKafkaError(
+                    f"formatting KRaft storage failed: {(result.stdout + result.stderr).strip()[-300:]}"
+                )
             logger.info("formatted KRaft storage in %s (cluster %s)", self.state_dir / "data", cluster_id)
         return properties
 
@@ -175,12 +208,19 @@ class LocalKafka:
         controller_port = self.controller_port or self.port + 1
         for port in (self.port, controller_port):
             if port_open(self.host, port):
-                raise LocalKafkaError(f"port {port} on {self.host} is taken by another program: stop it, "
-                                      "or choose another port with KAFKA_BOOTSTRAP_SERVERS")
+                raise LocalKafkaError(
+                    f"port {port} on {self.host} is taken by another program: stop it, "
+                    "or choose another port with KAFKA_BOOTSTRAP_SERVERS"
+                )
         properties = self._configure()
         with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(self._java("kafka.Kafka", str(properties)), stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                self._java("kafka.Kafka", str(properties)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -204,13 +244,13 @@ class LocalKafka:
         return True
 
 
-
 @contextlib.contextmanager
 def temporary_broker(*, home: Path, version: str) -> Iterator[LocalKafka]:
     """A throwaway broker on free ports with its data in a temporary folder (tests, benchmarks)."""
     with tempfile.TemporaryDirectory(prefix="kafka-") as state:
-        broker = LocalKafka(home=home, version=version, port=free_port(), controller_port=free_port(),
-                            state_home=Path(state))
+        broker = LocalKafka(
+            home=home, version=version, port=free_port(), controller_port=free_port(), state_home=Path(state)
+        )
         broker.start()
         try:
             yield broker

@@ -20,8 +20,9 @@ from config.errors import LakehouseError
 logger = logging.getLogger(__name__)
 
 # Background processes outlive the shell that started them and get their own process group.
-DETACHED: dict = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
-                  else {"start_new_session": True})
+DETACHED: dict = (
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {"start_new_session": True}
+)
 
 
 def terminate(pid: int, *, timeout_s: float = 30.0, marker: str | None = None) -> bool:
@@ -94,9 +95,15 @@ class ManagedProcess:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(list(self.argv), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=self.cwd, env={**os.environ, **(self.env or {})},
-                                       **DETACHED)
+            process = subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.cwd,
+                env={**os.environ, **(self.env or {})},
+                **DETACHED,
+            )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + (timeout_s if self.ready else 2.0)
         while time.monotonic() < deadline:

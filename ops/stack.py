@@ -68,8 +68,12 @@ def start_kafka(settings: Settings, *, timeout_s: float = 120.0) -> str:
     if broker_reachable(settings, timeout_s=2.0):
         return f"Kafka already answering at {settings.kafka_bootstrap_servers}"
     if docker_available():
-        subprocess.run(["docker", "compose", "up", "-d"], cwd=REPO, check=True,
-                       env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()})
+        subprocess.run(
+            ["docker", "compose", "up", "-d"],
+            cwd=REPO,
+            check=True,
+            env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()},
+        )
         (RUN_DIR / "kafka.mode").write_text("docker")
         what = "Kafka (Docker) and Kafka UI at http://localhost:8080"
     else:
@@ -95,8 +99,12 @@ def _docker_cluster_id() -> str:
 def stop_kafka(settings: Settings) -> str:
     """Stop the Kafka that start_kafka started."""
     if kafka_mode() == "docker":
-        subprocess.run(["docker", "compose", "stop"], cwd=REPO, check=False,
-                       env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()})
+        subprocess.run(
+            ["docker", "compose", "stop"],
+            cwd=REPO,
+            check=False,
+            env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()},
+        )
         return "Kafka (Docker) stopped"
     return "Kafka stopped" if LocalKafka.for_settings(settings).stop() else "Kafka was not running"
 
@@ -117,24 +125,51 @@ def components(settings: Settings) -> list[ManagedProcess]:
         ("ingest", [python, "-m", "consumer.bronze"], None, None),
         ("sentinel", [python, "-m", "consumer.sentinel"], None, None),
         ("scheduler", [python, "-m", "consumer.scheduler"], None, None),
-        ("dashboard", [python, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.headless",
-                       "true", "--server.address", address, "--server.port", str(port),
-                       "--browser.gatherUsageStats", "false"],
-         lambda: _dashboard_ready(port), Listen(port, "DASHBOARD_PORT")),
+        (
+            "dashboard",
+            [
+                python,
+                "-m",
+                "streamlit",
+                "run",
+                str(REPO / "dashboard" / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.address",
+                address,
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            lambda: _dashboard_ready(port),
+            Listen(port, "DASHBOARD_PORT"),
+        ),
         ("producer", [python, "-m", "producer.telemetry_sim"], None, None),
     ]
     name = stack_name(settings)
-    return [ManagedProcess(name=component, argv=argv, run_dir=RUN_DIR / name, log_dir=LOG_DIR / name, cwd=REPO,
-                           ready=ready, listens=listens)
-            for component, argv, ready, listens in candidates]
+    return [
+        ManagedProcess(
+            name=component,
+            argv=argv,
+            run_dir=RUN_DIR / name,
+            log_dir=LOG_DIR / name,
+            cwd=REPO,
+            ready=ready,
+            listens=listens,
+        )
+        for component, argv, ready, listens in candidates
+    ]
 
 
 def preflight(settings: Settings) -> None:
     """Before anything starts: every port a component will listen on is free (or already ours)."""
     for process in components(settings):
         if process.listens is not None and process.pid() is None and port_open("127.0.0.1", process.listens.port):
-            raise LakehouseError(f"{process.name} cannot start: port {process.listens.port} is taken by another "
-                                 f"program; stop it, or set {process.listens.setting} to a free port")
+            raise LakehouseError(
+                f"{process.name} cannot start: port {process.listens.port} is taken by another "
+                f"program; stop it, or set {process.listens.setting} to a free port"
+            )
 
 
 def start_all(settings: Settings) -> list[str]:
@@ -145,8 +180,10 @@ def start_all(settings: Settings) -> list[str]:
     lines.append(f"topic {settings.telemetry_topic} {'created' if created else 'exists'}")
     for process in components(settings):
         started = process.start()
-        lines.append(f"{process.name:<10} {'started' if started else 'already running'} "
-                     f"(pid {process.pid()}, log {process.log_file.relative_to(REPO)})")
+        lines.append(
+            f"{process.name:<10} {'started' if started else 'already running'} "
+            f"(pid {process.pid()}, log {process.log_file.relative_to(REPO)})"
+        )
     return lines
 
 

@@ -29,11 +29,20 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     reachable = broker_reachable(settings)
     mode = kafka_mode() or "external"
     pid = LocalKafka.for_settings(settings).pid()
-    result = [Check("kafka", reachable, f"{settings.kafka_bootstrap_servers} ({mode}"
-                    + (f", pid {pid})" if pid else ")") + ("" if reachable else " not reachable"))]
+    result = [
+        Check(
+            "kafka",
+            reachable,
+            f"{settings.kafka_bootstrap_servers} ({mode}"
+            + (f", pid {pid})" if pid else ")")
+            + ("" if reachable else " not reachable"),
+        )
+    ]
     for process in components(settings):
         pid = process.pid()
-        result.append(Check(process.name, pid is not None, f"pid {pid}" if pid else f"not running (log {process.log_file})"))
+        result.append(
+            Check(process.name, pid is not None, f"pid {pid}" if pid else f"not running (log {process.log_file})")
+        )
     if reachable:
         result.append(_topic_check(settings))
     for table in tables.all_tables():
@@ -49,8 +58,12 @@ def _gaps_check(settings: Settings) -> Check:
     except LakehouseError as exc:
         return Check("bronze gaps", False, str(exc))
     if found.open_gaps:
-        return Check("bronze gaps", False, f"{found.open_records} records lost at the source in {found.open_gaps} gaps "
-                                           "(see bronze/gaps: python -m consumer.bronze.gaps; --ack acknowledges)")
+        return Check(
+            "bronze gaps",
+            False,
+            f"{found.open_records} records lost at the source in {found.open_gaps} gaps "
+            "(see bronze/gaps: python -m consumer.bronze.gaps; --ack acknowledges)",
+        )
     acknowledged = f"; {found.records} records in {found.gaps} gaps acknowledged" if found.gaps else ""
     return Check("bronze gaps", True, f"no records lost at the source{acknowledged}")
 
@@ -65,8 +78,12 @@ def _topic_check(settings: Settings) -> Check:
     total = sum(p.end_offset for p in lags)
     lag = sum(p.lag for p in lags)
     per_partition = " ".join(f"p{p.partition}={p.end_offset}/{p.lag}" for p in lags)
-    return Check("topic", True, f"{settings.telemetry_topic}: {total} records, group {settings.bronze_consumer_group} "
-                                f"lag {lag} (end/lag per partition: {per_partition})")
+    return Check(
+        "topic",
+        True,
+        f"{settings.telemetry_topic}: {total} records, group {settings.bronze_consumer_group} "
+        f"lag {lag} (end/lag per partition: {per_partition})",
+    )
 
 
 def _table_check(settings: Settings, table: tables.Table, now: datetime) -> Check:
@@ -78,8 +95,12 @@ def _table_check(settings: Settings, table: tables.Table, now: datetime) -> Chec
     if commit is None:
         return Check(name, True, "not written yet (its stage has not run)")
     age = (now - commit["timestamp"]).total_seconds()  # type: ignore[operator]
-    return Check(name, True, f"version {commit['version']}, last commit {commit['timestamp']:%Y-%m-%d %H:%M:%S}Z "
-                             f"({age:.0f}s ago, {commit['operation']})")
+    return Check(
+        name,
+        True,
+        f"version {commit['version']}, last commit {commit['timestamp']:%Y-%m-%d %H:%M:%S}Z "
+        f"({age:.0f}s ago, {commit['operation']})",
+    )
 
 
 def render(result: list[Check]) -> str:

@@ -49,12 +49,16 @@ class ProducerSummary:
 
 def undelivered_by_device(events: list[tuple[bytes, int, str]]) -> pl.DataFrame:
     """One row per device and outcome (failed, unconfirmed): how many events and their first and last event time."""
-    frame = pl.DataFrame(events, schema={"device_id": pl.Binary, "ts_ms": pl.Int64, "outcome": pl.String},
-                         orient="row")
-    return (frame.group_by(pl.col("device_id").cast(pl.String), "outcome")
-            .agg(events=pl.len().cast(pl.Int64), first=pl.from_epoch(pl.col("ts_ms").min(), time_unit="ms"),
-                 last=pl.from_epoch(pl.col("ts_ms").max(), time_unit="ms"))
-            .sort("device_id", "outcome"))
+    frame = pl.DataFrame(events, schema={"device_id": pl.Binary, "ts_ms": pl.Int64, "outcome": pl.String}, orient="row")
+    return (
+        frame.group_by(pl.col("device_id").cast(pl.String), "outcome")
+        .agg(
+            events=pl.len().cast(pl.Int64),
+            first=pl.from_epoch(pl.col("ts_ms").min(), time_unit="ms"),
+            last=pl.from_epoch(pl.col("ts_ms").max(), time_unit="ms"),
+        )
+        .sort("device_id", "outcome")
+    )
 
 
 @dataclass
@@ -103,15 +107,27 @@ class Emitter:
         now = self.clock.monotonic()
         if now - self.last_log >= PROGRESS_EVERY_S:
             rate = (self.events - self.last_events) / (now - self.last_log)
-            logger.info("sent %d events (+%d faulty records), %.0f events/s over the last %.0f s", self.events,
-                        sum(self.faults.values()), rate, now - self.last_log)
+            logger.info(
+                "sent %d events (+%d faulty records), %.0f events/s over the last %.0f s",
+                self.events,
+                sum(self.faults.values()),
+                rate,
+                now - self.last_log,
+            )
             self.last_log, self.last_events = now, self.events
 
     def summary(self) -> ProducerSummary:
         """What was sent and how it fared (call after the sink was flushed)."""
         elapsed = self.clock.monotonic() - self.started if self.started is not None else 0.0
         outcome = self.sink.outcome()
-        return ProducerSummary(self.events, self.sink.failed, {k: self.faults[k] for k in FAULT_KINDS},
-                               self.events / elapsed if elapsed else 0.0, elapsed, delivered=outcome.delivered,
-                               failed_events=outcome.failed, unconfirmed=outcome.unconfirmed,
-                               undelivered=undelivered_by_device(outcome.undelivered))
+        return ProducerSummary(
+            self.events,
+            self.sink.failed,
+            {k: self.faults[k] for k in FAULT_KINDS},
+            self.events / elapsed if elapsed else 0.0,
+            elapsed,
+            delivered=outcome.delivered,
+            failed_events=outcome.failed,
+            unconfirmed=outcome.unconfirmed,
+            undelivered=undelivered_by_device(outcome.undelivered),
+        )

@@ -19,7 +19,9 @@ def encode(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[bytes], list[bytes]]
     values: list[bytes] = []
     types = device_types()
     for (device_type,), part in frame.partition_by("device_type", as_dict=True, maintain_order=True).items():
-        metrics = [m for m in types[str(device_type)].metrics if m in part.columns and part[m].null_count() < part.height]
+        metrics = [
+            m for m in types[str(device_type)].metrics if m in part.columns and part[m].null_count() < part.height
+        ]
         ndjson = part.select(*HEADER, *metrics).write_ndjson().encode()
         for metric in metrics:  # never the first key, and a string value's quotes are escaped: no false match
             ndjson = ndjson.replace(b',"' + metric.encode() + b'":null', b"")

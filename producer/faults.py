@@ -19,10 +19,26 @@ from common.events import HEADER
 from config.catalog import device_types
 from producer.simulator import iso_ms
 
-FaultKind = Literal["invalid_json", "non_utf8", "missing_field", "wrong_type", "out_of_range", "future_timestamp",
-                    "unknown_device", "duplicate", "late_event"]
-QUARANTINE_KINDS: tuple[FaultKind, ...] = ("invalid_json", "non_utf8", "missing_field", "wrong_type", "out_of_range",
-                                           "future_timestamp", "unknown_device")
+FaultKind = Literal[
+    "invalid_json",
+    "non_utf8",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "future_timestamp",
+    "unknown_device",
+    "duplicate",
+    "late_event",
+]
+QUARANTINE_KINDS: tuple[FaultKind, ...] = (
+    "invalid_json",
+    "non_utf8",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "future_timestamp",
+    "unknown_device",
+)
 FAULT_KINDS: tuple[FaultKind, ...] = (*QUARANTINE_KINDS, "duplicate", "late_event")
 LATE_BY_MS = 3 * 3600 * 1000
 FUTURE_BY_MS = 24 * 3600 * 1000
@@ -83,8 +99,15 @@ def _corrupt(event: dict, raw: bytes, kind: FaultKind, rng: np.random.Generator,
     return key, orjson.dumps(event)
 
 
-def fault_records(frame: pl.DataFrame, values: list[bytes], rows: np.ndarray, kinds: np.ndarray, *,
-                  rng: np.random.Generator, now_ms: int) -> list[FaultRecord]:
+def fault_records(
+    frame: pl.DataFrame,
+    values: list[bytes],
+    rows: np.ndarray,
+    kinds: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    now_ms: int,
+) -> list[FaultRecord]:
     """The extra faulty records for the chosen (row, kind) pairs; `values` are frame's encoded events."""
     records = []
     for row, k in zip(rows.tolist(), kinds.tolist()):

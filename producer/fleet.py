@@ -25,8 +25,18 @@ MAKERS: dict[str, list[tuple[str, str]]] = {
     "environment_sensor": [("Netatmo", "Healthy Home Coach"), ("Airthings", "View Plus")],
     "energy_meter": [("Shelly", "Pro 3EM"), ("Fronius", "Smart Meter TS")],
 }
-STREETS = ["Maple Street", "Harbour View", "Linden Allee", "Oak Lane", "River Road", "Mill Street", "Park Avenue",
-           "Garden Row", "Hill Crescent", "Station Road"]
+STREETS = [
+    "Maple Street",
+    "Harbour View",
+    "Linden Allee",
+    "Oak Lane",
+    "River Road",
+    "Mill Street",
+    "Park Avenue",
+    "Garden Row",
+    "Hill Crescent",
+    "Station Road",
+]
 
 
 @cache
@@ -61,6 +71,18 @@ def synthetic_fleet(homes: int, *, seed: int) -> pl.DataFrame:
                 maker, model = MAKERS[device_type][int(rng.integers(len(MAKERS[device_type])))]
                 location = spec["locations"][int(rng.integers(len(spec["locations"])))]
                 installed = date(2020, 1, 1) + timedelta(days=int(rng.integers(0, 6 * 365)))
-                rows.append((f"{home_id}_{device_type}_{k}", device_type, home_id, location, installed, maker, model,
-                             home_name, lat, lon))
+                rows.append(
+                    (
+                        f"{home_id}_{device_type}_{k}",
+                        device_type,
+                        home_id,
+                        location,
+                        installed,
+                        maker,
+                        model,
+                        home_name,
+                        lat,
+                        lon,
+                    )
+                )
     return pl.DataFrame(rows, schema=CATALOG_SCHEMA, orient="row")

@@ -15,8 +15,13 @@ from producer.faults import FAULT_KINDS, FaultRecord
 
 KEYS = ["device_id", "date"]
 FAULT_COLUMNS = [f"fault_{kind}" for kind in FAULT_KINDS]
-LEDGER_SCHEMA: dict[str, pl.DataType] = {"device_id": pl.String(), "date": pl.Date(), "events": pl.Int64(),
-                                         "energy_wh": pl.Float64(), **{c: pl.Int64() for c in FAULT_COLUMNS}}
+LEDGER_SCHEMA: dict[str, pl.DataType] = {
+    "device_id": pl.String(),
+    "date": pl.Date(),
+    "events": pl.Int64(),
+    "energy_wh": pl.Float64(),
+    **{c: pl.Int64() for c in FAULT_COLUMNS},
+}
 
 
 def _date(ts_ms: pl.Expr) -> pl.Expr:
@@ -31,8 +36,11 @@ class Ledger:
 
     def add_events(self, frame: pl.DataFrame, late_rows: int = 0) -> None:
         """Count the valid events of `frame` (device_id, ts_ms, energy_wh)."""
-        part = frame.lazy().group_by(pl.col("device_id"), _date(pl.col("ts_ms"))).agg(
-            pl.len().cast(pl.Int64).alias("events"), pl.col("energy_wh").fill_null(0.0).sum().alias("energy_wh"))
+        part = (
+            frame.lazy()
+            .group_by(pl.col("device_id"), _date(pl.col("ts_ms")))
+            .agg(pl.len().cast(pl.Int64).alias("events"), pl.col("energy_wh").fill_null(0.0).sum().alias("energy_wh"))
+        )
         self._append(part.collect())
 
     def add_faults(self, records: list[FaultRecord], late: pl.DataFrame | None = None) -> None:
@@ -44,7 +52,8 @@ class Ledger:
             return
         faults = pl.DataFrame(rows, schema={"device_id": pl.String, "ts_ms": pl.Int64, "kind": pl.String}, orient="row")
         part = faults.group_by(pl.col("device_id"), _date(pl.col("ts_ms"))).agg(
-            *[(pl.col("kind") == kind).sum().cast(pl.Int64).alias(f"fault_{kind}") for kind in FAULT_KINDS])
+            *[(pl.col("kind") == kind).sum().cast(pl.Int64).alias(f"fault_{kind}") for kind in FAULT_KINDS]
+        )
         self._append(part)
 
     def _append(self, part: pl.DataFrame) -> None:
@@ -54,8 +63,10 @@ class Ledger:
 
     def frame(self) -> pl.DataFrame:
         """One row per device and date, LEDGER_SCHEMA."""
-        parts = [p.select([pl.col(c).cast(t) if c in p.columns else pl.lit(0, t).alias(c)
-                           for c, t in LEDGER_SCHEMA.items()]) for p in self._parts]
+        parts = [
+            p.select([pl.col(c).cast(t) if c in p.columns else pl.lit(0, t).alias(c) for c, t in LEDGER_SCHEMA.items()])
+            for p in self._parts
+        ]
         if not parts:
             return pl.DataFrame(schema=LEDGER_SCHEMA)
         return pl.concat(parts).group_by(KEYS).agg(pl.exclude(KEYS).sum()).sort(KEYS)

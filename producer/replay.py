@@ -36,23 +36,40 @@ def readings(csv: Path, config: ReplayConfig) -> pl.DataFrame:
     LINE, in time order (ties in file order)."""
     text = read_text(csv, config)
     device_id = _column_or_value(csv, text, config.device_id, what="a device id", required=True)
-    types = _column_or_value(csv, text, config.fields["device_type"], what="a device type", required=True,
-                             allowed=tuple(device_types()))
+    types = _column_or_value(
+        csv, text, config.fields["device_type"], what="a device type", required=True, allowed=tuple(device_types())
+    )
     fields = {name: _field(csv, text, name, source) for name, source in config.fields.items() if name != "device_type"}
     status = _column_or_value(csv, text, config.status, what="a status", allowed=STATUSES)
     status = status.fill_null(config.status.value)
     alert = _column_or_value(csv, text, config.alert, what="an alert", allowed=ALERTS)
-    frame = pl.DataFrame([device_id.alias("device_id"), types.alias("device_type"), *fields.values(),
-                          times_ms(csv, text, config, device_id).alias("ts_ms"), status.alias("status"),
-                          alert.alias("alert"), *_metrics(csv, text, config, types), text[LINE]])
+    frame = pl.DataFrame(
+        [
+            device_id.alias("device_id"),
+            types.alias("device_type"),
+            *fields.values(),
+            times_ms(csv, text, config, device_id).alias("ts_ms"),
+            status.alias("status"),
+            alert.alias("alert"),
+            *_metrics(csv, text, config, types),
+            text[LINE],
+        ]
+    )
     frame = frame.sort("ts_ms", maintain_order=True)
     _one_type_and_home(csv, frame)
     _warn_if_meter_like(csv, frame, config)
     return frame.with_columns(_energy(frame, config).alias("energy_wh"))
 
 
-def _column_or_value(csv: Path, text: pl.DataFrame, source: Source, *, what: str, required: bool = False,
-                     allowed: tuple[str, ...] | None = None) -> pl.Series:
+def _column_or_value(
+    csv: Path,
+    text: pl.DataFrame,
+    source: Source,
+    *,
+    what: str,
+    required: bool = False,
+    allowed: tuple[str, ...] | None = None,
+) -> pl.Series:
     if source.column is None:
         return pl.repeat(source.value, text.height, dtype=pl.String, eager=True)
     mapped = labels(csv, text, source.column, source.values, allowed, what=what)
@@ -92,8 +109,9 @@ def _metrics(csv: Path, text: pl.DataFrame, config: ReplayConfig, types: pl.Seri
     return columns
 
 
-def _values(csv: Path, text: pl.DataFrame, metric: str, spec: MetricMap, applies: pl.Series,
-            config: ReplayConfig) -> pl.Series:
+def _values(
+    csv: Path, text: pl.DataFrame, metric: str, spec: MetricMap, applies: pl.Series, config: ReplayConfig
+) -> pl.Series:
     if metric in BOOL_METRICS:
         return booleans(csv, text, spec.column, applies)
     return numbers(csv, text, spec.column, applies, decimal_comma=config.decimal_comma) * spec.scale + spec.offset
@@ -105,8 +123,10 @@ def _one_type_and_home(csv: Path, frame: pl.DataFrame) -> None:
         changed = frame.select(pl.col(name).ne_missing(pl.col(name).first().over("device_id")))[:, 0]
         if changed.any():
             row = frame.filter(changed).row(0, named=True)
-            raise ConfigError(f"replay file {csv}, line {row[LINE]}: device {row['device_id']!r} has {name} "
-                              f"{row[name]!r} here but another earlier; expected one {name} per device")
+            raise ConfigError(
+                f"replay file {csv}, line {row[LINE]}: device {row['device_id']!r} has {name} "
+                f"{row[name]!r} here but another earlier; expected one {name} per device"
+            )
 
 
 def _energy(frame: pl.DataFrame, config: ReplayConfig) -> pl.Series:
@@ -115,22 +135,32 @@ def _energy(frame: pl.DataFrame, config: ReplayConfig) -> pl.Series:
     Both the meter difference and the integration count from the device's last reading at an earlier time, so
     a row repeated in the file carries the same energy as its first copy (and stays a duplicate downstream).
     """
-    kinds = {t: maps["energy_wh"].kind if "energy_wh" in maps else "integrated" if "power_w" in maps else None
-             for t, maps in config.metrics.items() if "energy_wh" in device_types()[t].metrics}
+    kinds = {
+        t: maps["energy_wh"].kind if "energy_wh" in maps else "integrated" if "power_w" in maps else None
+        for t, maps in config.metrics.items()
+        if "energy_wh" in device_types()[t].metrics
+    }
     kind = frame["device_type"].replace_strict(kinds, default=None, return_dtype=pl.String)
     ts, new_time = pl.col("ts_ms"), pl.col("ts_ms") != pl.col("ts_ms").shift(1)
     earlier = frame.select(
         pl.when(new_time).then(ts.shift(1)).forward_fill().over("device_id").alias("ts"),
-        pl.when(new_time).then(pl.col("energy_wh").forward_fill().shift(1)).forward_fill().over("device_id")
-        .alias("meter"))
+        pl.when(new_time)
+        .then(pl.col("energy_wh").forward_fill().shift(1))
+        .forward_fill()
+        .over("device_id")
+        .alias("meter"),
+    )
     step = pl.col("energy_wh") - earlier["meter"]
     cumulative = pl.when(earlier["meter"].is_null() | (step < 0)).then(pl.lit(0.0)).otherwise(step)
     dt_ms = (frame["ts_ms"] - earlier["ts"]).fill_null(-1)
     integrated = pl.Series(energy_wh(frame["power_w"].fill_null(np.nan).to_numpy(), dt_ms.to_numpy()), nan_to_null=True)
     return frame.select(
-        pl.when(kind == "interval").then(pl.col("energy_wh"))
-        .when(kind == "cumulative").then(pl.when(pl.col("energy_wh").is_not_null()).then(cumulative))
-        .when(kind == "integrated").then(pl.when(pl.col("power_w").is_not_null()).then(integrated))
+        pl.when(kind == "interval")
+        .then(pl.col("energy_wh"))
+        .when(kind == "cumulative")
+        .then(pl.when(pl.col("energy_wh").is_not_null()).then(cumulative))
+        .when(kind == "integrated")
+        .then(pl.when(pl.col("power_w").is_not_null()).then(integrated))
     ).to_series()
 
 
@@ -139,12 +169,18 @@ def _warn_if_meter_like(csv: Path, frame: pl.DataFrame, config: ReplayConfig) ->
     a cumulative meter mapped without kind = "cumulative" (silver would quarantine its large values)."""
     interval = [t for t, maps in config.metrics.items() if "energy_wh" in maps and maps["energy_wh"].kind == "interval"]
     values = pl.col("energy_wh").drop_nulls()
-    suspects = (frame.filter(pl.col("device_type").is_in(interval)).group_by("device_id")
-                .agg(values.len().alias("n"), (values.diff() > 0).mean().alias("rising"))
-                .filter((pl.col("n") >= 20) & (pl.col("rising") > 0.9)))
+    suspects = (
+        frame.filter(pl.col("device_type").is_in(interval))
+        .group_by("device_id")
+        .agg(values.len().alias("n"), (values.diff() > 0).mean().alias("rising"))
+        .filter((pl.col("n") >= 20) & (pl.col("rising") > 0.9))
+    )
     for device_id in suspects["device_id"].sort():
-        logger.warning("replay %s: the energy of %s only ever rises: a cumulative meter? then map it with kind = "
-                       "\"cumulative\"", csv, device_id)
+        logger.warning(
+            'replay %s: the energy of %s only ever rises: a cumulative meter? then map it with kind = "cumulative"',
+            csv,
+            device_id,
+        )
 
 
 def devices(frame: pl.DataFrame) -> pl.DataFrame:
@@ -152,13 +188,26 @@ def devices(frame: pl.DataFrame) -> pl.DataFrame:
     installation date is the date of the device's first reading."""
     first_day = pl.from_epoch(pl.col("ts_ms").min(), time_unit="ms").dt.date()
     present = [name for name in DEVICE_FIELDS if name in frame.columns and name != "installation_date"]
-    installed = (pl.col("installation_date").drop_nulls().last() if "installation_date" in frame.columns
-                 else pl.lit(None, pl.Date))
-    return (frame.group_by("device_id").agg(*[pl.col(name).drop_nulls().last() for name in present],
-                                           pl.coalesce(installed, first_day).alias("installation_date"))
-            .with_columns(pl.lit(None, dtype).alias(name) for name, dtype in CATALOG_SCHEMA.items()
-                          if name not in {*present, "device_id", "installation_date"})
-            .select(list(CATALOG_SCHEMA)).cast(CATALOG_SCHEMA).sort("device_id"))
+    installed = (
+        pl.col("installation_date").drop_nulls().last()
+        if "installation_date" in frame.columns
+        else pl.lit(None, pl.Date)
+    )
+    return (
+        frame.group_by("device_id")
+        .agg(
+            *[pl.col(name).drop_nulls().last() for name in present],
+            pl.coalesce(installed, first_day).alias("installation_date"),
+        )
+        .with_columns(
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in CATALOG_SCHEMA.items()
+            if name not in {*present, "device_id", "installation_date"}
+        )
+        .select(list(CATALOG_SCHEMA))
+        .cast(CATALOG_SCHEMA)
+        .sort("device_id")
+    )
 
 
 def to_events(frame: pl.DataFrame, device_ids: list[str], cursor: DeviceCursor) -> pl.DataFrame:
@@ -173,5 +222,13 @@ def to_events(frame: pl.DataFrame, device_ids: list[str], cursor: DeviceCursor) 
     return frame.select(
         pl.lit(SCHEMA_VERSION, pl.Int32).alias("schema_version"),
         event_ids(frame["device_id"], frame["ts_ms"].to_numpy(), namespace=REPLAYED),
-        "device_id", "home_id", "device_type", pl.Series("seq", seq, dtype=pl.Int64),
-        iso_ms(frame["ts_ms"].to_numpy()).alias("timestamp"), "status", "alert", *METRICS, "ts_ms")
+        "device_id",
+        "home_id",
+        "device_type",
+        pl.Series("seq", seq, dtype=pl.Int64),
+        iso_ms(frame["ts_ms"].to_numpy()).alias("timestamp"),
+        "status",
+        "alert",
+        *METRICS,
+        "ts_ms",
+    )

@@ -20,8 +20,17 @@ from common.events import ALERTS, BOOL_METRICS, METRICS, STATUSES
 from config.catalog import device_types
 from config.errors import ConfigError
 
-DEVICE_FIELDS = ("device_type", "home_id", "home_name", "location", "latitude", "longitude", "manufacturer", "model",
-                 "installation_date")
+DEVICE_FIELDS = (
+    "device_type",
+    "home_id",
+    "home_name",
+    "location",
+    "latitude",
+    "longitude",
+    "manufacturer",
+    "model",
+    "installation_date",
+)
 REQUIRED_FIELDS = ("device_type", "home_id")
 TIME_FORMATS = ("epoch_s", "epoch_ms", "epoch_us", "iso")
 ENERGY_KINDS = ("interval", "cumulative")
@@ -104,36 +113,44 @@ def _parse(path: Path, raw: dict) -> ReplayConfig:
     device = dict(_table(raw, "device"))
     joined: dict[str, tuple[tuple[str, ...], str]] = {}
     if unknown := set(device) - set(DEVICE_FIELDS) - {"column", "id", "ids"}:
-        raise ValueError(f"device.{sorted(unknown)[0]} is not a device field; expected column or id, ids, "
-                         f"{', '.join(DEVICE_FIELDS)}")
+        raise ValueError(
+            f"device.{sorted(unknown)[0]} is not a device field; expected column or id, ids, {', '.join(DEVICE_FIELDS)}"
+        )
     fields = {name: _source(f"device.{name}", device[name]) for name in DEVICE_FIELDS if name in device}
     if missing := [name for name in REQUIRED_FIELDS if name not in fields]:
-        raise ValueError(f"device needs {' and '.join(missing)} (a value or {{ column = \"...\" }})")
+        raise ValueError(f'device needs {" and ".join(missing)} (a value or {{ column = "..." }})')
     time = _table(raw, "time")
     return ReplayConfig(
-        path=path, time_column=_joined(time.get("column"), "time.column", " ", joined), **_time(time),
-        device_id=_device_id(device, joined), fields=fields,
+        path=path,
+        time_column=_joined(time.get("column"), "time.column", " ", joined),
+        **_time(time),
+        device_id=_device_id(device, joined),
+        fields=fields,
         metrics=_metrics(_table(raw, "metrics"), _device_types(fields["device_type"])),
         status=_labels("status", _table(raw, "status", required=False), STATUSES, default="online"),
         alert=_labels("alert", _table(raw, "alert", required=False), ALERTS, default=None),
-        **_file(_table(raw, "file", required=False)), joined=joined)
+        **_file(_table(raw, "file", required=False)),
+        joined=joined,
+    )
 
 
 def _time(time: dict) -> dict[str, str]:
     time_format = str(time.get("format", "iso"))
     if time_format not in TIME_FORMATS and "%" not in time_format:
-        raise ValueError(f"time.format {time_format!r}: expected one of {', '.join(TIME_FORMATS)} or a strftime "
-                         "format such as \"%Y-%m-%d %H:%M:%S\"")
+        raise ValueError(
+            f"time.format {time_format!r}: expected one of {', '.join(TIME_FORMATS)} or a strftime "
+            'format such as "%Y-%m-%d %H:%M:%S"'
+        )
     timezone = str(time.get("timezone", "UTC"))
     if timezone != "UTC" and timezone not in available_timezones():
-        raise ValueError(f"time.timezone {timezone!r} is not an IANA time zone such as \"Europe/Berlin\"")
+        raise ValueError(f'time.timezone {timezone!r} is not an IANA time zone such as "Europe/Berlin"')
     return {"time_format": time_format, "timezone": timezone}
 
 
 def _file(file: dict) -> dict[str, Any]:
     missing = file.get("missing", list(MISSING))
     if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
-        raise ValueError("file.missing must be a list of strings such as [\"\", \"?\", \"NA\"]")
+        raise ValueError('file.missing must be a list of strings such as ["", "?", "NA"]')
     delimiter = file.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise ValueError(f"file.delimiter must be one character, got {delimiter!r}")
@@ -141,10 +158,13 @@ def _file(file: dict) -> dict[str, Any]:
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise ValueError(f"file.encoding {encoding!r} is not a text encoding such as \"utf-8\" or "
-                         "\"latin-1\"") from None
-    return {"missing": tuple(missing), "delimiter": delimiter, "encoding": encoding,
-            "decimal_comma": bool(file.get("decimal_comma", False))}
+        raise ValueError(f'file.encoding {encoding!r} is not a text encoding such as "utf-8" or "latin-1"') from None
+    return {
+        "missing": tuple(missing),
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "decimal_comma": bool(file.get("decimal_comma", False)),
+    }
 
 
 def _text(table: dict, key: str, section: str) -> str:
@@ -188,7 +208,7 @@ def _literal(name: str, value: Any) -> Any:
         except ValueError:
             raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
     if isinstance(value, dict | list):
-        raise ValueError(f"{name} must be a value or {{ column = \"...\" }}, got {value!r}")
+        raise ValueError(f'{name} must be a value or {{ column = "..." }}, got {value!r}')
     return str(value)
 
 
@@ -220,15 +240,17 @@ def _metrics(raw: dict, types: list[str]) -> dict[str, dict[str, MetricMap]]:
     shared = {m: _metric(f"metrics.{m}", m, spec) for m, spec in raw.items() if m in METRICS}
     own = {t: spec for t, spec in raw.items() if t in known}
     if unknown := set(raw) - set(shared) - set(own):
-        raise ValueError(f"[metrics] {sorted(unknown)[0]!r} is neither a metric ({', '.join(METRICS)}) nor a "
-                         "device type")
+        raise ValueError(
+            f"[metrics] {sorted(unknown)[0]!r} is neither a metric ({', '.join(METRICS)}) nor a device type"
+        )
     mapped: dict[str, dict[str, MetricMap]] = {}
     for t in types:
         spec = _table(own, t, required=False)
         per_type = {m: _metric(f"metrics.{t}.{m}", m, s) for m, s in spec.items()}
         if foreign := sorted(set(per_type) - set(known[t].metrics)):
-            raise ValueError(f"[metrics.{t}] {foreign[0]!r}: a {t} does not measure it; it measures "
-                             f"{', '.join(known[t].metrics)}")
+            raise ValueError(
+                f"[metrics.{t}] {foreign[0]!r}: a {t} does not measure it; it measures {', '.join(known[t].metrics)}"
+            )
         mapped[t] = {m: spec for m, spec in shared.items() if m in known[t].metrics} | per_type
     if shared and not any(mapped.values()):
         raise ValueError(f"[metrics] {', '.join(shared)}: no mapped device type ({', '.join(types)}) measures them")
@@ -240,7 +262,7 @@ def _metric(name: str, metric: str, spec: Any) -> MetricMap:
         raise ValueError(f"{name}: {metric!r} is not a metric; expected one of {', '.join(METRICS)}")
     spec = {"column": spec} if isinstance(spec, str) else spec
     if not isinstance(spec, dict) or set(spec) - {"column", "scale", "offset", "kind"}:
-        raise ValueError(f"{name}: expected \"column\" or {{ column = \"...\", scale = 1.0, offset = 0.0 }}")
+        raise ValueError(f'{name}: expected "column" or {{ column = "...", scale = 1.0, offset = 0.0 }}')
     kind = str(spec.get("kind", "interval"))
     if kind not in ENERGY_KINDS or (kind != "interval" and metric != "energy_wh"):
         raise ValueError(f"{name}.kind {kind!r}: only energy_wh has a kind, one of {', '.join(ENERGY_KINDS)}")

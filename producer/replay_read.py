@@ -42,8 +42,10 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
         source = _utf8(csv, config.encoding)
         header = pl.read_csv(source, n_rows=0, **options).columns
         if absent := sorted(config.columns() - set(header)):
-            raise ConfigError(f"replay file {csv}: column {absent[0]!r} (mapped in {config.path}) is not in its "
-                              f"header; it has {', '.join(header)}")
+            raise ConfigError(
+                f"replay file {csv}: column {absent[0]!r} (mapped in {config.path}) is not in its "
+                f"header; it has {', '.join(header)}"
+            )
         raw = pl.read_csv(source, columns=sorted(config.columns()), empty_string_is_null=False, **options)
     except pl.exceptions.NoDataError:
         raise ConfigError(f"replay file {csv} is empty; expected a header line and data rows") from None
@@ -54,11 +56,13 @@ def read_text(csv: Path, config: ReplayConfig) -> pl.DataFrame:
         raise ConfigError(f"replay file {csv} has a header but no data rows")
     markers = pl.Series(config.missing, dtype=pl.String).implode()
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
-    text = raw.select(*[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c)
-                        for c, s in zip(raw.columns, stripped)],
-                      (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE))
-    return text.with_columns(pl.concat_str(parts, separator=separator).alias(name)
-                             for name, (parts, separator) in config.joined.items())
+    text = raw.select(
+        *[pl.when(s.is_in(markers)).then(None).otherwise(s).alias(c) for c, s in zip(raw.columns, stripped)],
+        (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE),
+    )
+    return text.with_columns(
+        pl.concat_str(parts, separator=separator).alias(name) for name, (parts, separator) in config.joined.items()
+    )
 
 
 def _utf8(csv: Path, encoding: str) -> Path | bytes:
@@ -68,8 +72,9 @@ def _utf8(csv: Path, encoding: str) -> Path | bytes:
             try:
                 file.read().decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise ConfigError(f"replay file {csv}, byte {exc.start}: is not UTF-8 text (set file.encoding, e.g. "
-                                  "\"latin-1\")") from None
+                raise ConfigError(
+                    f'replay file {csv}, byte {exc.start}: is not UTF-8 text (set file.encoding, e.g. "latin-1")'
+                ) from None
         return csv
     try:
         return csv.read_bytes().decode(encoding).encode("utf-8")
@@ -81,8 +86,13 @@ def numbers(csv: Path, text: pl.DataFrame, column: str, applies: pl.Series, *, d
     """`column` as Float64 (null where missing); a value that is no finite number, where `applies`, fails."""
     source = text[column].str.replace(",", ".", literal=True) if decimal_comma else text[column]
     values = source.cast(pl.Float64, strict=False)
-    fail(csv, text, applies & text[column].is_not_null() & ~values.is_finite().fill_null(False), column,
-         "a finite number")
+    fail(
+        csv,
+        text,
+        applies & text[column].is_not_null() & ~values.is_finite().fill_null(False),
+        column,
+        "a finite number",
+    )
     return values
 
 
@@ -94,14 +104,20 @@ def booleans(csv: Path, text: pl.DataFrame, column: str, applies: pl.Series) -> 
     return values
 
 
-def labels(csv: Path, text: pl.DataFrame, column: str, values: dict[str, Any], allowed: tuple[str, ...] | None, *,
-           what: str) -> pl.Series:
+def labels(
+    csv: Path, text: pl.DataFrame, column: str, values: dict[str, Any], allowed: tuple[str, ...] | None, *, what: str
+) -> pl.Series:
     """`column` through the `values` mapping (unmapped values kept as they are; "" = null), each in `allowed`."""
     mapping = {k: None if v == "" else str(v) for k, v in values.items()}
     mapped = text[column].replace(mapping) if values else text[column]
     if allowed is not None:
-        fail(csv, text, mapped.is_not_null() & ~mapped.is_in(allowed), column,
-             f"{what} ({', '.join(allowed)}); map it in the mapping's values")
+        fail(
+            csv,
+            text,
+            mapped.is_not_null() & ~mapped.is_in(allowed),
+            column,
+            f"{what} ({', '.join(allowed)}); map it in the mapping's values",
+        )
     return mapped
 
 
@@ -115,8 +131,13 @@ def times_ms(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Seri
         ms = (values * EPOCH_UNITS[config.time_format]).floor().cast(pl.Int64)  # never moves a row to the next day
     else:
         ms = _parsed(csv, text, config, group).dt.epoch("ms")
-    fail(csv, text, (ms < PLAUSIBLE_MS[0]) | (ms > PLAUSIBLE_MS[1]), column,
-         f"a time between 1980 and 2100 as {config.time_format} (another unit or format?)")
+    fail(
+        csv,
+        text,
+        (ms < PLAUSIBLE_MS[0]) | (ms > PLAUSIBLE_MS[1]),
+        column,
+        f"a time between 1980 and 2100 as {config.time_format} (another unit or format?)",
+    )
     return ms
 
 
@@ -131,8 +152,14 @@ def _parsed(csv: Path, text: pl.DataFrame, config: ReplayConfig, group: pl.Serie
     offset = normal.str.contains(OFFSET)
     if offset.any() and not offset.all():
         first = text.filter(offset)[LINE][0]
-        fail(csv, text, ~offset, column, f"an ISO time with a UTC offset like line {first} (mixed naive and offset "
-                                         "times; give every time an offset or none and set time.timezone)")
+        fail(
+            csv,
+            text,
+            ~offset,
+            column,
+            f"an ISO time with a UTC offset like line {first} (mixed naive and offset "
+            "times; give every time an offset or none and set time.timezone)",
+        )
     zone = "UTC" if offset.all() else None
     parsed = pl.repeat(None, normal.len(), dtype=pl.Datetime("us", zone), eager=True)
     for fmt in OFFSET_FORMATS if zone else NAIVE_FORMATS:  # the next format only for the values still unparsed
@@ -158,7 +185,8 @@ def _localized(csv: Path, text: pl.DataFrame, naive: pl.Series, config: ReplayCo
     def local(t: pl.Expr) -> pl.Expr:
         return t.dt.replace_time_zone(tz, ambiguous=ambiguous, non_existent="null")
 
-    utc = frame.select(pl.coalesce(local(pl.col("t")), local(pl.col("t") + pl.duration(hours=1)))
-                       .dt.convert_time_zone("UTC")).to_series()
+    utc = frame.select(
+        pl.coalesce(local(pl.col("t")), local(pl.col("t") + pl.duration(hours=1))).dt.convert_time_zone("UTC")
+    ).to_series()
     fail(csv, text, utc.is_null(), config.time_column, f"a local time in {tz}")
     return utc

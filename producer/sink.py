@@ -32,10 +32,20 @@ def producer_config(settings: Settings) -> dict:
     """KafkaProducer options: acks=all, idempotent (no duplicates on retry), compressed, large batches; every wait
     bounded by PRODUCER_DELIVERY_TIMEOUT_S (a send blocked on a full buffer too)."""
     timeout_ms = int(settings.producer_delivery_timeout_s * 1000)
-    return {**client_config(settings), "acks": "all", "enable_idempotence": True, "compression_type": compression(),
-            "linger_ms": 20, "batch_size": 512 * 1024, "max_in_flight_requests_per_connection": 5,
-            "bootstrap_timeout_ms": 10_000, "client_id": "telemetry-sim", "delivery_timeout_ms": timeout_ms,
-            "request_timeout_ms": min(30_000, timeout_ms - 1000), "max_block_ms": timeout_ms}
+    return {
+        **client_config(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "compression_type": compression(),
+        "linger_ms": 20,
+        "batch_size": 512 * 1024,
+        "max_in_flight_requests_per_connection": 5,
+        "bootstrap_timeout_ms": 10_000,
+        "client_id": "telemetry-sim",
+        "delivery_timeout_ms": timeout_ms,
+        "request_timeout_ms": min(30_000, timeout_ms - 1000),
+        "max_block_ms": timeout_ms,
+    }
 
 
 class DeliveryStoppedError(Exception):
@@ -107,8 +117,9 @@ class KafkaSink:
         try:
             for key, value in zip(keys, values):
                 partition = cached.get(key)
-                future = send(topic, value=value, key=key,
-                              partition=self.partition(key) if partition is None else partition).add_errback(errback)
+                future = send(
+                    topic, value=value, key=key, partition=self.partition(key) if partition is None else partition
+                ).add_errback(errback)
                 if track is not None:
                     track((future, key, event_ms[queued]))  # type: ignore[index]
                 queued += 1
@@ -142,10 +153,12 @@ class KafkaSink:
         """The valid events' delivery so far (call after `flush`)."""
         self._settle()
         unconfirmed = [(key, ms, "unconfirmed") for future, key, ms in self._in_flight if not future.is_done]
-        failed = self._failed_events + [(key, ms, "failed") for future, key, ms in self._in_flight
-                                        if future.is_done and future.failed()]
-        return Outcome(self._tracked - len(failed) - len(unconfirmed), len(failed), len(unconfirmed),
-                       failed + unconfirmed)
+        failed = self._failed_events + [
+            (key, ms, "failed") for future, key, ms in self._in_flight if future.is_done and future.failed()
+        ]
+        return Outcome(
+            self._tracked - len(failed) - len(unconfirmed), len(failed), len(unconfirmed), failed + unconfirmed
+        )
 
     def close(self, timeout_s: float) -> None:
         """Close the client, waiting at most `timeout_s` for records in flight; what is still in flight then is

@@ -76,7 +76,8 @@ class SeqStore:
         """Record the exact next seq and previous reading time of every device whose block is still the last one
         claimed (after a clean flush); a device another producer claimed seqs of since keeps that claim."""
         with _locked(self.path) as state:
-            for device_id, seq, last, mine in zip(self.device_ids, cursor.seq.tolist(), cursor.last_ms.tolist(),
-                                                  self.reserved.tolist()):
+            for device_id, seq, last, mine in zip(
+                self.device_ids, cursor.seq.tolist(), cursor.last_ms.tolist(), self.reserved.tolist()
+            ):
                 if state.get(device_id, {}).get("seq") == mine:
                     state[device_id] = {"seq": seq, "last_ms": last if last >= 0 else None}

@@ -41,8 +41,16 @@ def parse_time(text: str | None, option: str) -> int | None:
     return epoch_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def timeline(now_ms: int, *, step_ms: int, devices: int, events: int | None, start: int | None, end: int | None,
-             duration: float | None) -> tuple[bool, int, int | None]:
+def timeline(
+    now_ms: int,
+    *,
+    step_ms: int,
+    devices: int,
+    events: int | None,
+    start: int | None,
+    end: int | None,
+    duration: float | None,
+) -> tuple[bool, int, int | None]:
     """(backfill?, first tick, end exclusive or None) of a simulation, all in epoch ms.
 
     Backfill (`events` or `start`) runs as fast as possible: `events` alone ends about now (10 % spare ticks for
@@ -59,20 +67,42 @@ def timeline(now_ms: int, *, step_ms: int, devices: int, events: int | None, sta
     return True, start, end
 
 
-def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: int, interval: float,
-              duration: float | None, events: int | None, start: str | None, end: str | None,
-              stop: threading.Event) -> None:
+def _simulate(
+    settings: Settings,
+    emitter: Emitter,
+    *,
+    homes: int | None,
+    seed: int,
+    interval: float,
+    duration: float | None,
+    events: int | None,
+    start: str | None,
+    end: str | None,
+    stop: threading.Event,
+) -> None:
     fleet = synthetic_fleet(homes, seed=seed) if homes else default_fleet()
     register_devices(settings, fleet)
     store = SeqStore(state_path(settings), fleet["device_id"].to_list())
     sim = Simulator(fleet, seed=seed, cursor=store.load())
     step = int(interval * 1000)
     phase = np.random.default_rng([seed, 0x9A5E]).integers(0, step, fleet.height)
-    span = timeline(epoch_ms(emitter.clock.now()), step_ms=step, devices=fleet.height, events=events,
-                    start=parse_time(start, "--start"), end=parse_time(end, "--end"), duration=duration)
+    span = timeline(
+        epoch_ms(emitter.clock.now()),
+        step_ms=step,
+        devices=fleet.height,
+        events=events,
+        start=parse_time(start, "--start"),
+        end=parse_time(end, "--end"),
+        duration=duration,
+    )
     backfill, start_ms, end_ms = span
-    logger.info("simulating %d devices in %d homes, %s, every %.3g s", fleet.height, fleet["home_id"].n_unique(),
-                "backfill" if backfill else "live", interval)
+    logger.info(
+        "simulating %d devices in %d homes, %s, every %.3g s",
+        fleet.height,
+        fleet["home_id"].n_unique(),
+        "backfill" if backfill else "live",
+        interval,
+    )
     batch: list[Readings] = []
     sent, tick, pending = 0, 0, 0
     while not stop.is_set() and (events is None or sent < events):
@@ -96,17 +126,27 @@ def _simulate(settings: Settings, emitter: Emitter, *, homes: int | None, seed: 
     _finish(settings, emitter, store, sim.cursor, stopped=stop.is_set())
 
 
-def _replay(settings: Settings, emitter: Emitter, readings: pl.DataFrame, *, csv: Path, speed: float,
-            duration: float | None, stop: threading.Event) -> None:
+def _replay(
+    settings: Settings,
+    emitter: Emitter,
+    readings: pl.DataFrame,
+    *,
+    csv: Path,
+    speed: float,
+    duration: float | None,
+    stop: threading.Event,
+) -> None:
     devices = replay_io.devices(readings)
     register_devices(settings, devices)
     store = SeqStore(state_path(settings), devices["device_id"].to_list())
-    counts = devices.select("device_id").join(readings["device_id"].value_counts(), on="device_id", how="left",
-                                              maintain_order="left")
+    counts = devices.select("device_id").join(
+        readings["device_id"].value_counts(), on="device_id", how="left", maintain_order="left"
+    )
     cursor = store.load(block=counts["count"].to_numpy())  # exactly the seqs this replay uses
     frame = replay_io.to_events(readings, store.device_ids, cursor)
-    logger.info("replaying %d readings of %d devices from %s at speed %s", frame.height, devices.height, csv,
-                speed or "max")
+    logger.info(
+        "replaying %d readings of %d devices from %s at speed %s", frame.height, devices.height, csv, speed or "max"
+    )
     ts = frame["ts_ms"].to_numpy()
     began, done = emitter.clock.monotonic(), 0
     while done < frame.height and not stop.is_set():
@@ -137,14 +177,34 @@ def _flush(settings: Settings, sink: KafkaSink, *, stopped: bool) -> None:
         logger.error("records still unacknowledged after %.0f s; they are reported as unconfirmed", timeout_s)
 
 
-def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval: float = 1.0,
-        duration: float | None = None, events: int | None = None, start: str | None = None, end: str | None = None,
-        replay: Path | str | None = None, replay_config: Path | str | None = None, speed: float = 1.0,
-        bad_fraction: float = 0.0, ledger: Path | str | None = None, stop_event: threading.Event | None = None,
-        clock: Clock | None = None) -> ProducerSummary:
+def run(
+    settings: Settings,
+    *,
+    homes: int | None = None,
+    seed: int = 0,
+    interval: float = 1.0,
+    duration: float | None = None,
+    events: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    replay: Path | str | None = None,
+    replay_config: Path | str | None = None,
+    speed: float = 1.0,
+    bad_fraction: float = 0.0,
+    ledger: Path | str | None = None,
+    stop_event: threading.Event | None = None,
+    clock: Clock | None = None,
+) -> ProducerSummary:
     """Produce telemetry (simulated fleet or CSV replay) into the telemetry topic; return what was sent."""
-    _check(homes=homes, interval=interval, events=events, speed=speed, bad_fraction=bad_fraction, replay=replay,
-           replay_config=replay_config)
+    _check(
+        homes=homes,
+        interval=interval,
+        events=events,
+        speed=speed,
+        bad_fraction=bad_fraction,
+        replay=replay,
+        replay_config=replay_config,
+    )
     stop = stop_event or threading.Event()
     readings = None  # a replay's file and mapping are read and checked before the broker is contacted
     if replay is not None:
@@ -156,11 +216,24 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
         if readings is not None:
             _replay(settings, emitter, readings, csv=Path(str(replay)), speed=speed, duration=duration, stop=stop)
         else:
-            _simulate(settings, emitter, homes=homes, seed=seed, interval=interval, duration=duration, events=events,
-                      start=start, end=end, stop=stop)
+            _simulate(
+                settings,
+                emitter,
+                homes=homes,
+                seed=seed,
+                interval=interval,
+                duration=duration,
+                events=events,
+                start=start,
+                end=end,
+                stop=stop,
+            )
     except DeliveryStoppedError as exc:
-        logger.error("stopping: %s (the broker has been unreachable for PRODUCER_DELIVERY_TIMEOUT_S=%.0f s)", exc,
-                     settings.producer_delivery_timeout_s)
+        logger.error(
+            "stopping: %s (the broker has been unreachable for PRODUCER_DELIVERY_TIMEOUT_S=%.0f s)",
+            exc,
+            settings.producer_delivery_timeout_s,
+        )
         _flush(settings, sink, stopped=True)
     finally:
         sink.close(timeout_s=0.0 if stop.is_set() else settings.producer_stop_timeout_s)
@@ -173,12 +246,24 @@ def run(settings: Settings, *, homes: int | None = None, seed: int = 0, interval
 
 
 def _log_summary(summary: ProducerSummary) -> None:
-    logger.info("done: %d events (%d delivered, %d failed, %d unconfirmed), %d faulty records, %.0f events/s",
-                summary.sent, summary.delivered, summary.failed_events, summary.unconfirmed,
-                sum(summary.faults.values()), summary.rate)
+    logger.info(
+        "done: %d events (%d delivered, %d failed, %d unconfirmed), %d faulty records, %.0f events/s",
+        summary.sent,
+        summary.delivered,
+        summary.failed_events,
+        summary.unconfirmed,
+        sum(summary.faults.values()),
+        summary.rate,
+    )
     for row in summary.undelivered.head(20).iter_rows(named=True):
-        logger.error("%s: %d events %s, event times %s … %s", row["device_id"], row["events"], row["outcome"],
-                     f"{row['first']:%Y-%m-%d %H:%M:%S}", f"{row['last']:%Y-%m-%d %H:%M:%S}")
+        logger.error(
+            "%s: %d events %s, event times %s … %s",
+            row["device_id"],
+            row["events"],
+            row["outcome"],
+            f"{row['first']:%Y-%m-%d %H:%M:%S}",
+            f"{row['last']:%Y-%m-%d %H:%M:%S}",
+        )
 
 
 def write_undelivered(summary: ProducerSummary, ledger: Path) -> None:
@@ -190,8 +275,16 @@ def write_undelivered(summary: ProducerSummary, ledger: Path) -> None:
         summary.undelivered.write_csv(path)
 
 
-def _check(*, homes: int | None, interval: float, events: int | None, speed: float, bad_fraction: float,
-           replay: object, replay_config: object) -> None:
+def _check(
+    *,
+    homes: int | None,
+    interval: float,
+    events: int | None,
+    speed: float,
+    bad_fraction: float,
+    replay: object,
+    replay_config: object,
+) -> None:
     if replay is not None and replay_config is None:
         raise ConfigError("--replay needs --replay-config (a TOML mapping, e.g. config/replay/iot_env_telemetry.toml)")
     if homes is not None and homes < 1:
@@ -211,20 +304,34 @@ def _check(*, homes: int | None, interval: float, events: int | None, speed: flo
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of the producer."""
     p = argparse.ArgumentParser(prog="python -m producer.telemetry_sim", description=__doc__)
-    p.add_argument("--homes", type=int, default=None, help="synthetic fleet of N homes (default: config/device_catalog.csv)")
+    p.add_argument(
+        "--homes", type=int, default=None, help="synthetic fleet of N homes (default: config/device_catalog.csv)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same events (default 0)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between two readings of a device (default 1)")
-    p.add_argument("--duration", type=float, default=None,
-                   help="seconds to run (live, replay: wall time; backfill with --start: simulated time)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds to run (live, replay: wall time; backfill with --start: simulated time)",
+    )
     p.add_argument("--events", type=int, default=None, help="backfill: send N valid events as fast as possible")
-    p.add_argument("--start", default=None, help="backfill from this simulated time (ISO-8601 UTC), as fast as possible")
+    p.add_argument(
+        "--start", default=None, help="backfill from this simulated time (ISO-8601 UTC), as fast as possible"
+    )
     p.add_argument("--end", default=None, help="backfill up to this simulated time (ISO-8601 UTC; default now)")
     p.add_argument("--replay", default=None, metavar="FILE.csv", help="replay readings from a CSV file")
     p.add_argument("--replay-config", default=None, metavar="FILE.toml", help="column mapping of the replayed CSV")
-    p.add_argument("--speed", type=float, default=1.0, help="replay time compression (default 1; 0 = as fast as possible)")
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="replay time compression (default 1; 0 = as fast as possible)"
+    )
     p.add_argument("--bad-fraction", type=float, default=0.0, help="about this fraction of extra faulty records")
-    p.add_argument("--ledger", default=None, metavar="PATH", help="add per device x day counts of what was sent to "
-                   "this .csv or .parquet file")
+    p.add_argument(
+        "--ledger",
+        default=None,
+        metavar="PATH",
+        help="add per device x day counts of what was sent to this .csv or .parquet file",
+    )
     return p
 
 
@@ -235,9 +342,11 @@ def main() -> int:
     stop = stop_on_signals()
     summary = run(settings, stop_event=stop, **vars(args))
     faults = ", ".join(f"{k}={v}" for k, v in summary.faults.items() if v)
-    print(f"sent={summary.sent} delivered={summary.delivered} failed={summary.failed_events} "
-          f"unconfirmed={summary.unconfirmed} faults={sum(summary.faults.values())}"
-          f"{f' ({faults})' if faults else ''} failed_records={summary.failed} rate={summary.rate:.0f}/s")
+    print(
+        f"sent={summary.sent} delivered={summary.delivered} failed={summary.failed_events} "
+        f"unconfirmed={summary.unconfirmed} faults={sum(summary.faults.values())}"
+        f"{f' ({faults})' if faults else ''} failed_records={summary.failed} rate={summary.rate:.0f}/s"
+    )
     return 0 if summary.complete else 1
 
 

@@ -68,13 +68,22 @@ def main() -> int:
     with _bootstrap(settings) as bootstrap, tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         for area in args.only:
             module = importlib.import_module(f"benchmarks.{area}")
-            env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LAKE_ROOT": str(Path(workdir) / area / "lake"),
-                   "TELEMETRY_TOPIC": f"bench.{area}.{datetime.now(UTC):%H%M%S}", "LOG_LEVEL": settings.log_level}
+            env = {
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "LAKE_ROOT": str(Path(workdir) / area / "lake"),
+                "TELEMETRY_TOPIC": f"bench.{area}.{datetime.now(UTC):%H%M%S}",
+                "LOG_LEVEL": settings.log_level,
+            }
             area_settings = Settings.from_env({**os.environ, **env}, dotenv=None)
             logger.info("benchmark %s (scale %.2f)", area, args.scale)
-            results.extend(module.run(BenchContext(settings=area_settings, workdir=Path(workdir) / area, scale=args.scale)))
-    report = (f"Benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, scale {args.scale}, on {machine()}\n\n"
-              + table(results) + "\n")
+            results.extend(
+                module.run(BenchContext(settings=area_settings, workdir=Path(workdir) / area, scale=args.scale))
+            )
+    report = (
+        f"Benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, scale {args.scale}, on {machine()}\n\n"
+        + table(results)
+        + "\n"
+    )
     args.output.write_text(report)
     print(report)
     print(f"written to {args.output}")

@@ -14,9 +14,12 @@ logger = logging.getLogger(__name__)
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/kafka_local.sh", description=__doc__)
-    parser.add_argument("action", choices=["install", "start", "stop", "status"],
-                        help="install: fetch the jars; start: install, format once, start and wait; "
-                             "stop: SIGTERM then SIGKILL; status: running or not (exit 1 when not)")
+    parser.add_argument(
+        "action",
+        choices=["install", "start", "stop", "status"],
+        help="install: fetch the jars; start: install, format once, start and wait; "
+        "stop: SIGTERM then SIGKILL; status: running or not (exit 1 when not)",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     setup_logging(settings.log_level)
@@ -25,8 +28,10 @@ def main() -> int:
         print(f"Kafka {broker.version} jars in {broker.install()}")
     elif args.action == "start":
         started = broker.start()
-        print(f"Kafka {broker.version} {'started' if started else 'already running'} at {broker.bootstrap} "
-              f"(pid {broker.pid()}, log {broker.log_file})")
+        print(
+            f"Kafka {broker.version} {'started' if started else 'already running'} at {broker.bootstrap} "
+            f"(pid {broker.pid()}, log {broker.log_file})"
+        )
     elif args.action == "stop":
         print("Kafka stopped" if broker.stop() else "Kafka was not running")
     else:

@@ -32,8 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {what}" for name, (_, what) in COMMANDS.items()]
-    return "usage: lakehouse COMMAND [options]   (lakehouse COMMAND --help for its options)\n\ncommands:\n" + \
-        "\n".join(lines)
+    return "usage: lakehouse COMMAND [options]   (lakehouse COMMAND --help for its options)\n\ncommands:\n" + "\n".join(
+        lines
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,8 +11,11 @@ from ops.stack import start_all, stop_all
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.stack", description=__doc__)
-    parser.add_argument("action", choices=["start", "stop"],
-                        help="start: Kafka, topic, ingest, scheduler, dashboard, producer; stop: all of them")
+    parser.add_argument(
+        "action",
+        choices=["start", "stop"],
+        help="start: Kafka, topic, ingest, scheduler, dashboard, producer; stop: all of them",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     setup_logging(settings.log_level)

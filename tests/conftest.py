@@ -37,10 +37,12 @@ def object_store() -> Iterator[ObjectStore]:
     ./scripts/test.sh`): a cold build is minutes of Go, more than the default run should spend."""
     settings = Settings()
     if not ObjectStore(home=REPO / settings.object_store_home, version=settings.object_store_version).binary.is_file():
-        pytest.skip("the S3 server is not built: scripts/object_store.sh install (or OBJECT_STORE_TESTS=1 "
-                    "./scripts/test.sh)")
-    with temporary_object_store(home=REPO / settings.object_store_home, version=settings.object_store_version,
-                                bucket="test-lake") as store:
+        pytest.skip(
+            "the S3 server is not built: scripts/object_store.sh install (or OBJECT_STORE_TESTS=1 ./scripts/test.sh)"
+        )
+    with temporary_object_store(
+        home=REPO / settings.object_store_home, version=settings.object_store_version, bucket="test-lake"
+    ) as store:
         yield store
 
 
@@ -67,8 +69,12 @@ def settings(lake_root: Path) -> Settings:
 def kafka_settings(kafka_bootstrap: str, lake_root: Path) -> Settings:
     """Settings for a test against the real broker: a fresh topic and consumer group, and a fresh lake."""
     suffix = uuid.uuid4().hex[:10]
-    settings = make_settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, LAKE_ROOT=lake_root,
-                             TELEMETRY_TOPIC=f"test.telemetry.{suffix}", BRONZE_CONSUMER_GROUP=f"test-bronze-{suffix}")
+    settings = make_settings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        LAKE_ROOT=lake_root,
+        TELEMETRY_TOPIC=f"test.telemetry.{suffix}",
+        BRONZE_CONSUMER_GROUP=f"test-bronze-{suffix}",
+    )
     ensure_topic(settings)
     return settings
 

@@ -21,24 +21,41 @@ from tests.conftest import REPO
 T = TypeVar("T")
 
 
-def produce_raw(settings: Settings, values: Iterable[bytes | None], *, keys: Sequence[bytes | None] | None = None,
-                headers: Sequence[list[tuple[str, bytes]]] | None = None, topic: str | None = None) -> int:
+def produce_raw(
+    settings: Settings,
+    values: Iterable[bytes | None],
+    *,
+    keys: Sequence[bytes | None] | None = None,
+    headers: Sequence[list[tuple[str, bytes]]] | None = None,
+    topic: str | None = None,
+) -> int:
     """Send raw records with a plain kafka-python producer (acks=all, idempotent: a retry on a slow broker never
     writes a record twice, so tests can count); returns how many were sent."""
-    producer = KafkaProducer(**client_config(settings), acks="all", enable_idempotence=True, linger_ms=10,
-                             batch_size=512 * 1024, compression_type="lz4")
+    producer = KafkaProducer(
+        **client_config(settings),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=10,
+        batch_size=512 * 1024,
+        compression_type="lz4",
+    )
     sent = 0
     for i, value in enumerate(values):
-        producer.send(topic or settings.telemetry_topic, value=value, key=keys[i] if keys else f"k{i % 97}".encode(),
-                      headers=headers[i] if headers else None)
+        producer.send(
+            topic or settings.telemetry_topic,
+            value=value,
+            key=keys[i] if keys else f"k{i % 97}".encode(),
+            headers=headers[i] if headers else None,
+        )
         sent += 1
     producer.flush()
     producer.close()
     return sent
 
 
-def wait_for(condition: Callable[[], T], *, timeout_s: float = 60.0, what: str = "condition",
-             interval_s: float = 0.1) -> T:
+def wait_for(
+    condition: Callable[[], T], *, timeout_s: float = 60.0, what: str = "condition", interval_s: float = 0.1
+) -> T:
     """Poll `condition` until it returns something truthy, and return that; fail the test with `what` after
     `timeout_s`."""
     deadline = time.monotonic() + timeout_s
@@ -69,5 +86,10 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
 
 def start_module(module: str, settings: Settings, *args: str, log: Path, **extra_env: str) -> subprocess.Popen:
     """Start `python -m module args` from the repo root with the settings in its environment."""
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env_of(settings, **extra_env),
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env_of(settings, **extra_env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )

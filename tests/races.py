@@ -48,8 +48,9 @@ def run_both(first: Callable[[], T], second: Callable[[], T]) -> dict[str, T]:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=call, args=(name, target), name=name)
-               for name, target in zip(WRITERS, (first, second))]
+    threads = [
+        threading.Thread(target=call, args=(name, target), name=name) for name, target in zip(WRITERS, (first, second))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

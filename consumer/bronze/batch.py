@@ -25,11 +25,12 @@ from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
 
-_FIELD_GETTERS = {name: operator.itemgetter(ConsumerRecord._fields.index(name))
-                  for name in ("offset", "timestamp", "key", "value", "headers")}
+_FIELD_GETTERS = {
+    name: operator.itemgetter(ConsumerRecord._fields.index(name))
+    for name in ("offset", "timestamp", "key", "value", "headers")
+}
 _VALUE_SIZE = operator.attrgetter("serialized_value_size")
 _KEY_SIZE = operator.attrgetter("serialized_key_size")
-
 
 
 @dataclass
@@ -84,12 +85,17 @@ class BronzeBatch:
         ts_ms = pa.array(field["timestamp"], pa.int64())
         columns = {
             "topic": pa.concat_arrays([pa.repeat(pa.scalar(c.topic, pa.string()), len(c.records)) for c in self.chunks])
-                     if self.chunks else pa.array([], pa.string()),
-            "partition": pa.concat_arrays([pa.repeat(pa.scalar(c.partition, pa.int32()), len(c.records))
-                                           for c in self.chunks]) if self.chunks else pa.array([], pa.int32()),
+            if self.chunks
+            else pa.array([], pa.string()),
+            "partition": pa.concat_arrays(
+                [pa.repeat(pa.scalar(c.partition, pa.int32()), len(c.records)) for c in self.chunks]
+            )
+            if self.chunks
+            else pa.array([], pa.int32()),
             "offset": pa.array(field["offset"], pa.int64()),
-            "kafka_timestamp": pc.if_else(pc.less(ts_ms, 0), None, pc.multiply(ts_ms, 1000))
-                                 .cast(pa.timestamp("us", tz="UTC")),
+            "kafka_timestamp": pc.if_else(pc.less(ts_ms, 0), None, pc.multiply(ts_ms, 1000)).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
             "key": pa.array(field["key"], pa.binary()),
             "value": pa.array(field["value"], pa.binary()),
             "headers": _headers(field["headers"]),
@@ -104,8 +110,9 @@ def _headers(headers: list[list[tuple[str, bytes]]]) -> pa.Array:
     header_type = tables.BRONZE_ARROW_SCHEMA.field("headers").type
     if any(headers):
         return pa.array([[{"key": k, "value": v} for k, v in h] for h in headers], header_type)
-    return pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), len(headers) + 1),
-                                    pa.array([], header_type.value_type))
+    return pa.ListArray.from_arrays(
+        pa.repeat(pa.scalar(0, pa.int32()), len(headers) + 1), pa.array([], header_type.value_type)
+    )
 
 
 @dataclass(frozen=True)
@@ -130,12 +137,20 @@ def append_batch(path: Path, batch: BronzeBatch, *, clock_now: datetime | None =
         positions = {key: max(offset, written[key] or -1) for key, offset in last.items()}
         if fresh.num_rows == 0:
             return AppendResult(0, rows.num_rows, positions, planned.table.version() if planned.table else None)
-        markers = {tables.offset_marker(*key): offset for key, offset in last.items()
-                   if written[key] is None or offset > written[key]}
-        delta_io.write(planned, fresh, partition_by=tables.BRONZE.partition_by,
-                       configuration=tables.BRONZE.configuration, app_transactions=markers,
-                       target_file_size=delta_io.TARGET_FILE_SIZE,
-                       metadata={"writer": "bronze-ingest", "rows": str(fresh.num_rows)})
+        markers = {
+            tables.offset_marker(*key): offset
+            for key, offset in last.items()
+            if written[key] is None or offset > written[key]
+        }
+        delta_io.write(
+            planned,
+            fresh,
+            partition_by=tables.BRONZE.partition_by,
+            configuration=tables.BRONZE.configuration,
+            app_transactions=markers,
+            target_file_size=delta_io.TARGET_FILE_SIZE,
+            metadata={"writer": "bronze-ingest", "rows": str(fresh.num_rows)},
+        )
         return AppendResult(fresh.num_rows, rows.num_rows - fresh.num_rows, positions, None)
 
     return delta_io.retry_on_conflict(attempt, what=f"bronze append of {rows.num_rows} records")

@@ -37,8 +37,12 @@ class DiskFull:
             consumer.pause(*consumer.assignment())
         if now - self.logged_at >= DISK_FULL_LOG_S or self.logged_at == 0.0:
             self.logged_at = now
-            logger.warning("bronze flush failed, the disk is full (%s); keeping %d records buffered and retrying with "
-                           "backoff: free space under LAKE_ROOT", delta_io.one_line(str(exc)), records)
+            logger.warning(
+                "bronze flush failed, the disk is full (%s); keeping %d records buffered and retrying with "
+                "backoff: free space under LAKE_ROOT",
+                delta_io.one_line(str(exc)),
+                records,
+            )
         self.retry_at = now + self.delay
         self.delay = min(self.delay * 2, DISK_FULL_RETRY_S[1])
 

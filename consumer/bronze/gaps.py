@@ -78,18 +78,33 @@ def record(path: Path, gaps: Sequence[Gap], *, now: datetime | None = None) -> l
 
     new = delta_io.retry_on_conflict(attempt, what=f"recording {len(gaps)} source gaps")
     for gap in new:
-        logger.error("records lost at the source: %s partition %d offsets %d..%d (%d records, %s) were gone before "
-                     "bronze read them; recorded in bronze/gaps", gap.topic, gap.partition, gap.first, gap.last,
-                     gap.records, gap.reason)
+        logger.error(
+            "records lost at the source: %s partition %d offsets %d..%d (%d records, %s) were gone before "
+            "bronze read them; recorded in bronze/gaps",
+            gap.topic,
+            gap.partition,
+            gap.first,
+            gap.last,
+            gap.records,
+            gap.reason,
+        )
     return new
 
 
 def frame(gaps: Sequence[Gap], *, detected_at: datetime) -> pl.DataFrame:
     """Rows of bronze/gaps."""
-    return pl.DataFrame({"topic": [g.topic for g in gaps], "partition": [g.partition for g in gaps],
-                         "from_offset": [g.first for g in gaps], "to_offset": [g.last for g in gaps],
-                         "records": [g.records for g in gaps], "reason": [g.reason for g in gaps],
-                         "detected_at": [detected_at] * len(gaps)}, schema=tables.GAPS.schema)
+    return pl.DataFrame(
+        {
+            "topic": [g.topic for g in gaps],
+            "partition": [g.partition for g in gaps],
+            "from_offset": [g.first for g in gaps],
+            "to_offset": [g.last for g in gaps],
+            "records": [g.records for g in gaps],
+            "reason": [g.reason for g in gaps],
+            "detected_at": [detected_at] * len(gaps),
+        },
+        schema=tables.GAPS.schema,
+    )
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,12 @@ def summary(settings: Settings) -> GapSummary:
     acked_ms = table.transaction_version(tables.GAPS_ACKNOWLEDGED)
     acked = datetime.fromtimestamp(acked_ms / 1000, UTC) if acked_ms is not None else None
     open_rows = rows if acked is None else rows.filter(pl.col("detected_at") > acked)  # type: ignore[union-attr]
-    return GapSummary(rows.height, int(rows["records"].sum()), open_rows.height,  # type: ignore[union-attr]
-                      int(open_rows["records"].sum()))
+    return GapSummary(
+        rows.height,
+        int(rows["records"].sum()),
+        open_rows.height,  # type: ignore[union-attr]
+        int(open_rows["records"].sum()),
+    )
 
 
 def acknowledge(settings: Settings, *, now: datetime | None = None) -> GapSummary:
@@ -122,17 +141,22 @@ def acknowledge(settings: Settings, *, now: datetime | None = None) -> GapSummar
 
     def attempt() -> None:
         planned = delta_io.snapshot(path)
-        delta_io.write(planned, frame([], detected_at=moment),
-                       app_transactions={tables.GAPS_ACKNOWLEDGED: int(moment.timestamp() * 1000)})
+        delta_io.write(
+            planned,
+            frame([], detected_at=moment),
+            app_transactions={tables.GAPS_ACKNOWLEDGED: int(moment.timestamp() * 1000)},
+        )
 
     delta_io.retry_on_conflict(attempt, what="acknowledging source gaps")
     return summary(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.bronze.gaps",
-                                     description="List the records lost at the source (bronze/gaps), or acknowledge "
-                                                 "them so that scripts/status.sh stops reporting them.")
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.bronze.gaps",
+        description="List the records lost at the source (bronze/gaps), or acknowledge "
+        "them so that scripts/status.sh stops reporting them.",
+    )
     parser.add_argument("--ack", action="store_true", help="acknowledge every gap recorded so far")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

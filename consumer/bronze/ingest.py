@@ -124,8 +124,9 @@ class BrokerWatch:
         self.settings = settings
         self.up = True
         self.last_check = time.monotonic()
-        self.stuck_check = StuckCheck(lambda: group_progress(settings),
-                                      window_s=max(STUCK_WINDOW_S, 3 * settings.bronze_flush_seconds))
+        self.stuck_check = StuckCheck(
+            lambda: group_progress(settings), window_s=max(STUCK_WINDOW_S, 3 * settings.bronze_flush_seconds)
+        )
 
     def tick(self, ingest: BronzeIngest, stop: threading.Event, *, now: float, idle_exit_s: float | None) -> bool:
         """Check at most every BROKER_CHECK_EVERY_S; False when the ingest should stop."""
@@ -135,11 +136,16 @@ class BrokerWatch:
         up = broker_reachable(self.settings)
         if up != self.up:
             self.up = up
-            logger.warning("Kafka broker %s", "reachable again" if up else
-                           f"not reachable at {self.settings.kafka_bootstrap_servers}; retrying")
+            logger.warning(
+                "Kafka broker %s",
+                "reachable again" if up else f"not reachable at {self.settings.kafka_bootstrap_servers}; retrying",
+            )
         if up and self.stuck_check.stuck(assigned=bool(ingest.consumer.assignment()), now=now):
-            logger.warning("no partitions for %.0fs while records wait and nobody commits; rejoining the group with a "
-                           "fresh consumer", 2 * self.stuck_check.window_s)
+            logger.warning(
+                "no partitions for %.0fs while records wait and nobody commits; rejoining the group with a "
+                "fresh consumer",
+                2 * self.stuck_check.window_s,
+            )
             fresh = _connect(self.settings, stop, give_up_after_s=idle_exit_s)
             if fresh is None:
                 return False
@@ -150,8 +156,9 @@ class BrokerWatch:
 class BronzeIngest:
     """One consumer-group member that lands its partitions' records in bronze."""
 
-    def __init__(self, settings: Settings, consumer: KafkaConsumer, *, topic_configs: dict[str, str] | None = None
-                 ) -> None:
+    def __init__(
+        self, settings: Settings, consumer: KafkaConsumer, *, topic_configs: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.consumer = consumer
         self.path = tables.BRONZE.path(settings)
@@ -220,8 +227,11 @@ class BronzeIngest:
         s, b = self.settings, self.batch
         if self.disk_full.waiting(time.monotonic()):
             return False
-        return b.records > 0 and (b.records >= s.bronze_flush_records or b.bytes >= s.bronze_flush_bytes
-                                  or time.monotonic() - (b.started or 0) >= s.bronze_flush_seconds)
+        return b.records > 0 and (
+            b.records >= s.bronze_flush_records
+            or b.bytes >= s.bronze_flush_bytes
+            or time.monotonic() - (b.started or 0) >= s.bronze_flush_seconds
+        )
 
     def flush(self, *, reason: str) -> None:
         """Record the gaps found, land the buffer in bronze, then commit the Kafka offsets it covers. A full disk
@@ -231,8 +241,11 @@ class BronzeIngest:
         owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         dropped = self.batch.keep_only(owned)
         if dropped:
-            logger.warning("dropped %d buffered records of partitions no longer assigned (their new owner "
-                           "re-reads them from the table's position)", dropped)
+            logger.warning(
+                "dropped %d buffered records of partitions no longer assigned (their new owner "
+                "re-reads them from the table's position)",
+                dropped,
+            )
         self.gaps = [g for g in self.gaps if (g.topic, g.partition) in owned]
         try:
             if self.gaps:
@@ -252,8 +265,9 @@ class BronzeIngest:
         self.stats.skipped += result.skipped
         self.stats.flushes += 1
         logger.debug("flush (%s): %d rows, %d already present", reason, result.rows, result.skipped)
-        self.to_commit.update({TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
-                               for (t, p), o in result.positions.items()})
+        self.to_commit.update(
+            {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1) for (t, p), o in result.positions.items()}
+        )
         if reason != "rebalance":  # kafka-python 3 cannot commit from a rebalance listener: the next poll does
             self.commit_offsets()
 
@@ -289,10 +303,18 @@ class BronzeIngest:
 def make_consumer(settings: Settings) -> KafkaConsumer:
     """A bronze-group member (not yet subscribed): no auto-commit, large fetches, a short session timeout."""
     return KafkaConsumer(
-        **client_config(settings), group_id=settings.bronze_consumer_group, client_id="bronze-ingest",
-        enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024, receive_buffer_bytes=4 * 1024 * 1024, max_poll_interval_ms=600_000,
-        reconnect_backoff_max_ms=5000, session_timeout_ms=6000, heartbeat_interval_ms=2000,
+        **client_config(settings),
+        group_id=settings.bronze_consumer_group,
+        client_id="bronze-ingest",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        receive_buffer_bytes=4 * 1024 * 1024,
+        max_poll_interval_ms=600_000,
+        reconnect_backoff_max_ms=5000,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
     )
 
 
@@ -319,8 +341,13 @@ def _connect(settings: Settings, stop: threading.Event, *, give_up_after_s: floa
     return None
 
 
-def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: float | None = None,
-        stop_event: threading.Event | None = None) -> IngestStats:
+def run(
+    settings: Settings,
+    *,
+    max_records: int | None = None,
+    idle_exit_s: float | None = None,
+    stop_event: threading.Event | None = None,
+) -> IngestStats:
     """Ingest until stopped, until `max_records` were written, or until nothing arrived for `idle_exit_s`."""
     stop = stop_event or threading.Event()
     consumer = _connect(settings, stop, give_up_after_s=idle_exit_s)
@@ -362,21 +389,32 @@ def run(settings: Settings, *, max_records: int | None = None, idle_exit_s: floa
 def _log_progress(ingest: BronzeIngest) -> None:
     s = ingest.stats
     lag = ingest.lag()
-    logger.info("bronze: %d records written (%.0f rec/s), %d commits, %d already present, lag %s", s.records, s.rate,
-                s.flushes, s.skipped, "?" if lag is None else lag)
+    logger.info(
+        "bronze: %d records written (%.0f rec/s), %d commits, %d already present, lag %s",
+        s.records,
+        s.rate,
+        s.flushes,
+        s.skipped,
+        "?" if lag is None else lag,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.bronze",
-                                     description="Ingest the telemetry topic into the bronze Delta table, exactly once.")
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.bronze",
+        description="Ingest the telemetry topic into the bronze Delta table, exactly once.",
+    )
     parser.add_argument("--max-records", type=int, metavar="N", help="stop after writing N records")
     parser.add_argument("--idle-exit", type=float, metavar="S", help="stop after S seconds without new records")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     stop = stop_on_signals()
-    logger.info("bronze ingest: %s → %s (group %s)", settings.telemetry_topic, tables.BRONZE.path(settings),
-                settings.bronze_consumer_group)
+    logger.info(
+        "bronze ingest: %s → %s (group %s)",
+        settings.telemetry_topic,
+        tables.BRONZE.path(settings),
+        settings.bronze_consumer_group,
+    )
     run(settings, max_records=args.max_records, idle_exit_s=args.idle_exit, stop_event=stop)
     return 0
-

@@ -44,13 +44,17 @@ def missing_files(table: DeltaTable, path: Path) -> pl.DataFrame:
     return actions.filter(~pl.Series(exists, dtype=pl.Boolean))
 
 
-def wanted_offsets(settings: Settings, table: DeltaTable, path: Path, missing: pl.DataFrame
-                   ) -> dict[tuple[str, int], np.ndarray]:
+def wanted_offsets(
+    settings: Settings, table: DeltaTable, path: Path, missing: pl.DataFrame
+) -> dict[tuple[str, int], np.ndarray]:
     """(topic, partition) → the offsets the missing files held: in their offset range, up to the partition's marker,
     and neither in another file nor in a recorded gap."""
     present = [str(path / unquote(p)) for p in delta_io.add_actions(table)["path"] if p not in set(missing["path"])]
-    held = (pl.scan_parquet(present).select("topic", "partition", "offset").collect() if present
-            else pl.DataFrame(schema={"topic": pl.String, "partition": pl.Int32, "offset": pl.Int64}))
+    held = (
+        pl.scan_parquet(present).select("topic", "partition", "offset").collect()
+        if present
+        else pl.DataFrame(schema={"topic": pl.String, "partition": pl.Int32, "offset": pl.Int64})
+    )
     lost = delta_io.read(tables.GAPS.path(settings))
     wanted: dict[tuple[str, int], np.ndarray] = {}
     for file in missing.iter_rows(named=True):
@@ -62,16 +66,20 @@ def wanted_offsets(settings: Settings, table: DeltaTable, path: Path, missing: p
             offsets = np.arange(file["min.offset"], min(file["max.offset"], upto) + 1, dtype=np.int64)
             mine = held.filter((pl.col("topic") == topic) & (pl.col("partition") == partition))["offset"].to_numpy()
             keep = ~np.isin(offsets, mine)
-            for gap in (lost.filter((pl.col("topic") == topic) & (pl.col("partition") == partition)).iter_rows(
-                    named=True) if not lost.is_empty() else []):
+            for gap in (
+                lost.filter((pl.col("topic") == topic) & (pl.col("partition") == partition)).iter_rows(named=True)
+                if not lost.is_empty()
+                else []
+            ):
                 keep &= (offsets < gap["from_offset"]) | (offsets > gap["to_offset"])
             key = (topic, partition)
             wanted[key] = np.union1d(wanted.get(key, np.array([], np.int64)), offsets[keep])
     return {key: offsets for key, offsets in wanted.items() if offsets.size}
 
 
-def read_from_kafka(settings: Settings, wanted: dict[tuple[str, int], np.ndarray]
-                    ) -> tuple[BronzeBatch, list[source_gaps.Gap]]:
+def read_from_kafka(
+    settings: Settings, wanted: dict[tuple[str, int], np.ndarray]
+) -> tuple[BronzeBatch, list[source_gaps.Gap]]:
     """Exactly the wanted offsets that Kafka still holds, and gaps for the others."""
     consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False, auto_offset_reset="earliest")
     batch, found = BronzeBatch(), {key: set() for key in wanted}
@@ -92,9 +100,11 @@ def read_from_kafka(settings: Settings, wanted: dict[tuple[str, int], np.ndarray
                 found[(tp.topic, tp.partition)].update(r.offset for r in keep)
                 last_record = time.monotonic() if records else last_record
             if time.monotonic() - last_record > READ_TIMEOUT_S:
-                raise LakeError(f"re-reading bronze's lost records from Kafka: nothing arrived for "
-                                f"{READ_TIMEOUT_S:.0f}s (is the broker at {settings.kafka_bootstrap_servers} up?); "
-                                "run it again")
+                raise LakeError(
+                    f"re-reading bronze's lost records from Kafka: nothing arrived for "
+                    f"{READ_TIMEOUT_S:.0f}s (is the broker at {settings.kafka_bootstrap_servers} up?); "
+                    "run it again"
+                )
     finally:
         consumer.close()
     return batch, _gaps(wanted, found)
@@ -120,23 +130,35 @@ def reingest(settings: Settings) -> tuple[int, int]:
     batch, lost = read_from_kafka(settings, wanted)
     source_gaps.record(tables.GAPS.path(settings), lost)
     if batch.records:
-        delta_io.write(delta_io.snapshot(path), batch.to_arrow(ingested_at=datetime.now(UTC)),
-                       partition_by=tables.BRONZE.partition_by, configuration=tables.BRONZE.configuration,
-                       metadata={"writer": "bronze-reingest", "rows": str(batch.records)})
+        delta_io.write(
+            delta_io.snapshot(path),
+            batch.to_arrow(ingested_at=datetime.now(UTC)),
+            partition_by=tables.BRONZE.partition_by,
+            configuration=tables.BRONZE.configuration,
+            metadata={"writer": "bronze-reingest", "rows": str(batch.records)},
+        )
     DeltaTable(str(path)).repair(dry_run=False)
-    logger.warning("bronze: %d missing data files recovered: %d records re-read from Kafka, %d lost (bronze/gaps)",
-                   missing.height, batch.records, sum(g.records for g in lost))
+    logger.warning(
+        "bronze: %d missing data files recovered: %d records re-read from Kafka, %d lost (bronze/gaps)",
+        missing.height,
+        batch.records,
+        sum(g.records for g in lost),
+    )
     return batch.records, sum(g.records for g in lost)
 
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m consumer.bronze.reingest", description=__doc__.splitlines()[0]).parse_args(
-        argv)
+        argv
+    )
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     read, lost = reingest(settings)
-    print(f"bronze: {read} records re-read from Kafka, {lost} lost at the source" if read or lost
-          else "bronze: no missing data file")
+    print(
+        f"bronze: {read} records re-read from Kafka, {lost} lost at the source"
+        if read or lost
+        else "bronze: no missing data file"
+    )
     return 0
 
 

@@ -36,19 +36,24 @@ def check_topic(settings: Settings) -> dict[str, str]:
             f"topic {topic} has cleanup.policy={configs['cleanup.policy']}: compaction deletes older records of a "
             f"key before bronze may have read them; set it to delete (kafka-configs.sh --bootstrap-server "
             f"{settings.kafka_bootstrap_servers} --alter --entity-type topics --entity-name {topic} "
-            "--add-config cleanup.policy=delete) or use another TELEMETRY_TOPIC")
+            "--add-config cleanup.policy=delete) or use another TELEMETRY_TOPIC"
+        )
     if int(configs.get("retention.bytes", "-1")) > 0:
-        logger.warning("topic %s has retention.bytes=%s: a partition's oldest records are deleted once it holds more, "
-                       "read or not; if the ingest may lag by that much, raise it or set it to -1", topic,
-                       configs["retention.bytes"])
+        logger.warning(
+            "topic %s has retention.bytes=%s: a partition's oldest records are deleted once it holds more, "
+            "read or not; if the ingest may lag by that much, raise it or set it to -1",
+            topic,
+            configs["retention.bytes"],
+        )
     return configs
 
 
 class Continuity:
     """The next offset each partition should deliver; every jump becomes a Gap."""
 
-    def __init__(self, log_starts: Callable[[Sequence[Any]], Mapping[Any, int]], *,
-                 configs: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, log_starts: Callable[[Sequence[Any]], Mapping[Any, int]], *, configs: Mapping[str, str] | None = None
+    ) -> None:
         self.log_starts = log_starts  # TopicPartitions → their log start offsets (the consumer's beginning_offsets)
         self.retention_ms = int((configs or {}).get("retention.ms", "-1"))
         self.expected: dict[tuple[str, int], int] = {}
@@ -72,8 +77,9 @@ class Continuity:
         try:
             starts = self.log_starts(list(pending))
         except KafkaError as exc:  # a jump is still noticed when the partition's records arrive
-            logger.warning("could not read the log start offsets of %d partitions (%s)", len(pending),
-                           type(exc).__name__)
+            logger.warning(
+                "could not read the log start offsets of %d partitions (%s)", len(pending), type(exc).__name__
+            )
             return []
         gaps = []
         for tp, position in pending.items():
@@ -97,8 +103,10 @@ class Continuity:
             start = self.log_starts([tp]).get(tp, 0) if found[0][0] < offsets[0] else 0
         except KafkaError:  # unknown log start: a jump before the first record is most likely a reset past deletions
             start = offsets[0]
-        return [Gap(tp.topic, tp.partition, first, last, "deleted" if first < start else "not_in_log")
-                for first, last in found]
+        return [
+            Gap(tp.topic, tp.partition, first, last, "deleted" if first < start else "not_in_log")
+            for first, last in found
+        ]
 
     def _check_age(self, key: tuple[str, int], first: Any) -> None:
         """Once per assignment: warn when the oldest record waiting nears the topic's retention."""
@@ -107,6 +115,13 @@ class Continuity:
         self.age_checked.add(key)
         age_ms = time.time() * 1000 - first.timestamp
         if age_ms > RETENTION_WARN_SHARE * self.retention_ms:
-            logger.warning("%s partition %d: the oldest record waiting is %.1f h old, and the topic's retention.ms is "
-                           "%.1f h: records will be deleted before bronze reads them if the lag grows; raise "
-                           "retention.ms of %s", key[0], key[1], age_ms / 3.6e6, self.retention_ms / 3.6e6, key[0])
+            logger.warning(
+                "%s partition %d: the oldest record waiting is %.1f h old, and the topic's retention.ms is "
+                "%.1f h: records will be deleted before bronze reads them if the lag grows; raise "
+                "retention.ms of %s",
+                key[0],
+                key[1],
+                age_ms / 3.6e6,
+                self.retention_ms / 3.6e6,
+                key[0],
+            )

@@ -34,8 +34,13 @@ from lake.devices import load_catalog
 logger = logging.getLogger(__name__)
 
 HOURLY_TABLES = ("device_hourly", "quality_hourly", "telemetry_1min", "alerts")
-DAILY_TABLES = ("daily_energy_consumption", "daily_home_summary", "daily_business_summary", "data_quality_daily",
-                "monthly_billing")
+DAILY_TABLES = (
+    "daily_energy_consumption",
+    "daily_home_summary",
+    "daily_business_summary",
+    "data_quality_daily",
+    "monthly_billing",
+)
 DATE_TABLES = HOURLY_TABLES + DAILY_TABLES
 SILVER, QUARANTINE = tables.SILVER.key, tables.QUARANTINE.key
 QUARANTINE_TABLES = tuple(t.name for t in tables.all_tables("gold") if QUARANTINE in t.markers)
@@ -63,8 +68,9 @@ class GoldRunResult:
     seconds: float = 0.0
 
 
-def _behind(settings: Settings, silver_version: int, quarantine_version: int | None, *, full: bool
-            ) -> dict[str, tuple[int | None, int | None]]:
+def _behind(
+    settings: Settings, silver_version: int, quarantine_version: int | None, *, full: bool
+) -> dict[str, tuple[int | None, int | None]]:
     """Tables whose recorded versions lag the sources, with what they recorded (None: recompute everything)."""
     behind = {}
     for table in DATE_TABLES:
@@ -98,17 +104,31 @@ def _oldest(versions: list[int | None]) -> int | None:
     return None if None in versions else min(v for v in versions if v is not None)
 
 
-def _touched(settings: Settings, silver: DeltaTable, quarantine: DeltaTable | None,
-             behind: dict[str, tuple[int | None, int | None]]) -> Touched:
+def _touched(
+    settings: Settings,
+    silver: DeltaTable,
+    quarantine: DeltaTable | None,
+    behind: dict[str, tuple[int | None, int | None]],
+) -> Touched:
     """Event date → hours to recompute from silver; a date with no hours (quarantine changes) is only rolled up."""
     if not behind:
         return {}
-    touched = gold_io.touched_hours(silver, tables.SILVER.path(settings), partition="event_date",
-                                    time_column="event_time", since=_oldest([s for s, _ in behind.values()]))
+    touched = gold_io.touched_hours(
+        silver,
+        tables.SILVER.path(settings),
+        partition="event_date",
+        time_column="event_time",
+        since=_oldest([s for s, _ in behind.values()]),
+    )
     lagging_q = [q for t, (_, q) in behind.items() if t in QUARANTINE_TABLES]
     if quarantine is not None and lagging_q:
-        for day in gold_io.touched_hours(quarantine, tables.QUARANTINE.path(settings), partition="quarantine_date",
-                                         time_column=None, since=_oldest(lagging_q)):
+        for day in gold_io.touched_hours(
+            quarantine,
+            tables.QUARANTINE.path(settings),
+            partition="quarantine_date",
+            time_column=None,
+            since=_oldest(lagging_q),
+        ):
             touched.setdefault(day, set())
     return touched
 
@@ -120,7 +140,8 @@ class GoldRun:
         self.settings, self.silver, self.now, self.full = settings, silver, now, full
         self.quarantine = delta_io.open_table(tables.QUARANTINE.path(settings))
         self.versions = {SILVER: silver.version()} | (
-            {QUARANTINE: self.quarantine.version()} if self.quarantine is not None else {})
+            {QUARANTINE: self.quarantine.version()} if self.quarantine is not None else {}
+        )
         self.params = gt.GoldParams.from_settings(settings)
         self.behind = _behind(settings, silver.version(), self.versions.get(QUARANTINE), full=full)
         self.touched = _touched(settings, silver, self.quarantine, self.behind)
@@ -133,8 +154,9 @@ class GoldRun:
         """Replace `predicate`'s rows of gold `table`, recording the versions of the sources it is computed from."""
         target = _gold_table(table)
         versions = {source: v for source, v in self.versions.items() if source in target.markers}
-        gold_io.replace(self.settings, target, frame, predicate=predicate, versions=versions,
-                        always=always or self.full)
+        gold_io.replace(
+            self.settings, target, frame, predicate=predicate, versions=versions, always=always or self.full
+        )
         self.written[table] = frame.height
 
     def hourly(self) -> None:
@@ -146,8 +168,9 @@ class GoldRun:
         if not any(t in self.behind for t in HOURLY_TABLES):
             return
         hours, assessed = self.hours, self.assessed
-        context = gold_io.read_hours(self.silver, tables.SILVER.path(self.settings), shift_hours(hours, (-1, 0, 1)),
-                                     gold_io.SILVER_COLUMNS)
+        context = gold_io.read_hours(
+            self.silver, tables.SILVER.path(self.settings), shift_hours(hours, (-1, 0, 1)), gold_io.SILVER_COLUMNS
+        )
         rows = context.filter(pl.col("event_time").dt.truncate("1h").is_in(gold_io.hour_starts(hours)))
         cutoff = self.retention_cutoff()
         recent = {d: h for d, h in hours.items() if d >= cutoff}
@@ -155,8 +178,10 @@ class GoldRun:
         frames = {
             "device_hourly": (lambda: gt.device_hourly(readings), gold_io.hours_predicate("hour", assessed)),
             "quality_hourly": (lambda: gt.quality_hourly(rows), gold_io.hours_predicate("hour", hours)),
-            "telemetry_1min": (lambda: gt.telemetry_1min(rows.filter(pl.col("event_date") >= cutoff)),
-                               f"({gold_io.hour_partitions_predicate(recent)}) OR date < '{cutoff.isoformat()}'"),
+            "telemetry_1min": (
+                lambda: gt.telemetry_1min(rows.filter(pl.col("event_date") >= cutoff)),
+                f"({gold_io.hour_partitions_predicate(recent)}) OR date < '{cutoff.isoformat()}'",
+            ),
             "alerts": (lambda: gt.alerts(readings), gold_io.hours_predicate("alert_time", assessed)),
         }
         for table, (compute, predicate) in frames.items():
@@ -179,11 +204,12 @@ class GoldRun:
         frames = {
             "daily_energy_consumption": lambda: gr.daily_energy_consumption(days, self.params),
             "daily_home_summary": lambda: gr.daily_home_summary(days, self.params),
-            "daily_business_summary": lambda: gr.daily_business_summary(days, gr.quarantined_per_day(rejected),
-                                                                        self.params),
+            "daily_business_summary": lambda: gr.daily_business_summary(
+                days, gr.quarantined_per_day(rejected), self.params
+            ),
             "data_quality_daily": lambda: gr.data_quality_daily(
-                gold_io.read_dates(self._gold("quality_hourly"), "date", dates, tables.QUALITY_HOURLY.schema),
-                rejected),
+                gold_io.read_dates(self._gold("quality_hourly"), "date", dates, tables.QUALITY_HOURLY.schema), rejected
+            ),
         }
         for table, compute in frames.items():
             if table in self.behind:
@@ -195,8 +221,12 @@ class GoldRun:
         """monthly_billing for the months of `dates`, from the exact µWh of gold device_hourly."""
         months = {d.replace(day=1) for d in dates}
         days = {m + timedelta(days=i) for m in months for i in range(31) if (m + timedelta(days=i)).month == m.month}
-        hourly = gold_io.read_dates(self._gold("device_hourly"), "date", days,
-                                    {c: tables.DEVICE_HOURLY.schema[c] for c in ("date", "home_id", "energy_uwh")})
+        hourly = gold_io.read_dates(
+            self._gold("device_hourly"),
+            "date",
+            days,
+            {c: tables.DEVICE_HOURLY.schema[c] for c in ("date", "home_id", "energy_uwh")},
+        )
         self.write("monthly_billing", gr.monthly_billing(hourly, self.params), gold_io.date_predicate("month", months))
 
     def health(self) -> None:
@@ -205,8 +235,13 @@ class GoldRun:
         start = newest - timedelta(hours=self.settings.health_window_hours)
         dates = {start.date() + timedelta(days=i) for i in range((newest.date() - start.date()).days + 1)}
         hourly = gold_io.read_dates(self._gold("device_hourly"), "date", dates, tables.DEVICE_HOURLY.schema)
-        frame = device_health_metrics(hourly, load_catalog(self.settings), self.params, now=self.now,
-                                      window=timedelta(hours=self.settings.health_window_hours))
+        frame = device_health_metrics(
+            hourly,
+            load_catalog(self.settings),
+            self.params,
+            now=self.now,
+            window=timedelta(hours=self.settings.health_window_hours),
+        )
         self.write("device_health_metrics", frame, None, always=True)
 
     def _gold(self, table: str) -> DeltaTable | None:
@@ -225,25 +260,38 @@ def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -
     state.hourly()
     state.daily()
     state.health()
-    result = GoldRunResult(silver_version=silver.version(), quarantine_version=state.versions.get(QUARANTINE),
-                           dates=tuple(sorted(state.touched)), hours=sum(map(len, state.touched.values())),
-                           rows=state.written, seconds=timer.perf_counter() - started)
+    result = GoldRunResult(
+        silver_version=silver.version(),
+        quarantine_version=state.versions.get(QUARANTINE),
+        dates=tuple(sorted(state.touched)),
+        hours=sum(map(len, state.touched.values())),
+        rows=state.written,
+        seconds=timer.perf_counter() - started,
+    )
     rows = sum(state.written.values())
     log = logger.info if state.behind else logger.debug  # a run with nothing new only refreshes device health
-    log("gold: silver version %d: recomputed %d %s over %d %s, %d rows written in %.2fs (%.0f rows/s)",
-        result.silver_version, result.hours, _plural(result.hours, "hour"), len(result.dates),
-        _plural(len(result.dates), "date"), rows, result.seconds, rows / max(result.seconds, 1e-9))
+    log(
+        "gold: silver version %d: recomputed %d %s over %d %s, %d rows written in %.2fs (%.0f rows/s)",
+        result.silver_version,
+        result.hours,
+        _plural(result.hours, "hour"),
+        len(result.dates),
+        _plural(len(result.dates), "date"),
+        rows,
+        result.seconds,
+        rows / max(result.seconds, 1e-9),
+    )
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.gold",
-                                     description="One incremental silver → gold run: recompute the event dates "
-                                                 "silver changed since the last run.")
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.gold",
+        description="One incremental silver → gold run: recompute the event dates silver changed since the last run.",
+    )
     parser.add_argument("--full", action="store_true", help="recompute every date, ignoring recorded progress")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     run(settings, full=args.full)
     return 0
-

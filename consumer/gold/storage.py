@@ -20,9 +20,25 @@ from lake.tables import UTC_TS
 logger = logging.getLogger(__name__)
 
 # The silver columns gold reads (types from the registry), and the quarantine columns it counts.
-SILVER_COLUMNS = ("event_id", "device_id", "home_id", "device_type", "home_name", "location", "event_time",
-                  "event_date", "status", "alert", "temperature_c", "power_w", "energy_wh", "battery_pct", "co_ppm",
-                  "smoke_ppm", "warnings")
+SILVER_COLUMNS = (
+    "event_id",
+    "device_id",
+    "home_id",
+    "device_type",
+    "home_name",
+    "location",
+    "event_time",
+    "event_date",
+    "status",
+    "alert",
+    "temperature_c",
+    "power_w",
+    "energy_wh",
+    "battery_pct",
+    "co_ppm",
+    "smoke_ppm",
+    "warnings",
+)
 QUARANTINE_TYPES = {c: tables.QUARANTINE.schema[c] for c in ("quarantine_date", "failed_rules")}
 ALL_HOURS = frozenset(range(24))
 
@@ -45,8 +61,9 @@ def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
     return set(range(first, last + 1))
 
 
-def touched_hours(table: DeltaTable, path: Path, *, partition: str, time_column: str | None,
-                  since: int | None) -> dict[date, set[int]]:
+def touched_hours(
+    table: DeltaTable, path: Path, *, partition: str, time_column: str | None, since: int | None
+) -> dict[date, set[int]]:
     """Event date → hours whose rows changed in commits after version `since` (every hour of every date when None).
 
     Reads the commits' add/remove actions; commits that change no data (compaction) are skipped. A removed file
@@ -90,31 +107,46 @@ def _file_ranges(table: DeltaTable) -> pl.DataFrame:
     return actions.select("path", low=stat("min.event_time"), high=stat("max.event_time"))
 
 
-def read_hours(table: DeltaTable, path: Path, touched: Mapping[date, Iterable[int]],
-               columns: Iterable[str]) -> pl.DataFrame:
+def read_hours(
+    table: DeltaTable, path: Path, touched: Mapping[date, Iterable[int]], columns: Iterable[str]
+) -> pl.DataFrame:
     """Silver rows of the touched hours, reading only files whose event_time range overlaps one of them."""
     columns, starts = list(columns), hour_starts(touched)
     hours = pl.DataFrame({"start": starts}, schema={"start": UTC_TS})
-    overlap = (pl.col("low").is_null() | pl.col("high").is_null()
-               | ((pl.col("low") < pl.col("start") + pl.duration(hours=1)) & (pl.col("high") >= pl.col("start"))))
+    overlap = (
+        pl.col("low").is_null()
+        | pl.col("high").is_null()
+        | ((pl.col("low") < pl.col("start") + pl.duration(hours=1)) & (pl.col("high") >= pl.col("start")))
+    )
     files = _file_ranges(table).join(hours, how="cross").filter(overlap)["path"].unique().sort()
     if files.is_empty():
         return pl.DataFrame(schema={c: tables.SILVER.schema[c] for c in columns})
-    return (pl.scan_parquet([str(path / unquote(f)) for f in files], hive_partitioning=False)
-            .select([c for c in columns if c != "event_date"])
-            .filter(pl.col("event_time").is_between(starts[0], starts[-1] + timedelta(hours=1), closed="left")
-                    & pl.col("event_time").dt.truncate("1h").is_in(starts))
-            .with_columns(event_date=pl.col("event_time").dt.date())
-            .select(columns).collect())
+    return (
+        pl.scan_parquet([str(path / unquote(f)) for f in files], hive_partitioning=False)
+        .select([c for c in columns if c != "event_date"])
+        .filter(
+            pl.col("event_time").is_between(starts[0], starts[-1] + timedelta(hours=1), closed="left")
+            & pl.col("event_time").dt.truncate("1h").is_in(starts)
+        )
+        .with_columns(event_date=pl.col("event_time").dt.date())
+        .select(columns)
+        .collect()
+    )
 
 
-def read_dates(table: DeltaTable | None, column: str, dates: Iterable[date],
-               schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+def read_dates(
+    table: DeltaTable | None, column: str, dates: Iterable[date], schema: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
     """The rows of the given partition dates (only those files are read), in `schema`'s columns; empty without table."""
     if table is None:
         return pl.DataFrame(schema=dict(schema))
-    return (pl.scan_delta(table).filter(pl.col(column).is_in(sorted(dates))).select(list(schema))
-            .collect().cast(dict(schema)))
+    return (
+        pl.scan_delta(table)
+        .filter(pl.col(column).is_in(sorted(dates)))
+        .select(list(schema))
+        .collect()
+        .cast(dict(schema))
+    )
 
 
 def date_predicate(column: str, dates: Iterable[date]) -> str:
@@ -131,20 +163,33 @@ def hours_predicate(column: str, touched: Mapping[date, Iterable[int]]) -> str:
             ranges[-1] = (ranges[-1][0], start + timedelta(hours=1))
         else:
             ranges.append((start, start + timedelta(hours=1)))
-    clauses = [f"(date = '{a.date().isoformat()}' AND {column} >= '{a:%Y-%m-%dT%H:%M:%SZ}' AND "
-               f"{column} < '{b:%Y-%m-%dT%H:%M:%SZ}')" for a, b in ranges]
+    clauses = [
+        f"(date = '{a.date().isoformat()}' AND {column} >= '{a:%Y-%m-%dT%H:%M:%SZ}' AND "
+        f"{column} < '{b:%Y-%m-%dT%H:%M:%SZ}')"
+        for a, b in ranges
+    ]
     return " OR ".join(clauses) or "false"
 
 
 def hour_partitions_predicate(touched: Mapping[date, Iterable[int]]) -> str:
     """SQL predicate selecting the touched (date, hour) partitions: whole files, none of them read or rewritten."""
-    clauses = [f"(date = '{d.isoformat()}' AND hour IN ({', '.join(map(str, sorted(hours)))}))"
-               for d, hours in sorted(touched.items()) if hours]
+    clauses = [
+        f"(date = '{d.isoformat()}' AND hour IN ({', '.join(map(str, sorted(hours)))}))"
+        for d, hours in sorted(touched.items())
+        if hours
+    ]
     return " OR ".join(clauses) or "false"
 
 
-def replace(settings: Settings, table: tables.Table, frame: pl.DataFrame, *, predicate: str | None,
-            versions: Mapping[str, int], always: bool = False) -> None:
+def replace(
+    settings: Settings,
+    table: tables.Table,
+    frame: pl.DataFrame,
+    *,
+    predicate: str | None,
+    versions: Mapping[str, int],
+    always: bool = False,
+) -> None:
     """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions.
 
     One atomic commit, against the snapshot the recorded versions were checked on: a concurrent run's commit in
@@ -162,7 +207,13 @@ def replace(settings: Settings, table: tables.Table, frame: pl.DataFrame, *, pre
             return
         if not always and all(v == markers[m] for m, v in recorded.items()):
             return
-        delta_io.write(current, frame, mode="overwrite", predicate=predicate if current.table is not None else None,
-                       partition_by=table.partition_by or None, app_transactions=markers)
+        delta_io.write(
+            current,
+            frame,
+            mode="overwrite",
+            predicate=predicate if current.table is not None else None,
+            partition_by=table.partition_by or None,
+            app_transactions=markers,
+        )
 
     delta_io.retry_on_conflict(commit, what=table.key)

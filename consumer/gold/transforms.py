@@ -35,6 +35,7 @@ UWH_PER_KWH = 1_000_000_000
 ANOMALY_MIN_BASELINE = 10  # values of the metric the device's previous hour must hold for a verdict
 IQR_PER_SIGMA = 1.349  # a normal distribution's interquartile range in standard deviations
 
+
 @dataclass(frozen=True, kw_only=True)
 class GoldParams:
     """The settings the gold transforms depend on (alert limits are per device type: config/device_types.toml)."""
@@ -47,9 +48,13 @@ class GoldParams:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GoldParams:
-        return cls(tariff_per_kwh=settings.tariff_per_kwh, base_charge=settings.billing_base_charge,
-                   currency=settings.currency, z_score=settings.anomaly_z_score,
-                   offline_after_s=settings.offline_after_s)
+        return cls(
+            tariff_per_kwh=settings.tariff_per_kwh,
+            base_charge=settings.billing_base_charge,
+            currency=settings.currency,
+            z_score=settings.anomaly_z_score,
+            offline_after_s=settings.offline_after_s,
+        )
 
 
 def micro_wh(column: str = "energy_wh") -> pl.Expr:
@@ -64,13 +69,22 @@ def bands(readings: pl.LazyFrame, params: GoldParams) -> pl.LazyFrame:
     for metric in ANOMALY_METRICS:
         value = pl.col(metric)
         spread = value.quantile(0.75, "linear") - value.quantile(0.25, "linear")
-        stats += [value.median().alias(f"{metric}_median"), (spread / IQR_PER_SIGMA).alias(f"{metric}_sigma"),
-                  value.count().alias(f"{metric}_n")]
+        stats += [
+            value.median().alias(f"{metric}_median"),
+            (spread / IQR_PER_SIGMA).alias(f"{metric}_sigma"),
+            value.count().alias(f"{metric}_n"),
+        ]
     floors = [min_deviation(metric) for metric in ANOMALY_METRICS]
-    return (readings.group_by("device_id", "hour").agg(stats)
-            .join(limits_frame().lazy().select("device_type", *floors), on="device_type", how="left")
-            .select("device_id", hour=pl.col("hour") + pl.duration(hours=1),
-                    **{k: e for m in ANOMALY_METRICS for k, e in anomaly_band(m, params).items()}))
+    return (
+        readings.group_by("device_id", "hour")
+        .agg(stats)
+        .join(limits_frame().lazy().select("device_type", *floors), on="device_type", how="left")
+        .select(
+            "device_id",
+            hour=pl.col("hour") + pl.duration(hours=1),
+            **{k: e for m in ANOMALY_METRICS for k, e in anomaly_band(m, params).items()},
+        )
+    )
 
 
 def anomaly_band(metric: str, params: GoldParams) -> dict[str, pl.Expr]:
@@ -101,10 +115,15 @@ def assess(silver: pl.DataFrame, params: GoldParams, *, hours: list[datetime] | 
     """
     readings = silver.lazy().with_columns(hour=pl.col("event_time").dt.truncate("1h"))
     judged = readings if hours is None else readings.filter(pl.col("hour").is_in(hours))
-    return (with_limits(judged).join(bands(readings, params), on=["device_id", "hour"], how="left")
-            .with_columns(alerted=is_alerted().fill_null(False),
-                          anomalous=pl.any_horizontal(*(is_anomalous(m) for m in ANOMALY_METRICS)))
-            .collect(engine="in-memory"))  # ~30 % less CPU than streaming here: two joins on one shared input
+    return (
+        with_limits(judged)
+        .join(bands(readings, params), on=["device_id", "hour"], how="left")
+        .with_columns(
+            alerted=is_alerted().fill_null(False),
+            anomalous=pl.any_horizontal(*(is_anomalous(m) for m in ANOMALY_METRICS)),
+        )
+        .collect(engine="in-memory")
+    )  # ~30 % less CPU than streaming here: two joins on one shared input
 
 
 def device_hourly(readings: pl.DataFrame) -> pl.DataFrame:
@@ -114,30 +133,56 @@ def device_hourly(readings: pl.DataFrame) -> pl.DataFrame:
     rows = readings.lazy()
     online = pl.col("status") == "online"
     return (
-        rows.with_columns(uwh=micro_wh(), warned=pl.col("warnings").list.len().fill_null(0) > 0,
-                          online_minute=pl.when(online).then(pl.col("event_time").dt.truncate("1m")))
+        rows.with_columns(
+            uwh=micro_wh(),
+            warned=pl.col("warnings").list.len().fill_null(0) > 0,
+            online_minute=pl.when(online).then(pl.col("event_time").dt.truncate("1m")),
+        )
         .group_by("device_id", "hour")
-        .agg(energy_uwh=pl.col("uwh").sum(), readings=pl.len(), power_sum=pl.col("power_w").sum(),
-             power_n=pl.col("power_w").count(), power_max=pl.col("power_w").max(),
-             temperature_sum=pl.col("temperature_c").sum(), temperature_n=pl.col("temperature_c").count(),
-             temperature_min=pl.col("temperature_c").min(), temperature_max=pl.col("temperature_c").max(),
-             online_minutes=pl.col("online_minute").drop_nulls().n_unique(), alerts=pl.col("alerted").sum(),
-             anomalies=pl.col("anomalous").sum(), warned=pl.col("warned").sum(),
-             errors=(pl.col("status") == "error").sum(), first_seen=pl.col("event_time").min(),
-             last_seen=pl.col("event_time").max(), last_online=pl.col("event_time").filter(online).max())
+        .agg(
+            energy_uwh=pl.col("uwh").sum(),
+            readings=pl.len(),
+            power_sum=pl.col("power_w").sum(),
+            power_n=pl.col("power_w").count(),
+            power_max=pl.col("power_w").max(),
+            temperature_sum=pl.col("temperature_c").sum(),
+            temperature_n=pl.col("temperature_c").count(),
+            temperature_min=pl.col("temperature_c").min(),
+            temperature_max=pl.col("temperature_c").max(),
+            online_minutes=pl.col("online_minute").drop_nulls().n_unique(),
+            alerts=pl.col("alerted").sum(),
+            anomalies=pl.col("anomalous").sum(),
+            warned=pl.col("warned").sum(),
+            errors=(pl.col("status") == "error").sum(),
+            first_seen=pl.col("event_time").min(),
+            last_seen=pl.col("event_time").max(),
+            last_online=pl.col("event_time").filter(online).max(),
+        )
         .join(device_attributes(rows, ("home_id", "home_name", "device_type", "location")), on="device_id")
         .with_columns(date=pl.col("hour").dt.date())
-        .select(list(schema)).cast(schema).sort("hour", "device_id").collect()
+        .select(list(schema))
+        .cast(schema)
+        .sort("hour", "device_id")
+        .collect()
     )
 
 
 def quality_hourly(silver: pl.DataFrame) -> pl.DataFrame:
     """One row per hour × warn rule: the silver rows the rule flagged."""
     schema = tables.QUALITY_HOURLY.schema
-    return (silver.lazy().filter(pl.col("warnings").list.len() > 0)
-            .select(date=pl.col("event_date"), hour=pl.col("event_time").dt.truncate("1h"), rule=pl.col("warnings"))
-            .explode("rule").drop_nulls("rule").group_by("date", "hour", "rule").agg(rows=pl.len())
-            .select(list(schema)).cast(schema).sort("date", "hour", "rule").collect())
+    return (
+        silver.lazy()
+        .filter(pl.col("warnings").list.len() > 0)
+        .select(date=pl.col("event_date"), hour=pl.col("event_time").dt.truncate("1h"), rule=pl.col("warnings"))
+        .explode("rule")
+        .drop_nulls("rule")
+        .group_by("date", "hour", "rule")
+        .agg(rows=pl.len())
+        .select(list(schema))
+        .cast(schema)
+        .sort("date", "hour", "rule")
+        .collect()
+    )
 
 
 def device_attributes(silver: pl.LazyFrame, columns: tuple[str, ...]) -> pl.LazyFrame:
@@ -149,12 +194,21 @@ def telemetry_1min(silver: pl.DataFrame) -> pl.DataFrame:
     """One row per minute × device: average temperature and power, energy (Wh) and readings."""
     schema = tables.TELEMETRY_1MIN.schema
     rows = silver.lazy()
-    return (rows.group_by("device_id", minute=pl.col("event_time").dt.truncate("1m"))
-            .agg(avg_temperature_c=pl.col("temperature_c").mean(), avg_power_w=pl.col("power_w").mean(),
-                 energy_wh=micro_wh().sum() / UWH_PER_WH, readings=pl.len())
-            .join(device_attributes(rows, ("home_id", "device_type")), on="device_id")
-            .with_columns(date=pl.col("minute").dt.date(), hour=pl.col("minute").dt.hour())
-            .select(list(schema)).cast(schema).sort("minute").collect())
+    return (
+        rows.group_by("device_id", minute=pl.col("event_time").dt.truncate("1m"))
+        .agg(
+            avg_temperature_c=pl.col("temperature_c").mean(),
+            avg_power_w=pl.col("power_w").mean(),
+            energy_wh=micro_wh().sum() / UWH_PER_WH,
+            readings=pl.len(),
+        )
+        .join(device_attributes(rows, ("home_id", "device_type")), on="device_id")
+        .with_columns(date=pl.col("minute").dt.date(), hour=pl.col("minute").dt.hour())
+        .select(list(schema))
+        .cast(schema)
+        .sort("minute")
+        .collect()
+    )
 
 
 def alerts(readings: pl.DataFrame) -> pl.DataFrame:
@@ -163,11 +217,24 @@ def alerts(readings: pl.DataFrame) -> pl.DataFrame:
     for metric, kind in ANOMALY_KINDS.items():
         value, hi, lo = pl.col(metric), pl.col(f"{metric}_hi"), pl.col(f"{metric}_lo")
         checks.append(Check(kind, is_anomalous(metric), value, pl.when(value > hi).then(hi).otherwise(lo)))
-    rows = [readings.lazy().filter(check.fired.fill_null(False)).select(
-        alert_time=pl.col("event_time"), date=pl.col("event_time").dt.date(), home_id=pl.col("home_id"),
-        device_id=pl.col("device_id"), device_type=pl.col("device_type"), kind=pl.lit(check.kind),
-        value=check.value.cast(pl.Float64), threshold=check.threshold.cast(pl.Float64),
-        severity=pl.lit(check.severity), event_id=pl.col("event_id")) for check in checks]
+    rows = [
+        readings.lazy()
+        .filter(check.fired.fill_null(False))
+        .select(
+            alert_time=pl.col("event_time"),
+            date=pl.col("event_time").dt.date(),
+            home_id=pl.col("home_id"),
+            device_id=pl.col("device_id"),
+            device_type=pl.col("device_type"),
+            kind=pl.lit(check.kind),
+            value=check.value.cast(pl.Float64),
+            threshold=check.threshold.cast(pl.Float64),
+            severity=pl.lit(check.severity),
+            event_id=pl.col("event_id"),
+        )
+        for check in checks
+    ]
     schema = tables.ALERTS.schema
-    return (pl.concat(rows).select(list(schema)).cast(schema)
-            .sort("alert_time", "device_id", "kind", "event_id").collect())
+    return (
+        pl.concat(rows).select(list(schema)).cast(schema).sort("alert_time", "device_id", "kind", "event_id").collect()
+    )

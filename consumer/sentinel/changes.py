@@ -19,10 +19,20 @@ from lake.tables import UTC_TS
 NAMESPACE = uuid.UUID("6f1c5c1e-8a59-4d7e-9b1a-5e7d1c0a2b44")
 CHANGES = ("open", "update", "resolve")
 CHANGE_COLUMNS: dict[str, pl.DataType] = {
-    "device_id": pl.String(), "kind": pl.String(), "home_id": pl.String(), "device_type": pl.String(),
-    "change": pl.String(), "started_at": UTC_TS, "changed_at": UTC_TS, "resolved_at": UTC_TS,
-    "value": pl.Float64(), "peak": pl.Float64(), "threshold": pl.Float64(), "event_id": pl.String(),
-    "bucket": pl.Int64()}
+    "device_id": pl.String(),
+    "kind": pl.String(),
+    "home_id": pl.String(),
+    "device_type": pl.String(),
+    "change": pl.String(),
+    "started_at": UTC_TS,
+    "changed_at": UTC_TS,
+    "resolved_at": UTC_TS,
+    "value": pl.Float64(),
+    "peak": pl.Float64(),
+    "threshold": pl.Float64(),
+    "event_id": pl.String(),
+    "bucket": pl.Int64(),
+}
 ID_COLUMNS: dict[str, pl.DataType] = {"change_id": pl.String(), "episode_id": pl.String(), "severity": pl.String()}
 
 
@@ -33,12 +43,16 @@ def episode_id(device_id: str, kind: str, started_at: datetime) -> str:
 def with_ids(changes: pl.DataFrame) -> pl.DataFrame:
     """Changes with change_id, episode_id and severity in front (per change, not per reading: changes are few)."""
     episodes = [episode_id(d, k, s) for d, k, s in changes.select("device_id", "kind", "started_at").iter_rows()]
-    ids = [str(uuid.uuid5(NAMESPACE, f"{e}|{c}|{b}")) for e, c, b in
-           zip(episodes, changes["change"], changes["bucket"], strict=True)]
+    ids = [
+        str(uuid.uuid5(NAMESPACE, f"{e}|{c}|{b}"))
+        for e, c, b in zip(episodes, changes["change"], changes["bucket"], strict=True)
+    ]
     return changes.select(
-        pl.Series("change_id", ids, pl.String), pl.Series("episode_id", episodes, pl.String),
+        pl.Series("change_id", ids, pl.String),
+        pl.Series("episode_id", episodes, pl.String),
         pl.col("kind").replace_strict(SEVERITY, default="warning", return_dtype=pl.String).alias("severity"),
-        *list(CHANGE_COLUMNS)).cast(ID_COLUMNS | CHANGE_COLUMNS)
+        *list(CHANGE_COLUMNS),
+    ).cast(ID_COLUMNS | CHANGE_COLUMNS)
 
 
 def to_json(changes: pl.DataFrame) -> list[bytes]:

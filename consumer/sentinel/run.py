@@ -136,8 +136,9 @@ class Sentinel:
         """The batch's changes; the carried conditions and devices move on."""
         found, self.state.conditions = episodes.step(batch, self.state.conditions, self.rules)
         now = time.monotonic()
-        silent, self.state.devices = silence.step(batch, self.state.devices, self.watermark.value(now=now),
-                                                  silent_after_s=self.rules.silent_after_s, now=now)
+        silent, self.state.devices = silence.step(
+            batch, self.state.devices, self.watermark.value(now=now), silent_after_s=self.rules.silent_after_s, now=now
+        )
         return pl.concat([found, silent]).sort("changed_at", "device_id", "kind")
 
     def commit(self, changes: pl.DataFrame, offsets: dict[int, int]) -> None:
@@ -166,16 +167,22 @@ class Sentinel:
             return
         topic = self.settings.telemetry_topic
         owned = {tp.partition for tp in self.consumer.assignment()}
-        offsets = {TopicPartition(topic, p): OffsetAndMetadata(o + 1, "", -1) for p, o in self.state.offsets.items()
-                   if p in owned}
+        offsets = {
+            TopicPartition(topic, p): OffsetAndMetadata(o + 1, "", -1)
+            for p, o in self.state.offsets.items()
+            if p in owned
+        }
         for attempt in range(1, attempts + 1):
             try:
                 if offsets:
                     self.consumer.commit(offsets)
                 return
             except KafkaError as exc:  # e.g. a rebalance under way: the next save (or a retry on close) commits
-                logger.debug("Kafka offset commit failed (%s, attempt %d); the state table is unaffected",
-                             type(exc).__name__, attempt)
+                logger.debug(
+                    "Kafka offset commit failed (%s, attempt %d); the state table is unaffected",
+                    type(exc).__name__,
+                    attempt,
+                )
                 if attempt < attempts:
                     time.sleep(0.5)
 
@@ -187,8 +194,13 @@ class Sentinel:
             self.webhook.close()
 
 
-def run(settings: Settings, *, idle_exit_s: float | None = None, max_changes: int | None = None,
-        stop_event: threading.Event | None = None) -> SentinelStats:
+def run(
+    settings: Settings,
+    *,
+    idle_exit_s: float | None = None,
+    max_changes: int | None = None,
+    stop_event: threading.Event | None = None,
+) -> SentinelStats:
     """Watch until stopped, after `max_changes` changes, or after `idle_exit_s` without records."""
     stop = stop_event or threading.Event()
     check_broker(settings)
@@ -211,7 +223,11 @@ def run(settings: Settings, *, idle_exit_s: float | None = None, max_changes: in
     finally:
         sentinel.close()
     s = sentinel.stats
-    logger.info("sentinel: %d events judged, %d episode changes (%d opened) in %d commits", s.events, s.changes,
-                s.opened, s.commits)
+    logger.info(
+        "sentinel: %d events judged, %d episode changes (%d opened) in %d commits",
+        s.events,
+        s.changes,
+        s.opened,
+        s.commits,
+    )
     return s
-

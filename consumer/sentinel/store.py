@@ -60,16 +60,20 @@ class Store:
         else:
             rows = pl.from_arrow(table.to_pyarrow_table())
             offsets = {p: delta_io.txn_version(table, self._marker(tables.SENTINEL_STATE, p)) for p in self.partitions}
-            marks = {p: delta_io.txn_version(table, WATERMARK.format(topic=self.topic, partition=p))
-                     for p in self.partitions}
+            marks = {
+                p: delta_io.txn_version(table, WATERMARK.format(topic=self.topic, partition=p)) for p in self.partitions
+            }
             conditions = rows.filter(pl.col("kind").is_not_null())  # type: ignore[union-attr]
             devices = rows.filter(pl.col("kind").is_null())  # type: ignore[union-attr]
             devices = devices.with_columns(heard=pl.lit(time.monotonic()))
             snapshot = Snapshot(
-                conditions=conditions.select(list(CONDITION_SCHEMA)), devices=devices.select(list(DEVICE_SCHEMA)),
+                conditions=conditions.select(list(CONDITION_SCHEMA)),
+                devices=devices.select(list(DEVICE_SCHEMA)),
                 offsets={p: o for p, o in offsets.items() if o is not None},
                 watermarks={p: datetime.fromtimestamp(m / 1e6, UTC) for p, m in marks.items() if m is not None},
-                batch=delta_io.txn_version(table, BATCH) or 0, published=delta_io.txn_version(table, PUBLISHED) or 0)
+                batch=delta_io.txn_version(table, BATCH) or 0,
+                published=delta_io.txn_version(table, PUBLISHED) or 0,
+            )
         self.known = set(self.after(snapshot.batch)["change_id"].to_list())
         return snapshot
 
@@ -99,8 +103,9 @@ class Store:
             rows = fresh.with_columns(batch=pl.lit(batch, pl.Int64), recorded_at=pl.lit(datetime.now(UTC)))
             rows = rows.select(list(tables.ALERT_EPISODES.schema)).cast(tables.ALERT_EPISODES.schema)
             markers = {self._marker(tables.ALERT_EPISODES, p): o for p, o in offsets.items()}
-            delta_io.write(planned, rows, app_transactions=markers,
-                           metadata={"writer": "sentinel", "rows": str(rows.height)})
+            delta_io.write(
+                planned, rows, app_transactions=markers, metadata={"writer": "sentinel", "rows": str(rows.height)}
+            )
             return rows
 
         return delta_io.retry_on_conflict(attempt, what=f"sentinel commit of {changes.height} changes")
@@ -108,15 +113,27 @@ class Store:
     def snapshot(self, snapshot: Snapshot) -> None:
         """Replace the state table with `snapshot` (one commit, its positions as application transactions)."""
         rows = pl.concat([snapshot.conditions, snapshot.devices], how="diagonal_relaxed")
-        rows = rows.select(list(tables.SENTINEL_STATE.schema)).cast(tables.SENTINEL_STATE.schema).sort(
-            "device_id", *KEY[1:], nulls_last=False)
+        rows = (
+            rows.select(list(tables.SENTINEL_STATE.schema))
+            .cast(tables.SENTINEL_STATE.schema)
+            .sort("device_id", *KEY[1:], nulls_last=False)
+        )
         markers = {self._marker(tables.SENTINEL_STATE, p): o for p, o in snapshot.offsets.items()}
-        markers |= {WATERMARK.format(topic=self.topic, partition=p): int(at.timestamp() * 1e6)
-                    for p, at in snapshot.watermarks.items()}
+        markers |= {
+            WATERMARK.format(topic=self.topic, partition=p): int(at.timestamp() * 1e6)
+            for p, at in snapshot.watermarks.items()
+        }
         markers |= {BATCH: snapshot.batch, PUBLISHED: snapshot.published}
-        delta_io.retry_on_conflict(lambda: delta_io.write(
-            delta_io.snapshot(self.state), rows, mode="overwrite", app_transactions=markers,
-            metadata={"writer": "sentinel"}), what="sentinel state snapshot")
+        delta_io.retry_on_conflict(
+            lambda: delta_io.write(
+                delta_io.snapshot(self.state),
+                rows,
+                mode="overwrite",
+                app_transactions=markers,
+                metadata={"writer": "sentinel"},
+            ),
+            what="sentinel state snapshot",
+        )
 
     def _marker(self, table: tables.Table, partition: int) -> str:
         return table.marker(tables.KAFKA).format(topic=self.topic, partition=partition)

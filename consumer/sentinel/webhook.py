@@ -68,14 +68,19 @@ class Webhook:
                 self.stats.sent += 1
             else:
                 self.stats.failed += 1
-                logger.warning("webhook %s: a change failed after %d attempts (%d failed so far)", self.url,
-                               self.retries + 1, self.stats.failed)
+                logger.warning(
+                    "webhook %s: a change failed after %d attempts (%d failed so far)",
+                    self.url,
+                    self.retries + 1,
+                    self.stats.failed,
+                )
 
     def _post(self, body: bytes) -> bool:
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url, data=body, method="POST",
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                     if 200 <= response.status < 300:

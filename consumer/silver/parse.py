@@ -59,8 +59,11 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
     starts with a bare `null` line, so a value that does not start with `{`, or that holds a line break (or any
     byte up to 13, tab included), goes the slow way.
     """
-    if (values.null_count or _has_control_bytes(values)
-            or not pc.all(pc.equal(pc.binary_slice(values, 0, 1), b"{")).as_py()):
+    if (
+        values.null_count
+        or _has_control_bytes(values)
+        or not pc.all(pc.equal(pc.binary_slice(values, 0, 1), b"{")).as_py()
+    ):
         return None
     try:
         values.cast(pa.string())  # validates UTF-8
@@ -68,10 +71,11 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
         lines = pc.binary_join_element_wise(values, EMPTY, NEWLINE)
         buffer = lines.buffers()[2].slice(0, len(values) + pc.sum(pc.binary_length(values)).as_py())
         longest = pc.max(pc.binary_length(values)).as_py() or 0
-        table = pj.read_json(pa.BufferReader(buffer),
-                             read_options=pj.ReadOptions(block_size=max(MIN_BLOCK_BYTES, 2 * longest + 2)),
-                             parse_options=pj.ParseOptions(explicit_schema=ARROW_SCHEMA,
-                                                           unexpected_field_behavior="ignore"))
+        table = pj.read_json(
+            pa.BufferReader(buffer),
+            read_options=pj.ReadOptions(block_size=max(MIN_BLOCK_BYTES, 2 * longest + 2)),
+            parse_options=pj.ParseOptions(explicit_schema=ARROW_SCHEMA, unexpected_field_behavior="ignore"),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError):
         return None
     if table.num_rows != len(values):  # a value holding a line break spans several lines
@@ -84,8 +88,8 @@ def _decode_block(values: pa.Array) -> pa.Table | None:
 
 def _has_control_bytes(values: pa.Array) -> bool:
     """Whether any value of a large_binary array holds a byte ≤ 13 (line feed, carriage return, tab, NUL …)."""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + len(values) + 1]
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     return bool(data.size) and int(data.min()) <= 13
 
 
@@ -101,8 +105,11 @@ def _decode_rows(values: pa.Array) -> pa.Table:
         good = [i for i in good if errors[i] is None]
         decoded = pa.concat_tables([singles[i] for i in good]) if good else None
     bad = [i for i, error in enumerate(errors) if error is not None]
-    rejected = pa.table({name: pa.nulls(len(bad), field.type) for name, field in zip(ARROW_SCHEMA.names, ARROW_SCHEMA)}
-                        | {"parse_error": pa.array([errors[i] for i in bad], pa.string())}, schema=PARSED_SCHEMA)
+    rejected = pa.table(
+        {name: pa.nulls(len(bad), field.type) for name, field in zip(ARROW_SCHEMA.names, ARROW_SCHEMA)}
+        | {"parse_error": pa.array([errors[i] for i in bad], pa.string())},
+        schema=PARSED_SCHEMA,
+    )
     combined = pa.concat_tables([t for t in (decoded, rejected) if t is not None])
     order = pc.sort_indices(pa.array(good + bad, pa.int64()))
     return combined.take(order)

@@ -44,38 +44,98 @@ def rules(settings: Settings) -> tuple[Rule, ...]:
     return (
         Rule("valid_utf8", "quarantine", "the value is UTF-8 text", c("parse_error").ne_missing("valid_utf8")),
         Rule("valid_json", "quarantine", "the value is one JSON object", c("parse_error").ne_missing("valid_json")),
-        Rule("field_types", "quarantine", "every schema field present has its type (string, integer, number, bool)",
-             c("parse_error").ne_missing("field_types")),
-        Rule("supported_schema_version", "quarantine", f"schema_version is one of {SUPPORTED_SCHEMA_VERSIONS}",
-             ~parsed | c("schema_version").is_in(SUPPORTED_SCHEMA_VERSIONS).fill_null(False)),
-        Rule("required_fields", "quarantine", f"{', '.join(REQUIRED_FIELDS)} are present",
-             ~parsed | pl.all_horizontal(c(name).is_not_null() for name in REQUIRED_FIELDS)),
-        Rule("timestamp_parses", "quarantine", "timestamp is ISO-8601 with a UTC offset or Z",
-             ~parsed | c("timestamp").is_null() | c("event_time").is_not_null()),
-        Rule("not_in_future", "quarantine", f"event time is at most {settings.max_future_skew_s:g}s after ingestion",
-             ~parsed | (c("event_time") <= c("ingested_at") + skew).fill_null(True)),
-        Rule("known_device", "quarantine", "device_id is in the device catalog",
-             ~parsed | c("device_id").is_null() | c("catalog_device_type").is_not_null()),
-        Rule("matches_catalog", "quarantine", "home_id and device_type agree with the catalog",
-             ~parsed | c("catalog_device_type").is_null()
-             | ((c("home_id") == c("catalog_home_id")) & (c("device_type") == c("catalog_device_type"))).fill_null(True)),
-        Rule("valid_status", "quarantine", f"status is one of {', '.join(STATUSES)}",
-             ~parsed | c("status").is_null() | c("status").is_in(STATUSES)),
+        Rule(
+            "field_types",
+            "quarantine",
+            "every schema field present has its type (string, integer, number, bool)",
+            c("parse_error").ne_missing("field_types"),
+        ),
+        Rule(
+            "supported_schema_version",
+            "quarantine",
+            f"schema_version is one of {SUPPORTED_SCHEMA_VERSIONS}",
+            ~parsed | c("schema_version").is_in(SUPPORTED_SCHEMA_VERSIONS).fill_null(False),
+        ),
+        Rule(
+            "required_fields",
+            "quarantine",
+            f"{', '.join(REQUIRED_FIELDS)} are present",
+            ~parsed | pl.all_horizontal(c(name).is_not_null() for name in REQUIRED_FIELDS),
+        ),
+        Rule(
+            "timestamp_parses",
+            "quarantine",
+            "timestamp is ISO-8601 with a UTC offset or Z",
+            ~parsed | c("timestamp").is_null() | c("event_time").is_not_null(),
+        ),
+        Rule(
+            "not_in_future",
+            "quarantine",
+            f"event time is at most {settings.max_future_skew_s:g}s after ingestion",
+            ~parsed | (c("event_time") <= c("ingested_at") + skew).fill_null(True),
+        ),
+        Rule(
+            "known_device",
+            "quarantine",
+            "device_id is in the device catalog",
+            ~parsed | c("device_id").is_null() | c("catalog_device_type").is_not_null(),
+        ),
+        Rule(
+            "matches_catalog",
+            "quarantine",
+            "home_id and device_type agree with the catalog",
+            ~parsed
+            | c("catalog_device_type").is_null()
+            | ((c("home_id") == c("catalog_home_id")) & (c("device_type") == c("catalog_device_type"))).fill_null(True),
+        ),
+        Rule(
+            "valid_status",
+            "quarantine",
+            f"status is one of {', '.join(STATUSES)}",
+            ~parsed | c("status").is_null() | c("status").is_in(STATUSES),
+        ),
         Rule("seq_non_negative", "quarantine", "seq ≥ 0", ~parsed | (c("seq") >= 0).fill_null(True)),
-        Rule("value_in_range", "quarantine", "every metric lies in its device type's range (config/device_types.toml)",
-             ~parsed | _all_types(types, _in_range)),
+        Rule(
+            "value_in_range",
+            "quarantine",
+            "every metric lies in its device type's range (config/device_types.toml)",
+            ~parsed | _all_types(types, _in_range),
+        ),
         # Decided across arrivals by transforms.classify_arrivals (after the rules above): no row check of its own.
-        Rule("consistent_event_id", "quarantine", "an event_id that arrived before (earlier in bronze, or in "
-             "silver) carries the same reading; a different reading under it is a conflict", pl.lit(True)),
-        Rule("known_alert", "warn", f"alert is null or one of {', '.join(ALERTS)}",
-             c("alert").is_null() | c("alert").is_in(ALERTS)),
-        Rule("event_id_is_uuid", "warn", "event_id is a UUID", c("event_id").str.contains(UUID_PATTERN).fill_null(True)),
-        Rule("expected_metrics", "warn", "an online device sends every metric its type measures",
-             c("status").ne_missing("online") | _all_types(types, _has_metrics)),
-        Rule("no_foreign_metrics", "warn", "no metric its type does not measure",
-             _all_types(types, _lacks_foreign_metrics)),
-        Rule("on_time", "warn", f"ingested at most {settings.late_event_threshold_s:g}s after the event time",
-             (c("ingested_at") - c("event_time") <= late).fill_null(True)),
+        Rule(
+            "consistent_event_id",
+            "quarantine",
+            "an event_id that arrived before (earlier in bronze, or in "
+            "silver) carries the same reading; a different reading under it is a conflict",
+            pl.lit(True),
+        ),
+        Rule(
+            "known_alert",
+            "warn",
+            f"alert is null or one of {', '.join(ALERTS)}",
+            c("alert").is_null() | c("alert").is_in(ALERTS),
+        ),
+        Rule(
+            "event_id_is_uuid", "warn", "event_id is a UUID", c("event_id").str.contains(UUID_PATTERN).fill_null(True)
+        ),
+        Rule(
+            "expected_metrics",
+            "warn",
+            "an online device sends every metric its type measures",
+            c("status").ne_missing("online") | _all_types(types, _has_metrics),
+        ),
+        Rule(
+            "no_foreign_metrics",
+            "warn",
+            "no metric its type does not measure",
+            _all_types(types, _lacks_foreign_metrics),
+        ),
+        Rule(
+            "on_time",
+            "warn",
+            f"ingested at most {settings.late_event_threshold_s:g}s after the event time",
+            (c("ingested_at") - c("event_time") <= late).fill_null(True),
+        ),
     )
 
 
@@ -101,5 +161,8 @@ def _lacks_foreign_metrics(spec: DeviceType) -> pl.Expr:
 
 def rules_frame(settings: Settings) -> pl.DataFrame:
     """The rules as a table a reader (or the dashboard) can review: name, action, description."""
-    return pl.DataFrame([(r.name, r.action, r.description) for r in rules(settings)],
-                        schema={"rule": pl.String, "action": pl.String, "description": pl.String}, orient="row")
+    return pl.DataFrame(
+        [(r.name, r.action, r.description) for r in rules(settings)],
+        schema={"rule": pl.String, "action": pl.String, "description": pl.String},
+        orient="row",
+    )

@@ -77,8 +77,7 @@ class SilverRunResult:
         self.chunks += 1
 
 
-def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int = DEFAULT_CHUNK_ROWS
-        ) -> SilverRunResult:
+def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int = DEFAULT_CHUNK_ROWS) -> SilverRunResult:
     """Process every bronze commit silver has not seen yet; a no-op when there is none."""
     clock = clock or SystemClock()
     started = time.perf_counter()
@@ -103,16 +102,31 @@ def run(settings: Settings, *, clock: Clock | None = None, max_chunk_rows: int =
         pass
     result.seconds = time.perf_counter() - started
     if result.chunks:
-        logger.info("silver: bronze versions %s..%s: %d rows → %d silver, %d quarantined, %d duplicates in %.2fs "
-                    "(%.0f rows/s)", result.bronze_version_from, result.bronze_version_to, result.bronze_rows,
-                    result.silver_rows, result.quarantined_rows, result.duplicate_rows, result.seconds, result.rate)
+        logger.info(
+            "silver: bronze versions %s..%s: %d rows → %d silver, %d quarantined, %d duplicates in %.2fs (%.0f rows/s)",
+            result.bronze_version_from,
+            result.bronze_version_to,
+            result.bronze_rows,
+            result.silver_rows,
+            result.quarantined_rows,
+            result.duplicate_rows,
+            result.seconds,
+            result.rate,
+        )
     else:
         logger.debug("silver: up to date with bronze version %d", target)
     return result
 
 
-def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progress, catalog: pl.DataFrame,
-             rules: tuple[Rule, ...], clock: Clock, result: SilverRunResult) -> None:
+def _process(
+    settings: Settings,
+    chunk: silver_io.Chunk,
+    state: silver_io.Progress,
+    catalog: pl.DataFrame,
+    rules: tuple[Rule, ...],
+    clock: Clock,
+    result: SilverRunResult,
+) -> None:
     """Validate, deduplicate and write one chunk; skip the tables whose progress marks say already hold it."""
     started_at = clock.now()
     raw = silver_io.read_chunk(tables.BRONZE.path(settings), chunk)
@@ -126,51 +140,86 @@ def _process(settings: Settings, chunk: silver_io.Chunk, state: silver_io.Progre
     rejected = pl.concat([ruled.rows.filter(pl.col("quarantine_mask") != 0), conflicts])
     new = arrivals.filter(pl.col("arrival") == "new").drop("arrival")
     rule_counts = {**ruled.counts, CONFLICT_RULE: ruled.counts[CONFLICT_RULE] + conflicts.height}
-    counts = {"bronze_rows": rows.height, "silver_rows": new.height, "quarantined_rows": rejected.height,
-              "duplicate_rows": rows.height - rejected.height - new.height}
+    counts = {
+        "bronze_rows": rows.height,
+        "silver_rows": new.height,
+        "quarantined_rows": rejected.height,
+        "duplicate_rows": rows.height - rejected.height - new.height,
+    }
     if state.marks["quarantine"] < chunk.last and not rejected.is_empty():
         _write(state, tables.QUARANTINE, silver_quarantine(rejected, rules, quarantined_at=started_at), chunk)
     fresh = new if known.is_empty() else new.filter(~pl.col("event_id").is_in(known["event_id"].implode()))
     if state.marks["telemetry"] < chunk.last and not fresh.is_empty():
         _write(state, tables.SILVER, silver_telemetry(fresh, catalog, rules, settings), chunk)
-    _write(state, tables.RUN_LOG, run_log_row(chunk, counts, rule_counts, started_at=started_at,
-                                              finished_at=clock.now()), chunk)
+    _write(
+        state,
+        tables.RUN_LOG,
+        run_log_row(chunk, counts, rule_counts, started_at=started_at, finished_at=clock.now()),
+        chunk,
+    )
     result.add(chunk, counts, rule_counts)
-    logger.debug("silver: chunk of bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
-                chunk.first, chunk.last, *counts.values())
+    logger.debug(
+        "silver: chunk of bronze versions %d..%d: %d rows → %d silver, %d quarantined, %d duplicates",
+        chunk.first,
+        chunk.last,
+        *counts.values(),
+    )
 
 
 def _write(state: silver_io.Progress, table: tables.Table, frame: pl.DataFrame, chunk: silver_io.Chunk) -> None:
     """Commit the chunk's rows of one table against the snapshot its marker was read on (CommitFailedError when
     another run committed to it since)."""
-    delta_io.write(state.snapshots[table.name], frame, partition_by=table.partition_by,
-                   app_transactions={table.marker(): chunk.last})
+    delta_io.write(
+        state.snapshots[table.name],
+        frame,
+        partition_by=table.partition_by,
+        app_transactions={table.marker(): chunk.last},
+    )
 
 
-def run_log_row(chunk: silver_io.Chunk, counts: dict[str, int], rule_counts: dict[str, int], *,
-                started_at: datetime, finished_at: datetime) -> pl.DataFrame:
+def run_log_row(
+    chunk: silver_io.Chunk,
+    counts: dict[str, int],
+    rule_counts: dict[str, int],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+) -> pl.DataFrame:
     """One silver run over one chunk and its reconciliation."""
     reconciled = counts["bronze_rows"] == counts["silver_rows"] + counts["quarantined_rows"] + counts["duplicate_rows"]
     if not reconciled:
         logger.error("silver: bronze versions %d..%d do not reconcile: %s", chunk.first, chunk.last, counts)
-    return pl.DataFrame({
-        "run_id": [str(uuid.uuid4())], "started_at": [started_at], "finished_at": [finished_at],
-        "bronze_version_from": [chunk.first], "bronze_version_to": [chunk.last],
-        **{name: [n] for name, n in counts.items()},
-        "rule_counts": [orjson.dumps(rule_counts).decode()], "reconciled": [reconciled],
-    }, schema=tables.RUN_LOG.schema)
+    return pl.DataFrame(
+        {
+            "run_id": [str(uuid.uuid4())],
+            "started_at": [started_at],
+            "finished_at": [finished_at],
+            "bronze_version_from": [chunk.first],
+            "bronze_version_to": [chunk.last],
+            **{name: [n] for name, n in counts.items()},
+            "rule_counts": [orjson.dumps(rule_counts).decode()],
+            "reconciled": [reconciled],
+        },
+        schema=tables.RUN_LOG.schema,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.silver",
-                                     description="One incremental bronze → silver run: validate, deduplicate and "
-                                                 "enrich the bronze commits silver has not seen yet.")
-    parser.add_argument("--max-chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, metavar="N",
-                        help=f"bronze rows processed per commit (default {DEFAULT_CHUNK_ROWS:,})")
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.silver",
+        description="One incremental bronze → silver run: validate, deduplicate and "
+        "enrich the bronze commits silver has not seen yet.",
+    )
+    parser.add_argument(
+        "--max-chunk-rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
+        metavar="N",
+        help=f"bronze rows processed per commit (default {DEFAULT_CHUNK_ROWS:,})",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     with EtlLock(lock_path(settings)):
         run(settings, max_chunk_rows=args.max_chunk_rows)
     return 0
-

@@ -44,8 +44,10 @@ class Progress(NamedTuple):
 def progress(settings: Settings) -> Progress:
     """Snapshots of the silver tables and their progress markers."""
     snapshots = {table.name: delta_io.snapshot(table.path(settings)) for table in tables.SILVER_TABLES}
-    marks = {table.name: -1 if (version := snapshots[table.name].txn_version(table.marker())) is None else version
-             for table in tables.SILVER_TABLES}
+    marks = {
+        table.name: -1 if (version := snapshots[table.name].txn_version(table.marker())) is None else version
+        for table in tables.SILVER_TABLES
+    }
     return Progress(snapshots, marks)
 
 
@@ -69,16 +71,20 @@ def next_chunk(bronze: Path, marks: dict[str, int], target: int, *, max_rows: in
 
 def _rows_added(path: Path, version: int) -> int:
     """Rows a bronze commit appended, from its log's file statistics."""
-    return sum(orjson.loads(add.get("stats") or '{"numRecords": 0}').get("numRecords", 0)
-               for add in _appended_files(path, version))
+    return sum(
+        orjson.loads(add.get("stats") or '{"numRecords": 0}').get("numRecords", 0)
+        for add in _appended_files(path, version)
+    )
 
 
 def _appended_files(path: Path, version: int) -> list[dict]:
     """The add actions of one bronze commit that carry new rows (compaction rewrites carry none)."""
     changes = delta_io.data_changes(path, version)
     if changes is None:
-        raise LakeError(f"bronze version {version} is no longer in the log of {path}; rebuild silver from bronze "
-                        "(delete data/silver) or restore the log")
+        raise LakeError(
+            f"bronze version {version} is no longer in the log of {path}; rebuild silver from bronze "
+            "(delete data/silver) or restore the log"
+        )
     if any(kind == "remove" for kind, _ in changes) and not _lost_files_dropped(path, version):
         raise LakeError(f"bronze version {version} removed rows, but bronze is append-only; restore {path}")
     return [add for kind, add in changes if kind == "add"]
@@ -105,15 +111,20 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
                 live = live if live is not None else _live_files(path)
                 if add["path"] in live:
                     raise _lost_file(path, version, add)
-                logger.info("silver: bronze version %d: %s is gone, dropped by consumer.bronze.reingest, which "
-                            "re-ingested its records in a later commit", version, add["path"])
+                logger.info(
+                    "silver: bronze version %d: %s is gone, dropped by consumer.bronze.reingest, which "
+                    "re-ingested its records in a later commit",
+                    version,
+                    add["path"],
+                )
                 continue
             try:
                 parts.append(pq.read_table(file, columns=list(BRONZE_COLUMNS), schema=BRONZE_FILE_SCHEMA))
             except (OSError, pa.ArrowInvalid) as exc:
-                raise LakeError(f"bronze version {version}: data file {file} cannot be read ({exc}); move it away "
-                                "and run python -m consumer.bronze.reingest (see docs/bronze.md#damaged-lake-tables)"
-                                ) from None
+                raise LakeError(
+                    f"bronze version {version}: data file {file} cannot be read ({exc}); move it away "
+                    "and run python -m consumer.bronze.reingest (see docs/bronze.md#damaged-lake-tables)"
+                ) from None
     return pa.concat_tables(parts)
 
 
@@ -126,11 +137,15 @@ def _lost_file(path: Path, version: int, add: dict) -> LakeError:
     """The one-line error for a bronze data file that is gone: its version, and the offsets it held (its stats)."""
     stats = orjson.loads(add.get("stats") or "{}")
     low, high = stats.get("minValues", {}), stats.get("maxValues", {})
-    held = (f"{stats.get('numRecords', '?')} records of partitions {low.get('partition')}..{high.get('partition')}, "
-            f"offsets {low.get('offset')}..{high.get('offset')}")
-    return LakeError(f"bronze version {version}: data file {path / unquote(add['path'])} is missing ({held}); run "
-                     "python -m consumer.bronze.reingest to re-read those records from Kafka (or record them as lost "
-                     "if Kafka no longer holds them), see docs/bronze.md#damaged-lake-tables")
+    held = (
+        f"{stats.get('numRecords', '?')} records of partitions {low.get('partition')}..{high.get('partition')}, "
+        f"offsets {low.get('offset')}..{high.get('offset')}"
+    )
+    return LakeError(
+        f"bronze version {version}: data file {path / unquote(add['path'])} is missing ({held}); run "
+        "python -m consumer.bronze.reingest to re-read those records from Kafka (or record them as lost "
+        "if Kafka no longer holds them), see docs/bronze.md#damaged-lake-tables"
+    )
 
 
 def known_events(telemetry: delta_io.Snapshot, candidates: pl.DataFrame) -> pl.DataFrame:

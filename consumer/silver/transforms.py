@@ -47,15 +47,21 @@ def event_times(text: pl.Series) -> pl.Series:
 
 def checked_events(bronze: pl.DataFrame, parsed: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
     """One row per bronze record: its Kafka coordinates, its parsed fields and the catalog's view of its device."""
-    known = catalog.select(pl.col("device_id"), pl.col("home_id").alias("catalog_home_id"),
-                           pl.col("device_type").alias("catalog_device_type"))
-    return (pl.concat([bronze.select(BRONZE_COLUMNS), parsed], how="horizontal")
-            .with_columns(event_times(parsed["timestamp"]))
-            .join(known, on="device_id", how="left", maintain_order="left"))
+    known = catalog.select(
+        pl.col("device_id"),
+        pl.col("home_id").alias("catalog_home_id"),
+        pl.col("device_type").alias("catalog_device_type"),
+    )
+    return (
+        pl.concat([bronze.select(BRONZE_COLUMNS), parsed], how="horizontal")
+        .with_columns(event_times(parsed["timestamp"]))
+        .join(known, on="device_id", how="left", maintain_order="left")
+    )
 
 
 def apply_rules(checked: pl.DataFrame, rules: Sequence[Rule]) -> RuleResult:
     """Adds `quarantine_mask` and `warn_mask` (bit i = rule i failed) and counts the rows that failed each rule."""
+
     def mask(action: str) -> pl.Expr:
         bits = [(~rule.passes).cast(pl.Int64) * (1 << i) for i, rule in enumerate(rules) if rule.action == action]
         return pl.sum_horizontal(bits) if bits else pl.lit(0, pl.Int64)
@@ -83,11 +89,19 @@ def with_rule_names(frame: pl.DataFrame, column: str, rules: Sequence[Rule], *, 
 
 def silver_quarantine(rejected: pl.DataFrame, rules: Sequence[Rule], *, quarantined_at: datetime) -> pl.DataFrame:
     """One rejected bronze record: its raw bytes and coordinates, and every quarantine rule it failed."""
-    return with_rule_names(rejected, "quarantine_mask", rules, alias="failed_rules").select(
-        *BRONZE_COLUMNS[:-1], "ingested_at", "failed_rules",
-        "event_id", "device_id", pl.lit(quarantined_at).cast(tables.UTC_TS).alias("quarantined_at"),
-        pl.col("ingested_at").dt.date().alias("quarantine_date"),
-    ).cast(tables.QUARANTINE.schema)
+    return (
+        with_rule_names(rejected, "quarantine_mask", rules, alias="failed_rules")
+        .select(
+            *BRONZE_COLUMNS[:-1],
+            "ingested_at",
+            "failed_rules",
+            "event_id",
+            "device_id",
+            pl.lit(quarantined_at).cast(tables.UTC_TS).alias("quarantined_at"),
+            pl.col("ingested_at").dt.date().alias("quarantine_date"),
+        )
+        .cast(tables.QUARANTINE.schema)
+    )
 
 
 def classify_arrivals(valid: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
@@ -102,39 +116,55 @@ def classify_arrivals(valid: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
         return valid.with_columns(pl.lit("new").alias("arrival"))
     content = [pl.col(c).alias(f"_first_{c}") for c in CONTENT]
     chunk_first = valid.filter(pl.col("event_id").is_first_distinct()).select(
-        "event_id", pl.col("partition").cast(pl.Int32).alias("_first_partition"),
-        pl.col("offset").cast(pl.Int64).alias("_first_offset"), *content)
-    silver_first = known.unique("event_id", keep="first", maintain_order=True).select(
-        "event_id", pl.col("kafka_partition").alias("_first_partition"),
-        pl.col("kafka_offset").alias("_first_offset"), *content).cast(chunk_first.schema)
+        "event_id",
+        pl.col("partition").cast(pl.Int32).alias("_first_partition"),
+        pl.col("offset").cast(pl.Int64).alias("_first_offset"),
+        *content,
+    )
+    silver_first = (
+        known.unique("event_id", keep="first", maintain_order=True)
+        .select(
+            "event_id",
+            pl.col("kafka_partition").alias("_first_partition"),
+            pl.col("kafka_offset").alias("_first_offset"),
+            *content,
+        )
+        .cast(chunk_first.schema)
+    )
     first = pl.concat([silver_first, chunk_first]).unique("event_id", keep="first", maintain_order=True)
-    itself = ((pl.col("partition").cast(pl.Int32) == pl.col("_first_partition"))
-              & (pl.col("offset") == pl.col("_first_offset")))
+    itself = (pl.col("partition").cast(pl.Int32) == pl.col("_first_partition")) & (
+        pl.col("offset") == pl.col("_first_offset")
+    )
     same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"_first_{c}")) for c in CONTENT)
     arrival = pl.when(itself).then(pl.lit("new")).when(same).then(pl.lit("duplicate")).otherwise(pl.lit("conflict"))
     return valid.join(first, on="event_id", how="left", maintain_order="left").select(
-        *valid.columns, arrival.alias("arrival"))
+        *valid.columns, arrival.alias("arrival")
+    )
 
 
 def quarantine_conflicts(arrivals: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
     """The conflicting arrivals, with the bit of CONFLICT_RULE set in their quarantine mask."""
     bit = 1 << next(i for i, rule in enumerate(rules) if rule.name == CONFLICT_RULE)
-    return arrivals.filter(pl.col("arrival") == "conflict").drop("arrival").with_columns(
-        pl.col("quarantine_mask") | bit)
+    return (
+        arrivals.filter(pl.col("arrival") == "conflict").drop("arrival").with_columns(pl.col("quarantine_mask") | bit)
+    )
 
 
-def silver_telemetry(events: pl.DataFrame, catalog: pl.DataFrame, rules: Sequence[Rule], settings: Settings
-                     ) -> pl.DataFrame:
+def silver_telemetry(
+    events: pl.DataFrame, catalog: pl.DataFrame, rules: Sequence[Rule], settings: Settings
+) -> pl.DataFrame:
     """One valid, deduplicated event, enriched with its device's catalog entry, delays and quality."""
     n_warn = sum(rule.action == "warn" for rule in rules) or 1
     details = catalog.select("device_id", "home_name", "location", "manufacturer", "model", "installation_date")
     delay = (pl.col("ingested_at") - pl.col("event_time")).dt.total_microseconds() / 1e6
     window = settings.rolling_window
     enriched = (
-        with_rule_names(events, "warn_mask", rules, alias="warnings").join(details, on="device_id", how="left", maintain_order="left")
+        with_rule_names(events, "warn_mask", rules, alias="warnings")
+        .join(details, on="device_id", how="left", maintain_order="left")
         .with_columns(
             pl.col("event_time").dt.date().alias("event_date"),
-            pl.col("partition").alias("kafka_partition"), pl.col("offset").alias("kafka_offset"),
+            pl.col("partition").alias("kafka_partition"),
+            pl.col("offset").alias("kafka_offset"),
             delay.alias("processing_delay_s"),
             (delay > settings.late_event_threshold_s).alias("is_late_event"),
             (1.0 - pl.col("warn_mask").bitwise_count_ones().cast(pl.Float64) / n_warn).alias("quality_score"),
@@ -143,6 +173,7 @@ def silver_telemetry(events: pl.DataFrame, catalog: pl.DataFrame, rules: Sequenc
         .sort("device_id", "event_time", "seq", maintain_order=True)
         .with_columns(
             pl.col(name).rolling_mean(window, min_samples=1).over("device_id").alias(f"{name}_rolling_mean")
-            for name in ("temperature_c", "power_w"))
+            for name in ("temperature_c", "power_w")
+        )
     )
     return enriched.select(list(tables.SILVER.schema)).cast(tables.SILVER.schema)

@@ -37,7 +37,9 @@ def test_json_schema_ranges_are_the_device_types():
     for name, spec in device_types().items():
         for metric, (lo, hi) in spec.ranges.items():
             assert by_type[name][metric] == {"minimum": lo, "maximum": hi}
-        assert {m for m, rule in by_type[name].items() if rule is False} == set(NUMERIC_METRICS + BOOL_METRICS) - set(spec.metrics)
+        assert {m for m, rule in by_type[name].items() if rule is False} == set(NUMERIC_METRICS + BOOL_METRICS) - set(
+            spec.metrics
+        )
 
 
 def test_energy_rule():

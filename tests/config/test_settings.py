@@ -17,18 +17,28 @@ def test_defaults_work_out_of_the_box():
 
 
 def test_environment_overrides_and_types():
-    s = Settings.from_env({"TELEMETRY_PARTITIONS": "12", "TARIFF_PER_KWH": "0.25", "LOG_LEVEL": "debug",
-                           "LAKE_ROOT": "/tmp/lake"}, dotenv=None)
-    assert (s.telemetry_partitions, s.tariff_per_kwh, s.log_level, s.lake_root) == (12, 0.25, "DEBUG", Path("/tmp/lake"))
+    s = Settings.from_env(
+        {"TELEMETRY_PARTITIONS": "12", "TARIFF_PER_KWH": "0.25", "LOG_LEVEL": "debug", "LAKE_ROOT": "/tmp/lake"},
+        dotenv=None,
+    )
+    assert (s.telemetry_partitions, s.tariff_per_kwh, s.log_level, s.lake_root) == (
+        12,
+        0.25,
+        "DEBUG",
+        Path("/tmp/lake"),
+    )
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    ("TELEMETRY_PARTITIONS", "abc", "TELEMETRY_PARTITIONS='abc' is not valid: expected an integer 1..1000"),
-    ("TELEMETRY_PARTITIONS", "0", "TELEMETRY_PARTITIONS='0' is not valid: expected an integer 1..1000"),
-    ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not valid: expected one of DEBUG, INFO, WARNING, ERROR"),
-    ("TARIFF_PER_KWH", "-1", "TARIFF_PER_KWH='-1' is not valid: expected a number >= 0.0"),
-    ("KAFKA_BOOTSTRAP_SERVERS", "nohostport", "KAFKA_BOOTSTRAP_SERVERS='nohostport' is not valid"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TELEMETRY_PARTITIONS", "abc", "TELEMETRY_PARTITIONS='abc' is not valid: expected an integer 1..1000"),
+        ("TELEMETRY_PARTITIONS", "0", "TELEMETRY_PARTITIONS='0' is not valid: expected an integer 1..1000"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not valid: expected one of DEBUG, INFO, WARNING, ERROR"),
+        ("TARIFF_PER_KWH", "-1", "TARIFF_PER_KWH='-1' is not valid: expected a number >= 0.0"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "nohostport", "KAFKA_BOOTSTRAP_SERVERS='nohostport' is not valid"),
+    ],
+)
 def test_bad_value_names_variable_and_accepted_values(name, value, expected):
     with pytest.raises(ConfigError) as err:
         Settings.from_env({name: value}, dotenv=None)
@@ -61,10 +71,15 @@ def test_env_example_documents_every_setting():
     assert set(env_names()) <= documented
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("TELEMETRY_TOPIC", "smart home/telemetry"), ("TELEMETRY_TOPIC", ".."), ("TELEMETRY_TOPIC", "t" * 250),
-    ("BRONZE_CONSUMER_GROUP", "bronze:ingest"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TELEMETRY_TOPIC", "smart home/telemetry"),
+        ("TELEMETRY_TOPIC", ".."),
+        ("TELEMETRY_TOPIC", "t" * 250),
+        ("BRONZE_CONSUMER_GROUP", "bronze:ingest"),
+    ],
+)
 def test_kafka_names_with_invalid_characters_are_refused(name, value):
     with pytest.raises(ConfigError, match=rf"^{name}=.* is not valid: expected 1 to 249 of the characters"):
         Settings.from_env({name: value}, dotenv=None)
@@ -80,8 +95,10 @@ def test_lake_root_must_be_a_writable_folder_or_creatable(tmp_path):
     assert missing.lake_root == tmp_path / "not" / "yet" and not missing.lake_root.exists()
 
 
-@pytest.mark.skipif(not os.access("/proc/sys", os.F_OK) or os.access("/proc/sys", os.W_OK),
-                    reason="needs a folder this user cannot write (/proc/sys on Linux, even for root)")
+@pytest.mark.skipif(
+    not os.access("/proc/sys", os.F_OK) or os.access("/proc/sys", os.W_OK),
+    reason="needs a folder this user cannot write (/proc/sys on Linux, even for root)",
+)
 def test_lake_root_that_is_not_writable_is_refused():
     with pytest.raises(ConfigError, match="LAKE_ROOT='/proc/sys' is not valid: it is not writable"):
         Settings.from_env({"LAKE_ROOT": "/proc/sys"}, dotenv=None)

@@ -58,9 +58,14 @@ for line in sys.stdin:
 def _event(round_: int, i: int) -> dict:
     plug = 1 + i % 2
     at = DAY + timedelta(hours=round_, seconds=i * 1.5)
-    return plug_event(i, event_id=str(uuid.UUID(int=round_ * 1_000_000 + i + 1)), seq=round_ * EVENTS + i,
-                      device_id=f"smart_plug_00{plug}", home_id=f"home_00{plug}",
-                      timestamp=at.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    return plug_event(
+        i,
+        event_id=str(uuid.UUID(int=round_ * 1_000_000 + i + 1)),
+        seq=round_ * EVENTS + i,
+        device_id=f"smart_plug_00{plug}",
+        home_id=f"home_00{plug}",
+        timestamp=at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )
 
 
 def _append_round(settings: Settings, round_: int, offset: int) -> int:
@@ -68,7 +73,7 @@ def _append_round(settings: Settings, round_: int, offset: int) -> int:
     values = [encode(_event(round_, i)) for i in range(EVENTS)]
     values += [encode(_event(round_ - 1, i)) for i in range(REDELIVERED)] if round_ else []
     values += [b'{"broken": %d' % i for i in range(BROKEN)]
-    for part in (values[: len(values) // 2], values[len(values) // 2:]):
+    for part in (values[: len(values) // 2], values[len(values) // 2 :]):
         append_bronze(settings, part, start_offset=offset, ingested_at=INGESTED)
         offset += len(part)
     return offset
@@ -99,9 +104,18 @@ def _fresh_gold(settings: Settings, root: Path) -> Settings:
 def test_ten_rounds_of_two_silver_and_two_gold_runs_at_once_write_nothing_twice(tmp_path):
     settings = make_settings(LAKE_ROOT=tmp_path / "lake")
     log = (tmp_path / "workers.log").open("w")
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, stage, CLOCK.isoformat()], cwd=REPO,
-                                env=env_of(settings), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                text=True) for stage in ("silver", "silver", "gold", "gold")]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, stage, CLOCK.isoformat()],
+            cwd=REPO,
+            env=env_of(settings),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        for stage in ("silver", "silver", "gold", "gold")
+    ]
     try:
         offset = 0
         for round_ in range(ROUNDS):

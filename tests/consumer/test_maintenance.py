@@ -28,7 +28,8 @@ def test_compaction_keeps_rows_and_offsets_and_vacuum_respects_retention(setting
 
     results = maintenance.run(settings)
     assert [(r.table, r.files_removed, r.files_added, r.files_vacuumed) for r in results] == [
-        ("bronze/telemetry", 5, 1, 0)]  # the default retention keeps the replaced files for running readers
+        ("bronze/telemetry", 5, 1, 0)
+    ]  # the default retention keeps the replaced files for running readers
     table = delta_io.open_table(path)
     assert len(table.file_uris()) == 1 and len(_parquet_files(path)) == 6
     assert table.transaction_version(tables.offset_marker("t", 0)) == 49
@@ -40,8 +41,14 @@ def test_compaction_keeps_rows_and_offsets_and_vacuum_respects_retention(setting
 
 
 def test_unknown_table_is_one_line_error(settings):
-    proc = subprocess.run([sys.executable, "-m", "consumer.maintenance", "--table", "gold/nope"], cwd=REPO,
-                          env=env_of(settings), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "consumer.maintenance", "--table", "gold/nope"],
+        cwd=REPO,
+        env=env_of(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr == "error: no such lake table: gold/nope (known: none yet)\n"
 
@@ -55,13 +62,24 @@ def test_a_damaged_table_is_skipped_with_one_error_and_the_others_are_maintained
     newest = runs / "_delta_log" / f"{1:020d}.json"
     newest.write_text("")  # truncated to 0 bytes
 
-    result = subprocess.run([sys.executable, "-m", "consumer.maintenance", "--no-vacuum"], cwd=REPO,
-                            env=env_of(settings), capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer.maintenance", "--no-vacuum"],
+        cwd=REPO,
+        env=env_of(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line or line.startswith("error:")]
     assert len(errors) == 2 and "Traceback" not in result.stderr
-    assert f"maintenance of silver/run_log failed, skipped: silver/run_log: commit file {newest} is damaged (empty)" \
+    assert (
+        f"maintenance of silver/run_log failed, skipped: silver/run_log: commit file {newest} is damaged (empty)"
         in errors[0]
-    assert errors[1] == ("error: maintenance skipped 1 damaged tables (silver/run_log; the errors above say why) and "
-                         "maintained the other 1")
+    )
+    assert errors[1] == (
+        "error: maintenance skipped 1 damaged tables (silver/run_log; the errors above say why) and "
+        "maintained the other 1"
+    )
     assert len(delta_io.open_table(bronze).file_uris()) == 1  # bronze was compacted all the same

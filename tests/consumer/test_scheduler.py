@@ -26,6 +26,7 @@ def counting(calls: list[str], name: str, result=None, error: Exception | None =
         if error is not None:
             raise error
         return result
+
     return stage
 
 
@@ -33,13 +34,23 @@ def test_a_failing_stage_does_not_stop_the_others(lake_root, caplog):
     settings = make_settings(LAKE_ROOT=lake_root, SILVER_INTERVAL_S=1, GOLD_INTERVAL_S=1)
     calls: list[str] = []
     stop = threading.Event()
-    scheduler = EtlScheduler(settings, stop_event=stop, stages={
-        "silver": counting(calls, "silver", error=RuntimeError("disk on fire")),
-        "gold": counting(calls, "gold"), "maintenance": counting(calls, "maintenance")})
+    scheduler = EtlScheduler(
+        settings,
+        stop_event=stop,
+        stages={
+            "silver": counting(calls, "silver", error=RuntimeError("disk on fire")),
+            "gold": counting(calls, "gold"),
+            "maintenance": counting(calls, "maintenance"),
+        },
+    )
     thread = threading.Thread(target=scheduler.run_forever)
     with caplog.at_level(logging.ERROR, logger="consumer.scheduler"):
         thread.start()
-        wait_for(lambda: calls.count("silver") >= 3 and calls.count("gold") >= 3, what="three runs of each stage", interval_s=0.02)
+        wait_for(
+            lambda: calls.count("silver") >= 3 and calls.count("gold") >= 3,
+            what="three runs of each stage",
+            interval_s=0.02,
+        )
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
@@ -51,9 +62,14 @@ def test_a_failing_stage_does_not_stop_the_others(lake_root, caplog):
 def test_gold_follows_a_silver_run_that_wrote_rows(settings):
     calls: list[str] = []
     rows = {"n": 5}
-    scheduler = EtlScheduler(settings, stages={
-        "silver": lambda _s: (calls.append("silver"), SimpleNamespace(silver_rows=rows["n"]))[1],
-        "gold": counting(calls, "gold"), "maintenance": counting(calls, "maintenance")})
+    scheduler = EtlScheduler(
+        settings,
+        stages={
+            "silver": lambda _s: (calls.append("silver"), SimpleNamespace(silver_rows=rows["n"]))[1],
+            "gold": counting(calls, "gold"),
+            "maintenance": counting(calls, "maintenance"),
+        },
+    )
     scheduler.tick("silver")
     rows["n"] = 0
     scheduler.tick("silver")
@@ -62,9 +78,14 @@ def test_gold_follows_a_silver_run_that_wrote_rows(settings):
 
 def test_run_once_reports_failure(settings):
     calls: list[str] = []
-    scheduler = EtlScheduler(settings, stages={"silver": counting(calls, "silver"),
-                                               "gold": counting(calls, "gold", error=ValueError("bad")),
-                                               "maintenance": counting(calls, "maintenance")})
+    scheduler = EtlScheduler(
+        settings,
+        stages={
+            "silver": counting(calls, "silver"),
+            "gold": counting(calls, "gold", error=ValueError("bad")),
+            "maintenance": counting(calls, "maintenance"),
+        },
+    )
     assert scheduler.run_once() is False
     assert calls == ["silver", "gold", "maintenance"]
 
@@ -85,13 +106,27 @@ def test_lock_is_exclusive_and_a_stale_lock_is_taken_over(settings):
 
 def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
     env = env_of(settings, SILVER_INTERVAL_S="1", GOLD_INTERVAL_S="1")
-    first = subprocess.Popen([sys.executable, "-m", "consumer.scheduler", "--stage", "gold"], cwd=REPO, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "consumer.scheduler", "--stage", "gold"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: lock_path(settings).exists() and lock_path(settings).read_text() == str(first.pid),
-                 what="the first scheduler to hold the lock")
-        second = subprocess.run([sys.executable, "-m", "consumer.scheduler", "--once"], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=60)
+        wait_for(
+            lambda: lock_path(settings).exists() and lock_path(settings).read_text() == str(first.pid),
+            what="the first scheduler to hold the lock",
+        )
+        second = subprocess.run(
+            [sys.executable, "-m", "consumer.scheduler", "--once"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 0
         assert f"another ETL scheduler (pid {first.pid}) holds" in second.stderr
         first.send_signal(signal.SIGTERM)
@@ -108,9 +143,16 @@ def test_silver_and_gold_run_on_each_new_bronze_commit_without_waiting_for_their
     settings = make_settings(LAKE_ROOT=lake_root, SILVER_INTERVAL_S=3600, GOLD_INTERVAL_S=3600)
     calls: list[str] = []
     stop = threading.Event()
-    scheduler = EtlScheduler(settings, stop_event=stop, poll_s=0.05, stages={
-        "silver": lambda _s: (calls.append("silver"), SimpleNamespace(silver_rows=1))[1],
-        "gold": counting(calls, "gold"), "maintenance": counting(calls, "maintenance")})
+    scheduler = EtlScheduler(
+        settings,
+        stop_event=stop,
+        poll_s=0.05,
+        stages={
+            "silver": lambda _s: (calls.append("silver"), SimpleNamespace(silver_rows=1))[1],
+            "gold": counting(calls, "gold"),
+            "maintenance": counting(calls, "maintenance"),
+        },
+    )
     log = tables.BRONZE.path(settings) / "_delta_log"
     thread = threading.Thread(target=scheduler.run_forever)
     thread.start()
@@ -119,8 +161,11 @@ def test_silver_and_gold_run_on_each_new_bronze_commit_without_waiting_for_their
         log.mkdir(parents=True)
         for version in range(2):
             (log / f"{version:020d}.json").write_text("{}\n")
-            wait_for(lambda v=version: calls.count("gold") == v + 2, what=f"gold after bronze version {version}",
-                     interval_s=0.02)
+            wait_for(
+                lambda v=version: calls.count("gold") == v + 2,
+                what=f"gold after bronze version {version}",
+                interval_s=0.02,
+            )
         time.sleep(0.3)  # no new commit: nothing runs
     finally:
         stop.set()

@@ -52,12 +52,32 @@ def lake(tmp_path: Path) -> Path:
 def _dashboard(tmp_path: Path, lake: Path) -> Iterator[str]:
     """`python -m streamlit run dashboard/app.py` on a free port, refreshing every second."""
     port = _free_port()
-    env = {**os.environ, "LAKE_ROOT": str(lake), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-           "DASHBOARD_REFRESH_S": str(REFRESH_S)}
+    env = {
+        **os.environ,
+        "LAKE_ROOT": str(lake),
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "DASHBOARD_REFRESH_S": str(REFRESH_S),
+    }
     with (tmp_path / "streamlit.log").open("wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
-                                   "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                                  cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard/app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/_stcore/health"), timeout_s=30, what="streamlit health")
         yield f"http://127.0.0.1:{port}/"
@@ -101,9 +121,22 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
     chromium = shutil.which("chromium")
     assert chromium, "the browser test needs Debian's chromium: apt-get install -y chromium (scripts/test.sh does)"
     profile = tmp_path / "chromium-profile"
-    proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                             "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1400,1600",
-                             "--hide-scrollbars", "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "--window-size=1400,1600",
+            "--hide-scrollbars",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: (profile / "DevToolsActivePort").is_file(), timeout_s=30, what="chromium DevTools port")
         port = (profile / "DevToolsActivePort").read_text().split()[0]
@@ -128,8 +161,9 @@ def _page_lines(browser: DevTools) -> list[str]:
 def test_overview_kpis_in_headless_chromium(dashboard_url: str, browser: DevTools, lake: Path, tmp_path: Path) -> None:
     browser.call("Page.enable")
     browser.call("Page.navigate", url=dashboard_url)
-    wait_for(lambda: {"Energy (kWh)", "Active devices"} <= set(_page_lines(browser)), timeout_s=45,
-             what="the KPI cards")
+    wait_for(
+        lambda: {"Energy (kWh)", "Active devices"} <= set(_page_lines(browser)), timeout_s=45, what="the KPI cards"
+    )
     text = browser.text()
     plots = "document.querySelectorAll('.js-plotly-plot .main-svg').length"
     wait_for(lambda: browser.evaluate(plots) >= 5, timeout_s=30, what="the Overview's plotly charts to draw")
@@ -145,8 +179,11 @@ def test_overview_kpis_in_headless_chromium(dashboard_url: str, browser: DevTool
     # a gold run commits more energy for today: the page refreshes itself, no reload
     extra = [{**fx.energy_rows()[-1], "device_id": "d5", "energy_kwh": 2.0, "readings": 10}]
     fx.write_gold(make_settings(LAKE_ROOT=lake), "daily_energy_consumption", extra)
-    wait_for(lambda: _kpi(_page_lines(browser), "Energy (kWh)") == "10.00", timeout_s=10 * REFRESH_S,
-             what="the auto-refresh to show the new energy")
+    wait_for(
+        lambda: _kpi(_page_lines(browser), "Energy (kWh)") == "10.00",
+        timeout_s=10 * REFRESH_S,
+        what="the auto-refresh to show the new energy",
+    )
 
 
 def test_a_page_opened_on_an_empty_lake_fills_in_when_gold_arrives(browser: DevTools, tmp_path: Path) -> None:
@@ -156,6 +193,9 @@ def test_a_page_opened_on_an_empty_lake_fills_in_when_gold_arrives(browser: DevT
         browser.call("Page.navigate", url=url)
         wait_for(lambda: "No data yet" in browser.text(), timeout_s=45, what="the empty-lake message")
         fx.normal_lake(make_settings(LAKE_ROOT=lake))  # the first gold commits, while the page stays open
-        wait_for(lambda: _kpi(_page_lines(browser), "Energy (kWh)") != "", timeout_s=2 * REFRESH_S + 8,
-                 what="the page to fill in by itself within two refresh intervals (no reload)")
+        wait_for(
+            lambda: _kpi(_page_lines(browser), "Energy (kWh)") != "",
+            timeout_s=2 * REFRESH_S + 8,
+            what="the page to fill in by itself within two refresh intervals (no reload)",
+        )
         assert "No data yet" not in browser.text()

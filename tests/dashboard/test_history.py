@@ -24,16 +24,18 @@ def test_a_replay_of_2007_opens_on_its_day_with_minutes_and_healthy_devices(app_
     assert gold(settings, "telemetry_1min").height > 0
     at = run_app()
     captions = [c.value for c in at.caption]
-    assert (f"Today ({datetime.now(UTC).date().isoformat()}, UTC) has no data: the dashboard opened on 2007-03-01, the latest day with data."
-            ) in captions
+    assert (
+        f"Today ({datetime.now(UTC).date().isoformat()}, UTC) has no data: the dashboard opened on 2007-03-01, the latest day with data."
+    ) in captions
     assert "KPIs for 2007-03-01 (UTC), change against the day before" in captions
     kwh = gold(settings, "daily_energy_consumption")["energy_kwh"].sum()
     assert metrics(at)["Energy (kWh)"] == (f"{kwh:,.2f}", "")
     assert metrics(at)["Active devices"] == ("14", "")
     shown = figures(at)
     assert len(shown["Power, last 60 min"]["data"]) == 10  # 2007 minute rows of the 10 devices that measure power
-    assert any(c.startswith("Device health as of 2007-03-01 11:59:") and "No reading has arrived since" in c
-               for c in captions)
+    assert any(
+        c.startswith("Device health as of 2007-03-01 11:59:") and "No reading has arrived since" in c for c in captions
+    )
     health = gold(settings, "device_health_metrics").filter(pl.col("device_id").str.starts_with("dev_"))
     assert health.height == 14 and "offline" not in health["status"].to_list()
 
@@ -43,5 +45,6 @@ def test_the_overview_alert_card_counts_what_the_alerts_page_lists(app_env: Path
     # the fixture's alerts: two on 2026-11-20 (the Overview's day), one the day before
     assert metrics(run_app())["Alerts"] == ("2", "1")
     page = run_app("views/alerts.py")
-    assert any("3 alerts in the selected dates" in c.value and "2 of them on 2026-11-20" in c.value
-               for c in page.caption)
+    assert any(
+        "3 alerts in the selected dates" in c.value and "2 of them on 2026-11-20" in c.value for c in page.caption
+    )

@@ -26,12 +26,28 @@ def test_kpis_for_a_day_against_the_day_before() -> None:
 
 def test_homes_map_colours_a_home_by_its_worst_device() -> None:
     health = fx.frame("device_health_metrics", fx.health_rows())
-    expected = pl.DataFrame({
-        "home_id": ["h1", "h2"], "home_name": ["Home One", "Home Two"], "latitude": [52.52, 48.14],
-        "longitude": [13.40, 11.58], "devices": [2, 2], "healthy": [1, 0], "attention": [1, 0], "offline": [0, 1],
-        "critical": [0, 1], "avg_health": [82.5, 42.5], "worst_status": ["attention", "critical"]},
-        schema_overrides={"devices": pl.UInt32, "healthy": pl.UInt32, "attention": pl.UInt32, "offline": pl.UInt32,
-                          "critical": pl.UInt32})
+    expected = pl.DataFrame(
+        {
+            "home_id": ["h1", "h2"],
+            "home_name": ["Home One", "Home Two"],
+            "latitude": [52.52, 48.14],
+            "longitude": [13.40, 11.58],
+            "devices": [2, 2],
+            "healthy": [1, 0],
+            "attention": [1, 0],
+            "offline": [0, 1],
+            "critical": [0, 1],
+            "avg_health": [82.5, 42.5],
+            "worst_status": ["attention", "critical"],
+        },
+        schema_overrides={
+            "devices": pl.UInt32,
+            "healthy": pl.UInt32,
+            "attention": pl.UInt32,
+            "offline": pl.UInt32,
+            "critical": pl.UInt32,
+        },
+    )
     assert_frame_equal(metrics.homes_map(health), expected, check_column_order=False)
 
 
@@ -45,8 +61,13 @@ def test_offline_ranks_below_critical_and_homes_without_position_are_left_out() 
 
 def test_quarantine_by_rule_leaves_out_warn_rules() -> None:
     quality = fx.frame("data_quality_daily", fx.quality_rows())
-    expected = pl.DataFrame({"date": [fx.DAY1, fx.DAY1, fx.DAY2],
-                             "rule": ["invalid_json", "unknown_device", "invalid_json"], "rows": [3, 2, 5]})
+    expected = pl.DataFrame(
+        {
+            "date": [fx.DAY1, fx.DAY1, fx.DAY2],
+            "rule": ["invalid_json", "unknown_device", "invalid_json"],
+            "rows": [3, 2, 5],
+        }
+    )
     assert_frame_equal(metrics.quarantine_by_rule(quality), expected)
 
 
@@ -64,11 +85,13 @@ def test_history_and_health_notes_say_what_the_numbers_are_relative_to() -> None
     assert metrics.history_note(date(2026, 11, 30), date(2026, 11, 30)) is None
     assert metrics.history_note(None, date(2026, 11, 30)) is None
     assert metrics.history_note(date(2007, 3, 1), date(2026, 11, 30)) == (
-        "Today (2026-11-30, UTC) has no data: the dashboard opened on 2007-03-01, the latest day with data.")
+        "Today (2026-11-30, UTC) has no data: the dashboard opened on 2007-03-01, the latest day with data."
+    )
     health = fx.frame("device_health_metrics", fx.health_rows())
     assert metrics.health_as_of(health) == fx.NOW  # the newest last_seen, not after computed_at
-    assert metrics.health_as_of(health.with_columns(computed_at=pl.lit(fx.NOW - timedelta(minutes=5)))) == \
-        fx.NOW - timedelta(minutes=5)
+    assert metrics.health_as_of(
+        health.with_columns(computed_at=pl.lit(fx.NOW - timedelta(minutes=5)))
+    ) == fx.NOW - timedelta(minutes=5)
     as_of = datetime(2007, 3, 1, 1, 59, 54, tzinfo=UTC)
     live = metrics.health_note(as_of, as_of + timedelta(seconds=20), silent_after_s=300)
     assert live == "Device health as of 2007-03-01 01:59:54 UTC, the fleet's newest reading."

@@ -60,12 +60,21 @@ def test_overview_filters_narrow_the_numbers(app_env: Path) -> None:
 def test_overview_charts_hold_the_fixture_values(app_env: Path) -> None:
     fx.normal_lake(make_settings(LAKE_ROOT=app_env))
     charts = figures(run_app())
-    assert set(charts) >= {"Energy by device type (kWh)", "Health score vs failure risk",
-                           "Devices operational (healthy + attention)", "Homes by worst device status",
-                           "Temperature, last 60 min", "Power, last 60 min"}
+    assert set(charts) >= {
+        "Energy by device type (kWh)",
+        "Health score vs failure risk",
+        "Devices operational (healthy + attention)",
+        "Homes by worst device status",
+        "Temperature, last 60 min",
+        "Power, last 60 min",
+    }
     bar = charts["Energy by device type (kWh)"]["data"][0]
-    assert dict(zip(bar["x"], bar["y"], strict=True)) == {"energy_meter": 7.0, "smart_plug": 4.5, "thermostat": 2.5,
-                                                          "security_camera": 0.5}
+    assert dict(zip(bar["x"], bar["y"], strict=True)) == {
+        "energy_meter": 7.0,
+        "smart_plug": 4.5,
+        "thermostat": 2.5,
+        "security_camera": 0.5,
+    }
     gauge = charts["Devices operational (healthy + attention)"]["data"][0]
     assert gauge["value"] == 50.0
     homes = charts["Homes by worst device status"]["data"]
@@ -175,12 +184,18 @@ def test_refresh_rereads_only_tables_whose_version_changed(app_env: Path, monkey
 
 
 @pytest.mark.integration
-def test_kafka_page_topics_groups_and_message_browser(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kafka_page_topics_groups_and_message_browser(
+    kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     topic, group = kafka_settings.telemetry_topic, kafka_settings.bronze_consumer_group
-    produce_raw(kafka_settings, [f"m{i}".encode() for i in range(30)], keys=[b"same-key"] * 30,
-                headers=[[("source", f"s{i % 3}".encode())] for i in range(30)])
+    produce_raw(
+        kafka_settings,
+        [f"m{i}".encode() for i in range(30)],
+        keys=[b"same-key"] * 30,
+        headers=[[("source", f"s{i % 3}".encode())] for i in range(30)],
+    )
     ends = {p: end for p, end in kafka_io.end_offsets(kafka_settings, topic).items() if end}
-    (partition, end), = ends.items()
+    ((partition, end),) = ends.items()
     consumer = KafkaConsumer(**kafka_io.client_config(kafka_settings), group_id=group, enable_auto_commit=False)
     consumer.commit({TopicPartition(topic, partition): OffsetAndMetadata(12, "", -1)})
     consumer.close()
@@ -270,13 +285,29 @@ def test_pipeline_page_shows_records_lost_at_the_source_and_no_plain_reconciled(
     assert metrics(at)["Reconciled"][0] == "with gaps"
 
 
-def episode_change(episode: str, change: str, *, device: str, kind: str, severity: str, start: datetime,
-                   changed: datetime, batch: int) -> dict:
-    return {"change_id": f"{episode}-{change}", "episode_id": episode, "severity": severity, "device_id": device,
-            "kind": kind, "home_id": "h1", "device_type": "environment_sensor", "change": change, "started_at": start,
-            "changed_at": changed, "resolved_at": changed if change == "resolve" else None, "value": 60.0,
-            "peak": 80.0, "threshold": 50.0, "event_id": None, "bucket": None, "batch": batch,
-            "recorded_at": changed}
+def episode_change(
+    episode: str, change: str, *, device: str, kind: str, severity: str, start: datetime, changed: datetime, batch: int
+) -> dict:
+    return {
+        "change_id": f"{episode}-{change}",
+        "episode_id": episode,
+        "severity": severity,
+        "device_id": device,
+        "kind": kind,
+        "home_id": "h1",
+        "device_type": "environment_sensor",
+        "change": change,
+        "started_at": start,
+        "changed_at": changed,
+        "resolved_at": changed if change == "resolve" else None,
+        "value": 60.0,
+        "peak": 80.0,
+        "threshold": 50.0,
+        "event_id": None,
+        "bucket": None,
+        "batch": batch,
+        "recorded_at": changed,
+    }
 
 
 def test_open_critical_episodes_show_in_a_banner_on_every_page_and_the_alerts_page_lists_all(app_env: Path) -> None:
@@ -284,22 +315,65 @@ def test_open_critical_episodes_show_in_a_banner_on_every_page_and_the_alerts_pa
     fx.quarantine_lake(settings)
     start = datetime.now(UTC) - timedelta(minutes=3)
     path = tables.ALERT_EPISODES.path(settings)
-    rows = [episode_change("e1", "open", device="d1", kind="high_co", severity="critical", start=start,
-                           changed=start + timedelta(seconds=5), batch=1),
-            episode_change("e2", "open", device="d2", kind="high_power", severity="critical", start=start,
-                           changed=start + timedelta(seconds=5), batch=1),
-            episode_change("e2", "resolve", device="d2", kind="high_power", severity="critical", start=start,
-                           changed=start + timedelta(seconds=65), batch=2)]
+    rows = [
+        episode_change(
+            "e1",
+            "open",
+            device="d1",
+            kind="high_co",
+            severity="critical",
+            start=start,
+            changed=start + timedelta(seconds=5),
+            batch=1,
+        ),
+        episode_change(
+            "e2",
+            "open",
+            device="d2",
+            kind="high_power",
+            severity="critical",
+            start=start,
+            changed=start + timedelta(seconds=5),
+            batch=1,
+        ),
+        episode_change(
+            "e2",
+            "resolve",
+            device="d2",
+            kind="high_power",
+            severity="critical",
+            start=start,
+            changed=start + timedelta(seconds=65),
+            batch=2,
+        ),
+    ]
     delta_io.write(path, pl.DataFrame(rows, schema=tables.ALERT_EPISODES.schema))
     for name in ("overview", "devices", "alerts", "pipeline"):
         banners = [e.value for e in run_app(f"views/{name}.py", errors_expected=True).error]
         assert len(banners) == 1 and banners[0].startswith("1 open critical alert: **d1** high co since"), name
     listed = table_with(run_app("views/alerts.py", errors_expected=True), "state", "duration_s")
-    assert listed.sort_values("device_id")[["device_id", "state"]].values.tolist() == [["d1", "open"],
-                                                                                      ["d2", "resolved"]]
+    assert listed.sort_values("device_id")[["device_id", "state"]].values.tolist() == [
+        ["d1", "open"],
+        ["d2", "resolved"],
+    ]
     assert listed.set_index("device_id").loc["d2", "duration_s"] == 65.0
     assert listed.set_index("device_id").loc["d1", "duration_s"] >= 180.0
-    delta_io.write(path, pl.DataFrame([episode_change("e1", "resolve", device="d1", kind="high_co", severity="critical",
-                                                      start=start, changed=datetime.now(UTC), batch=3)],
-                                      schema=tables.ALERT_EPISODES.schema))
+    delta_io.write(
+        path,
+        pl.DataFrame(
+            [
+                episode_change(
+                    "e1",
+                    "resolve",
+                    device="d1",
+                    kind="high_co",
+                    severity="critical",
+                    start=start,
+                    changed=datetime.now(UTC),
+                    batch=3,
+                )
+            ],
+            schema=tables.ALERT_EPISODES.schema,
+        ),
+    )
     assert not page("overview").error  # resolved: the banner is gone

@@ -65,17 +65,25 @@ def check_against_ledger(settings: Settings, ledger_path: Path) -> dict[str, int
     """Gold and silver against the producer's own record of what it sent; returns the totals compared."""
     ledger = pl.read_csv(ledger_path, try_parse_dates=True).group_by("device_id", "date").agg(pl.all().sum())
     gold = delta_io.read(tables.DAILY_ENERGY.path(settings))
-    joined = ledger.join(gold.select("device_id", "date", "readings", "energy_kwh"), on=["device_id", "date"],
-                         how="full", coalesce=True).fill_null(0)
-    mismatched = joined.filter((pl.col("readings") != pl.col("events"))
-                               | ((pl.col("energy_kwh") * 1000 - pl.col("energy_wh")).abs() > 1e-3))
+    joined = ledger.join(
+        gold.select("device_id", "date", "readings", "energy_kwh"), on=["device_id", "date"], how="full", coalesce=True
+    ).fill_null(0)
+    mismatched = joined.filter(
+        (pl.col("readings") != pl.col("events")) | ((pl.col("energy_kwh") * 1000 - pl.col("energy_wh")).abs() > 1e-3)
+    )
     assert mismatched.is_empty(), f"gold differs from the ledger:\n{mismatched}"
     faults = [c for c in ledger.columns if c.startswith("fault_") and c not in ("fault_duplicate", "fault_late_event")]
     log = delta_io.read(tables.RUN_LOG.path(settings))
-    expected = {"events": int(ledger["events"].sum()), "quarantined": int(ledger.select(faults).sum().sum_horizontal()[0]),
-                "duplicates": int(ledger["fault_duplicate"].sum())}
-    actual = {"events": int(log["silver_rows"].sum()), "quarantined": int(log["quarantined_rows"].sum()),
-              "duplicates": int(log["duplicate_rows"].sum())}
+    expected = {
+        "events": int(ledger["events"].sum()),
+        "quarantined": int(ledger.select(faults).sum().sum_horizontal()[0]),
+        "duplicates": int(ledger["fault_duplicate"].sum()),
+    }
+    actual = {
+        "events": int(log["silver_rows"].sum()),
+        "quarantined": int(log["quarantined_rows"].sum()),
+        "duplicates": int(log["duplicate_rows"].sum()),
+    }
     assert actual == expected
     assert log["reconciled"].all()
     silver = delta_io.read(tables.SILVER.path(settings), columns=["event_id"])

@@ -31,8 +31,18 @@ def test_gold_reconciles_with_what_the_producer_sent(kafka_settings, tmp_path):
     pipeline.start("ingest")
     pipeline.start("scheduler")
     try:
-        producer = produce(kafka_settings, tmp_path / "ledger.csv", *FLEET, "--end", "2026-11-23T01:00:00Z",
-                           "--interval", "30", "--bad-fraction", "0.03", log=tmp_path / "producer.log")
+        producer = produce(
+            kafka_settings,
+            tmp_path / "ledger.csv",
+            *FLEET,
+            "--end",
+            "2026-11-23T01:00:00Z",
+            "--interval",
+            "30",
+            "--bad-fraction",
+            "0.03",
+            log=tmp_path / "producer.log",
+        )
         assert producer.wait(timeout=300) == 0, (tmp_path / "producer.log").read_text()[-2000:]
         wait_drained(kafka_settings)
     finally:
@@ -56,8 +66,18 @@ def test_sigkill_of_ingest_scheduler_and_broker_loses_and_duplicates_nothing(tmp
     try:
         pipeline.start("ingest")
         pipeline.start("scheduler")
-        producer = produce(settings, tmp_path / "ledger.csv", *FLEET, "--end", "2026-11-23T02:00:00Z", "--interval",
-                           "20", "--bad-fraction", "0.03", log=tmp_path / "producer.log")
+        producer = produce(
+            settings,
+            tmp_path / "ledger.csv",
+            *FLEET,
+            "--end",
+            "2026-11-23T02:00:00Z",
+            "--interval",
+            "20",
+            "--bad-fraction",
+            "0.03",
+            log=tmp_path / "producer.log",
+        )
         for name in ("ingest", "scheduler", "ingest", "scheduler"):
             time.sleep(rng.uniform(0.5, 3.0))  # a random moment is the point: no condition to await
             pipeline.kill(name)
@@ -65,7 +85,9 @@ def test_sigkill_of_ingest_scheduler_and_broker_loses_and_duplicates_nothing(tmp
         assert producer.wait(timeout=300) == 0, (tmp_path / "producer.log").read_text()[-2000:]
         time.sleep(rng.uniform(0.5, 2.0))
         os.kill(broker.pid(), signal.SIGKILL)  # the ingest and the scheduler keep running through the outage
-        wait_for(lambda: not port_open(broker.host, broker.port), timeout_s=30, what="the killed broker's port to close")
+        wait_for(
+            lambda: not port_open(broker.host, broker.port), timeout_s=30, what="the killed broker's port to close"
+        )
         broker.start()
         wait_drained(settings, timeout_s=300)
     finally:
@@ -81,9 +103,17 @@ def test_replayed_real_dataset_matches_pandas(kafka_settings, tmp_path):
     pipeline.start("ingest")
     pipeline.start("scheduler")
     try:
-        producer = produce(kafka_settings, tmp_path / "ledger.csv", "--replay", str(REPLAY_CSV), "--replay-config",
-                           str(REPO / "config" / "replay" / "iot_env_telemetry.toml"), "--speed", "0",
-                           log=tmp_path / "producer.log")
+        producer = produce(
+            kafka_settings,
+            tmp_path / "ledger.csv",
+            "--replay",
+            str(REPLAY_CSV),
+            "--replay-config",
+            str(REPO / "config" / "replay" / "iot_env_telemetry.toml"),
+            "--speed",
+            "0",
+            log=tmp_path / "producer.log",
+        )
         assert producer.wait(timeout=300) == 0, (tmp_path / "producer.log").read_text()[-2000:]
         wait_drained(kafka_settings)
     finally:
@@ -91,12 +121,27 @@ def test_replayed_real_dataset_matches_pandas(kafka_settings, tmp_path):
     raw = pd.read_csv(REPLAY_CSV).drop_duplicates()  # its duplicated message is one reading: silver drops the copy
     raw["date"] = pd.to_datetime(raw["ts"], unit="s", utc=True).dt.date
     raw["device_id"] = raw["device"].str.replace("iot-device-", "iot_env_sensor_", regex=False)
-    expected = raw.groupby(["device_id", "date"]).agg(readings=("temp", "size"), avg_temperature_c=("temp", "mean"),
-                                                      min_temperature_c=("temp", "min"),
-                                                      max_temperature_c=("temp", "max")).reset_index()
-    gold = (delta_io.read(tables.DAILY_ENERGY.path(kafka_settings))
-            .select(expected.columns).sort("device_id", "date").to_pandas())
+    expected = (
+        raw.groupby(["device_id", "date"])
+        .agg(
+            readings=("temp", "size"),
+            avg_temperature_c=("temp", "mean"),
+            min_temperature_c=("temp", "min"),
+            max_temperature_c=("temp", "max"),
+        )
+        .reset_index()
+    )
+    gold = (
+        delta_io.read(tables.DAILY_ENERGY.path(kafka_settings))
+        .select(expected.columns)
+        .sort("device_id", "date")
+        .to_pandas()
+    )
     gold["date"] = gold["date"].dt.date
     assert len(gold) == len(expected) == 3 * expected["date"].nunique()
-    pd.testing.assert_frame_equal(gold.reset_index(drop=True), expected.sort_values(["device_id", "date"])
-                                  .reset_index(drop=True), check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        gold.reset_index(drop=True),
+        expected.sort_values(["device_id", "date"]).reset_index(drop=True),
+        check_dtype=False,
+        rtol=1e-9,
+    )

@@ -22,12 +22,15 @@ def _cut_to_first_line(text: str) -> str:
     return text.splitlines()[0] + "\n"
 
 
-@pytest.mark.parametrize(("damage", "problem"), [
-    (lambda text: "", "empty"),
-    (lambda text: text[: len(text) // 2], "cut or unparsable"),
-    (_cut_to_first_line, "cut: holds 0 of the 1 add actions"),
-    (lambda text: "not json\n", "cut or unparsable"),
-])
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda text: "", "empty"),
+        (lambda text: text[: len(text) // 2], "cut or unparsable"),
+        (_cut_to_first_line, "cut: holds 0 of the 1 add actions"),
+        (lambda text: "not json\n", "cut or unparsable"),
+    ],
+)
 def test_a_damaged_newest_commit_is_one_line_naming_the_file_and_the_fix(tmp_path, damage, problem):
     path, newest = _table(tmp_path)
     newest.write_text(damage(newest.read_text()))

@@ -12,10 +12,24 @@ from tests.races import commit_in_turn, run_both
 
 
 def _devices(*ids: str) -> pl.DataFrame:
-    return pl.DataFrame([{"device_id": d, "device_type": "smart_plug", "home_id": "h9", "location": "office",
-                          "installation_date": date(2026, 1, 1), "manufacturer": "m", "model": "p",
-                          "home_name": "Home Nine", "latitude": 1.0, "longitude": 2.0} for d in ids],
-                        schema=tables.DEVICES.schema)
+    return pl.DataFrame(
+        [
+            {
+                "device_id": d,
+                "device_type": "smart_plug",
+                "home_id": "h9",
+                "location": "office",
+                "installation_date": date(2026, 1, 1),
+                "manufacturer": "m",
+                "model": "p",
+                "home_name": "Home Nine",
+                "latitude": 1.0,
+                "longitude": 2.0,
+            }
+            for d in ids
+        ],
+        schema=tables.DEVICES.schema,
+    )
 
 
 def test_two_registrations_planned_on_one_version_both_land(settings, monkeypatch):

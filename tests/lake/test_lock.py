@@ -47,8 +47,12 @@ def _say(proc: subprocess.Popen, line: str) -> str:
 
 def test_two_takers_of_a_stale_lock_at_the_same_instant_never_both_hold_it(tmp_path: Path):
     path = tmp_path / ".etl.lock"
-    takers = [subprocess.Popen([sys.executable, "-c", TAKER, str(path)], cwd=REPO, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    takers = [
+        subprocess.Popen(
+            [sys.executable, "-c", TAKER, str(path)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     try:
         for _ in range(40):
             path.write_text(str(_dead_pid()))  # a holder killed with -9 left its pid behind
@@ -69,8 +73,9 @@ def test_two_takers_of_a_stale_lock_at_the_same_instant_never_both_hold_it(tmp_p
 
 def test_a_holder_killed_with_sigkill_leaves_a_lock_the_next_taker_gets_at_once(tmp_path: Path):
     path = tmp_path / ".etl.lock"
-    holder = subprocess.Popen([sys.executable, "-c", TAKER, str(path)], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", TAKER, str(path)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert _say(holder, f"go {time.time()}") == "held"
     holder.kill()
     holder.wait(30)

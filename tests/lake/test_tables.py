@@ -38,9 +38,16 @@ def test_a_table_is_declared_once():
 @pytest.fixture
 def throwaway() -> Iterator[tables.Table]:
     """A gold table declared in the registry only (no stage writes it)."""
-    table = tables.register(tables.Table(
-        layer="gold", name="throwaway", row="one test value per date", schema={"date": pl.Date(), "value": pl.Int64()},
-        partition_by=("date",), markers={tables.SILVER.key: "gold:throwaway"}))
+    table = tables.register(
+        tables.Table(
+            layer="gold",
+            name="throwaway",
+            row="one test value per date",
+            schema={"date": pl.Date(), "value": pl.Int64()},
+            partition_by=("date",),
+            markers={tables.SILVER.key: "gold:throwaway"},
+        )
+    )
     yield table
     tables.unregister(table.key)
 
@@ -48,8 +55,9 @@ def throwaway() -> Iterator[tables.Table]:
 def test_a_registered_table_is_in_status_maintenance_and_the_pipeline_page(throwaway, app_env):
     settings = make_settings(LAKE_ROOT=app_env, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     frame = pl.DataFrame({"date": [date(2026, 11, 1), date(2026, 11, 2)], "value": [1, 2]}, schema=throwaway.schema)
-    delta_io.write(throwaway.path(settings), frame, partition_by=throwaway.partition_by,
-                   app_transactions={throwaway.marker(): 7})
+    delta_io.write(
+        throwaway.path(settings), frame, partition_by=throwaway.partition_by, app_transactions={throwaway.marker(): 7}
+    )
 
     checks = {check.name: check for check in status.checks(settings)}
     # version 0 is the table created empty (delta_io._first_version), version 1 the first write

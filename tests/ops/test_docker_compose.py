@@ -67,8 +67,10 @@ def test_object_store_is_optional_loopback_only_and_never_open():
     assert "-master.telemetry=false" in command
     # credentials come from `scripts/object_store.sh env`; never a required variable (it would break `up` for
     # every service, profiles or not) and never hard-coded
-    assert store["environment"] == {"AWS_ACCESS_KEY_ID": "${AWS_ACCESS_KEY_ID:-}",
-                                    "AWS_SECRET_ACCESS_KEY": "${AWS_SECRET_ACCESS_KEY:-}"}
+    assert store["environment"] == {
+        "AWS_ACCESS_KEY_ID": "${AWS_ACCESS_KEY_ID:-}",
+        "AWS_SECRET_ACCESS_KEY": "${AWS_SECRET_ACCESS_KEY:-}",
+    }
     guard = store["entrypoint"][2]
     assert 'test -n "$$AWS_ACCESS_KEY_ID" -a -n "$$AWS_SECRET_ACCESS_KEY"' in guard and "exit 2" in guard
     assert "object-store-data" in compose()["volumes"]

@@ -17,8 +17,13 @@ def test_produce_and_consume_round_trip(kafka_settings):
         producer.send(topic, key=f"dev-{i % 7}".encode(), value=f"v{i}".encode())
     producer.flush()
     producer.close()
-    consumer = KafkaConsumer(topic, **client_config(kafka_settings), group_id=kafka_settings.bronze_consumer_group,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        topic,
+        **client_config(kafka_settings),
+        group_id=kafka_settings.bronze_consumer_group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     received = []
     while len(received) < 100:
         for records in consumer.poll(timeout_ms=5000).values():
@@ -36,17 +41,25 @@ def test_produce_and_consume_round_trip(kafka_settings):
 
 
 def test_ensure_topic_is_idempotent(kafka_bootstrap):
-    settings = make_settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, TELEMETRY_TOPIC=f"t.{uuid.uuid4().hex[:8]}",
-                             TELEMETRY_PARTITIONS=3)
+    settings = make_settings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, TELEMETRY_TOPIC=f"t.{uuid.uuid4().hex[:8]}", TELEMETRY_PARTITIONS=3
+    )
     assert ensure_topic(settings) is True
     assert ensure_topic(settings) is False
     assert len(end_offsets(settings, settings.telemetry_topic)) == 3
 
 
 def test_missing_broker_is_one_clear_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "scripts.topic_admin", "ensure"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.topic_admin", "ensure"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: Kafka broker not reachable at 127.0.0.1:1 (KafkaTimeoutError): start it with ./start.sh "
-        "(or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"]
+        "(or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"
+    ]

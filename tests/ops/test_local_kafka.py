@@ -27,8 +27,13 @@ def _count(bootstrap: str, topic: str) -> int:
 
 
 def test_data_survives_stop_start_and_sigkill(tmp_path):
-    broker = LocalKafka(home=REPO / ".kafka", version=Settings().kafka_version, port=free_port(),
-                        controller_port=free_port(), state_home=tmp_path)
+    broker = LocalKafka(
+        home=REPO / ".kafka",
+        version=Settings().kafka_version,
+        port=free_port(),
+        controller_port=free_port(),
+        state_home=tmp_path,
+    )
     assert broker.start() is True
     try:
         assert broker.start() is False  # second start while running: says so
@@ -62,8 +67,13 @@ def test_missing_java_or_maven_is_one_line(tmp_path, monkeypatch):
 def test_a_cluster_id_starting_with_a_dash_formats_and_starts(tmp_path, monkeypatch):
     """About one random id in 64 starts with '-', which the storage tool once read as an option."""
     monkeypatch.setattr(local_kafka, "new_cluster_id", lambda: "-bcdefghijklmnopqrstuv")
-    broker = LocalKafka(home=REPO / ".kafka", version=Settings().kafka_version, port=free_port(),
-                        controller_port=free_port(), state_home=tmp_path)
+    broker = LocalKafka(
+        home=REPO / ".kafka",
+        version=Settings().kafka_version,
+        port=free_port(),
+        controller_port=free_port(),
+        state_home=tmp_path,
+    )
     try:
         assert broker.start() is True
         meta = (broker.state_dir / "data" / "meta.properties").read_text()

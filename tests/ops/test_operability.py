@@ -41,9 +41,15 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
     (clone / ".venv").symlink_to(REPO / ".venv")  # installing requirements is proven by CI's own fresh clone
     (tmp_path / "kafka").mkdir()
     (tmp_path / "kafka" / "lib").symlink_to(REPO / ".kafka" / "lib")
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "DASHBOARD_PORT": str(free_port()),
-           "KAFKA_HOME": str(tmp_path / "kafka"), "SILVER_INTERVAL_S": "2", "GOLD_INTERVAL_S": "3",
-           "BRONZE_FLUSH_SECONDS": "1"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "DASHBOARD_PORT": str(free_port()),
+        "KAFKA_HOME": str(tmp_path / "kafka"),
+        "SILVER_INTERVAL_S": "2",
+        "GOLD_INTERVAL_S": "3",
+        "BRONZE_FLUSH_SECONDS": "1",
+    }
     env.pop("LAKE_ROOT", None)
     try:
         start = subprocess.run(["./start.sh"], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
@@ -58,12 +64,16 @@ def test_start_status_stop_from_a_clean_clone(tmp_path):
         for component in ("kafka", "ingest", "sentinel", "scheduler", "dashboard", "producer", "topic"):
             assert f"OK  {component}" in report
         ours = {p.pid for p in _processes_in(clone) + _processes_in(tmp_path / "kafka")}
-        listening = [c.laddr for c in psutil.net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN and c.pid in ours]
+        listening = [
+            c.laddr for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours
+        ]
         assert listening and all(_loopback(addr.ip) for addr in listening), listening
         gold = clone / "data" / "gold" / "daily_energy_consumption"
-        wait_for(lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
-               timeout_s=180, what="rows in gold")
+        wait_for(
+            lambda: delta_io.open_table(gold) is not None and len(delta_io.read(gold)) > 0,
+            timeout_s=180,
+            what="rows in gold",
+        )
         again = subprocess.run(["./start.sh"], cwd=clone, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and again.stdout.count("already running") == len(stack.components(Settings()))
     finally:

@@ -13,13 +13,18 @@ def test_start_with_the_dashboard_port_taken_names_the_port_and_the_setting(tmp_
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {**os.environ, "LAKE_ROOT": str(tmp_path / "lake"), "DASHBOARD_PORT": str(port),
-               "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+        env = {
+            **os.environ,
+            "LAKE_ROOT": str(tmp_path / "lake"),
+            "DASHBOARD_PORT": str(port),
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        }
         result = subprocess.run(["./start.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: dashboard cannot start: port {port} is taken by another program; stop it, or set DASHBOARD_PORT "
-        "to a free port")
+        "to a free port"
+    )
     assert "started" not in result.stdout  # nothing was started
 
 

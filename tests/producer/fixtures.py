@@ -25,7 +25,9 @@ def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
-def simulate(homes: int = 3, *, seed: int = 7, ticks: int = 5, interval_ms: int = 1000) -> tuple[Simulator, pl.DataFrame]:
+def simulate(
+    homes: int = 3, *, seed: int = 7, ticks: int = 5, interval_ms: int = 1000
+) -> tuple[Simulator, pl.DataFrame]:
     """A simulator of a small synthetic fleet and the events of `ticks` consecutive readings."""
     sim = Simulator(synthetic_fleet(homes, seed=seed), seed=seed)
     frame = sim.frame([sim.step(T0_MS + k * interval_ms) for k in range(ticks)])
@@ -56,12 +58,15 @@ def read_topic(settings: Settings, *, topic: str | None = None) -> list[tuple[in
 
 def tiny_csv(path: Path) -> Path:
     """A CSV of 5 readings of two devices, out of time order, with a power column in kW, and its mapping."""
-    path.write_text("when,unit,t,kw\n"
-                    "2026-01-01 00:00:10,a,20.5,1.0\n"
-                    "2026-01-01 00:00:00,a,20.0,2.0\n"
-                    "2026-01-01 00:00:05,b,19.0,0.5\n"
-                    "2026-01-01 00:01:00,b,19.5,0.25\n"
-                    "2026-01-01 00:00:20,a,21.0,1.5\n", encoding="utf-8")
+    path.write_text(
+        "when,unit,t,kw\n"
+        "2026-01-01 00:00:10,a,20.5,1.0\n"
+        "2026-01-01 00:00:00,a,20.0,2.0\n"
+        "2026-01-01 00:00:05,b,19.0,0.5\n"
+        "2026-01-01 00:01:00,b,19.5,0.25\n"
+        "2026-01-01 00:00:20,a,21.0,1.5\n",
+        encoding="utf-8",
+    )
     path.with_suffix(".toml").write_text(TINY_MAPPING, encoding="utf-8")
     return path
 

@@ -20,12 +20,30 @@ import pandas as pd
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 10, 25, 19, 0, tzinfo=UTC)  # 21:00 local (CEST)
 STEPS = 60  # readings 10 minutes apart: until 06:00 CET
-HEADER = ["Zeitstempel", "Geraet", "Typ", "Haushalt", "Wohnung", "Raum", "Leistung_kW", "Intervall_mWh",
-          "Zaehlerstand_kWh", "Temperatur", "Feuchte", "Sollwert", "Bewegung", "Zustand", "Alarm"]
+HEADER = [
+    "Zeitstempel",
+    "Geraet",
+    "Typ",
+    "Haushalt",
+    "Wohnung",
+    "Raum",
+    "Leistung_kW",
+    "Intervall_mWh",
+    "Zaehlerstand_kWh",
+    "Temperatur",
+    "Feuchte",
+    "Sollwert",
+    "Bewegung",
+    "Zustand",
+    "Alarm",
+]
 DEVICES = {  # serial: (type code, home, home name, room)
-    "PLG-1": ("Steckdose", "H1", "Wohnung Nord", "Kueche"), "PLG-2": ("Steckdose", "H2", "Wohnung Sued", "Buero"),
-    "ZAE-1": ("Zaehler", "H1", "Wohnung Nord", "Keller"), "THM-1": ("Thermostat", "H1", "Wohnung Nord", "Bad"),
-    "THM-2": ("Thermostat", "H2", "Wohnung Sued", "Flur"), "SEN-1": ("Sensor", "H2", "Wohnung Sued", "Wohnzimmer"),
+    "PLG-1": ("Steckdose", "H1", "Wohnung Nord", "Kueche"),
+    "PLG-2": ("Steckdose", "H2", "Wohnung Sued", "Buero"),
+    "ZAE-1": ("Zaehler", "H1", "Wohnung Nord", "Keller"),
+    "THM-1": ("Thermostat", "H1", "Wohnung Nord", "Bad"),
+    "THM-2": ("Thermostat", "H2", "Wohnung Sued", "Flur"),
+    "SEN-1": ("Sensor", "H2", "Wohnung Sued", "Wohnzimmer"),
     "SEN-2": ("Sensor", "H1", "Wohnung Nord", "Schlafzimmer"),
 }
 MAPPING = """
@@ -94,8 +112,11 @@ def _row(serial: str, at: datetime, k: int, rng: np.random.Generator, meter: lis
         meter[0] = 0.0 if k == 30 else meter[0] + round(float(rng.uniform(0.01, 0.4)), 4)  # k = 30: restart
         row["Zaehlerstand_kWh"] = _num(meter[0])
     if kind == "Thermostat":
-        row.update(Temperatur=_num(round(float(rng.uniform(17, 23)), 2)),
-                   Feuchte=_num(round(float(rng.uniform(30, 60)), 1)), Sollwert="21")
+        row.update(
+            Temperatur=_num(round(float(rng.uniform(17, 23)), 2)),
+            Feuchte=_num(round(float(rng.uniform(30, 60)), 1)),
+            Sollwert="21",
+        )
     if kind == "Sensor":
         temperature = 21.0 if serial == "SEN-1" else 21.0 + k * 1e-6
         row.update(Temperatur=_num(temperature), Feuchte=_num(45.5), Bewegung=str(int(k % 7 == 0)))
@@ -148,11 +169,27 @@ def oracle(csv: Path) -> pd.DataFrame:
     meter_wh = raw["Zaehlerstand_kWh"] * 1000
     step = meter_wh - meter_wh.groupby(raw["Geraet"]).ffill().groupby(raw["Geraet"]).shift()
     cumulative = step.where(step >= 0, 0.0).where(meter_wh.notna())
-    raw["energy_wh"] = np.select([raw["Typ"] == "Steckdose", raw["Typ"] == "Zaehler", raw["Typ"] == "Thermostat"],
-                                 [raw["Intervall_mWh"] / 1000, cumulative, integrated.where(power_w.notna())], np.nan)
-    raw["device_id"] = raw["Geraet"].map({"PLG-1": "fx_plug_1", "PLG-2": "fx_plug_2", "ZAE-1": "fx_meter_1",
-                                         "THM-1": "fx_thermo_1", "THM-2": "fx_thermo_2", "SEN-1": "fx_sensor_1",
-                                         "SEN-2": "fx_sensor_2"})
+    raw["energy_wh"] = np.select(
+        [raw["Typ"] == "Steckdose", raw["Typ"] == "Zaehler", raw["Typ"] == "Thermostat"],
+        [raw["Intervall_mWh"] / 1000, cumulative, integrated.where(power_w.notna())],
+        np.nan,
+    )
+    raw["device_id"] = raw["Geraet"].map(
+        {
+            "PLG-1": "fx_plug_1",
+            "PLG-2": "fx_plug_2",
+            "ZAE-1": "fx_meter_1",
+            "THM-1": "fx_thermo_1",
+            "THM-2": "fx_thermo_2",
+            "SEN-1": "fx_sensor_1",
+            "SEN-2": "fx_sensor_2",
+        }
+    )
     raw["date"] = raw["utc"].dt.date
-    return (raw.groupby(["device_id", "date"]).agg(readings=("Geraet", "size"), energy_wh=("energy_wh", "sum"))
-            .reset_index().sort_values(["device_id", "date"]).reset_index(drop=True))
+    return (
+        raw.groupby(["device_id", "date"])
+        .agg(readings=("Geraet", "size"), energy_wh=("energy_wh", "sum"))
+        .reset_index()
+        .sort_values(["device_id", "date"])
+        .reset_index(drop=True)
+    )

@@ -84,7 +84,9 @@ def _classify(value: bytes, seen: set[bytes], known: set[str], now: datetime) ->
         return "wrong_type"
     if event["device_id"] not in known:
         return "unknown_device"
-    if any(not lo <= event[m] <= hi for m, (lo, hi) in device_types()[event["device_type"]].ranges.items() if m in event):
+    if any(
+        not lo <= event[m] <= hi for m, (lo, hi) in device_types()[event["device_type"]].ranges.items() if m in event
+    ):
         return "out_of_range"
     ts = datetime.fromisoformat(event["timestamp"])
     if ts > now + timedelta(hours=1):
@@ -117,12 +119,20 @@ def test_replay_of_the_real_dataset_puts_every_row_in_the_topic(kafka_settings: 
     assert sum(end_offsets(kafka_settings, kafka_settings.telemetry_topic).values()) == rows
     catalog = load_catalog(kafka_settings)
     assert catalog.filter(pl.col("home_id") == "home_iot_lab")["device_id"].to_list() == [
-        "iot_env_sensor_01", "iot_env_sensor_02", "iot_env_sensor_03"]
+        "iot_env_sensor_01",
+        "iot_env_sensor_02",
+        "iot_env_sensor_03",
+    ]
 
 
 def test_sigterm_flushes_prints_a_summary_and_exits_zero(kafka_settings: Settings) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "producer.telemetry_sim", "--homes", "2", "--interval", "0.2"],
-                            cwd=REPO, env=env_of(kafka_settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producer.telemetry_sim", "--homes", "2", "--interval", "0.2"],
+        cwd=REPO,
+        env=env_of(kafka_settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     topic = kafka_settings.telemetry_topic
     try:
         wait_for(lambda: sum(end_offsets(kafka_settings, topic).values()) > 0, timeout_s=30, what="first records")
@@ -136,8 +146,13 @@ def test_sigterm_flushes_prints_a_summary_and_exits_zero(kafka_settings: Setting
 
 def test_unreachable_broker_gives_one_line_and_a_non_zero_exit(kafka_settings: Settings) -> None:
     env = env_of(kafka_settings, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
-    done = subprocess.run([sys.executable, "-m", "producer.telemetry_sim", "--events", "10"], cwd=REPO, env=env,
-                          capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "producer.telemetry_sim", "--events", "10"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Kafka broker not reachable at 127.0.0.1:1")

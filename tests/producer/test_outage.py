@@ -25,24 +25,54 @@ DELIVERY_TIMEOUT_S = 6
 
 def _summary(stdout: str) -> dict[str, int]:
     line = next(line for line in stdout.splitlines() if line.startswith("sent="))
-    return {k: int(v.rstrip("/s")) for k, v in (part.split("=") for part in line.split() if "=" in part)
-            if v.rstrip("/s").isdigit()}
+    return {
+        k: int(v.rstrip("/s"))
+        for k, v in (part.split("=") for part in line.split() if "=" in part)
+        if v.rstrip("/s").isdigit()
+    }
 
 
 def _backfill_then_kill_the_broker(tmp_path) -> tuple[LocalKafka, Settings, subprocess.Popen]:
     """A broker, a long backfill under way into it, and the broker SIGKILLed."""
-    broker = LocalKafka(home=REPO / ".kafka", version=Settings().kafka_version, port=free_port(),
-                        controller_port=free_port(), state_home=tmp_path / "broker")
+    broker = LocalKafka(
+        home=REPO / ".kafka",
+        version=Settings().kafka_version,
+        port=free_port(),
+        controller_port=free_port(),
+        state_home=tmp_path / "broker",
+    )
     broker.start()
-    settings = make_settings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, LAKE_ROOT=tmp_path / "lake",
-                             TELEMETRY_TOPIC=f"outage.{uuid.uuid4().hex[:8]}",
-                             PRODUCER_DELIVERY_TIMEOUT_S=DELIVERY_TIMEOUT_S, PRODUCER_STOP_TIMEOUT_S=5)
+    settings = make_settings(
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
+        LAKE_ROOT=tmp_path / "lake",
+        TELEMETRY_TOPIC=f"outage.{uuid.uuid4().hex[:8]}",
+        PRODUCER_DELIVERY_TIMEOUT_S=DELIVERY_TIMEOUT_S,
+        PRODUCER_STOP_TIMEOUT_S=5,
+    )
     ensure_topic(settings)
-    producer = subprocess.Popen([sys.executable, "-m", "producer.telemetry_sim", "--homes", "50", "--events",
-                                 "3000000", "--ledger", str(tmp_path / "ledger.csv")], cwd=REPO,
-                                env=env_of(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: sum(end_offsets(settings, settings.telemetry_topic).values()) > 20_000, timeout_s=120,
-             what="the backfill to be under way")
+    producer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "producer.telemetry_sim",
+            "--homes",
+            "50",
+            "--events",
+            "3000000",
+            "--ledger",
+            str(tmp_path / "ledger.csv"),
+        ],
+        cwd=REPO,
+        env=env_of(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(
+        lambda: sum(end_offsets(settings, settings.telemetry_topic).values()) > 20_000,
+        timeout_s=120,
+        what="the backfill to be under way",
+    )
     os.kill(broker.pid(), signal.SIGKILL)
     return broker, settings, producer
 

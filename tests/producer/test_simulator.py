@@ -39,7 +39,9 @@ def test_synthetic_fleet_is_deterministic_with_a_realistic_mix() -> None:
     assert fleet["device_id"].is_unique().all()
     assert fleet["home_id"].n_unique() == 50
     assert 6 <= fleet.height / 50 <= 10
-    per_home = fleet.group_by("home_id").agg(pl.col("device_type").filter(pl.col("device_type") == "energy_meter").len())
+    per_home = fleet.group_by("home_id").agg(
+        pl.col("device_type").filter(pl.col("device_type") == "energy_meter").len()
+    )
     assert per_home["device_type"].to_list() == [1] * 50  # one whole-home meter each
     assert set(fleet["device_type"]) == set(DEVICE_TYPES)
 
@@ -66,7 +68,9 @@ def test_energy_is_power_times_time_since_the_previous_reading() -> None:
     metered = frame.filter(pl.col("energy_wh").is_not_null()).sort("device_id", "seq")
     previous: dict[str, int] = {}
     positive = 0
-    for device_id, ts_ms, power_w, energy_wh in metered.select("device_id", "ts_ms", "power_w", "energy_wh").iter_rows():
+    for device_id, ts_ms, power_w, energy_wh in metered.select(
+        "device_id", "ts_ms", "power_w", "energy_wh"
+    ).iter_rows():
         dt_ms = ts_ms - previous[device_id] if device_id in previous else 0
         assert energy_wh == power_w * dt_ms / 3_600_000  # exactly: the documented formula, in IEEE doubles
         previous[device_id] = ts_ms
@@ -76,8 +80,11 @@ def test_energy_is_power_times_time_since_the_previous_reading() -> None:
 
 def test_seq_per_device_is_consecutive_and_offline_devices_send_nothing() -> None:
     sim, frame = simulate(homes=20, ticks=200)
-    gaps = frame.group_by("device_id").agg((pl.col("seq").diff().drop_nulls() != 1).sum().alias("bad"),
-                                           pl.len().alias("n"), pl.col("seq").max().alias("last"))
+    gaps = frame.group_by("device_id").agg(
+        (pl.col("seq").diff().drop_nulls() != 1).sum().alias("bad"),
+        pl.len().alias("n"),
+        pl.col("seq").max().alias("last"),
+    )
     assert gaps["bad"].sum() == 0
     assert (gaps["n"] == gaps["last"] + 1).all()
     assert frame.height < sim.n * 200  # some devices were offline for a while (probability 5e-4 per reading)
@@ -132,7 +139,9 @@ def test_each_fault_kind_breaks_what_it_says() -> None:
     ordered, _, values = encode(frame)
     kinds = np.arange(len(FAULT_KINDS) - 1)  # late_event is not an extra record
     rows = np.zeros(kinds.size, np.int64)
-    records = {r.kind: r for r in fault_records(ordered, values, rows, kinds, rng=np.random.default_rng(0), now_ms=T0_MS)}
+    records = {
+        r.kind: r for r in fault_records(ordered, values, rows, kinds, rng=np.random.default_rng(0), now_ms=T0_MS)
+    }
     source = orjson.loads(values[0])
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(records["invalid_json"].value)
@@ -147,7 +156,9 @@ def test_each_fault_kind_breaks_what_it_says() -> None:
     assert orjson.loads(records["future_timestamp"].value)["timestamp"] == "2026-01-02T00:00:00.000Z"
     assert FUTURE_BY_MS == 24 * 3600 * 1000
     unknown = orjson.loads(records["unknown_device"].value)
-    assert unknown["device_id"].startswith("unknown_") and records["unknown_device"].key == unknown["device_id"].encode()
+    assert (
+        unknown["device_id"].startswith("unknown_") and records["unknown_device"].key == unknown["device_id"].encode()
+    )
     assert records["duplicate"].value == values[0]
     fresh = [orjson.loads(records[k].value)["event_id"] for k in ("wrong_type", "out_of_range", "future_timestamp")]
     assert source["event_id"] not in fresh
@@ -166,15 +177,29 @@ def test_late_events_move_hours_back_and_stay_valid() -> None:
 def test_ledger_sums_events_energy_and_faults_per_device_and_day(tmp_path: Path) -> None:
     day1, day2 = T0_MS - 1000, T0_MS  # 2025-12-31 23:59:59 and 2026-01-01 00:00:00
     ledger = Ledger()
-    ledger.add_events(pl.DataFrame({"device_id": ["a", "a", "b", "a"], "ts_ms": [day1, day2, day2, day2],
-                                    "energy_wh": [1.5, 2.0, None, 0.25]}))
-    ledger.add_faults([FaultRecord(b"a", b"x", "duplicate", "a", day2), FaultRecord(b"z", b"{", "invalid_json", "b", day2)],
-                      pl.DataFrame({"device_id": ["a"], "ts_ms": [day1]}))
+    ledger.add_events(
+        pl.DataFrame(
+            {"device_id": ["a", "a", "b", "a"], "ts_ms": [day1, day2, day2, day2], "energy_wh": [1.5, 2.0, None, 0.25]}
+        )
+    )
+    ledger.add_faults(
+        [FaultRecord(b"a", b"x", "duplicate", "a", day2), FaultRecord(b"z", b"{", "invalid_json", "b", day2)],
+        pl.DataFrame({"device_id": ["a"], "ts_ms": [day1]}),
+    )
     zeros = {f"fault_{k}": [0, 0, 0] for k in FAULT_KINDS}
-    expected = pl.DataFrame({"device_id": ["a", "a", "b"], "date": [date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 1)],
-                             "events": [1, 2, 1], "energy_wh": [1.5, 2.25, 0.0],
-                             **zeros, "fault_duplicate": [0, 1, 0], "fault_invalid_json": [0, 0, 1],
-                             "fault_late_event": [1, 0, 0]}, schema_overrides=LEDGER_SCHEMA).select(list(LEDGER_SCHEMA))
+    expected = pl.DataFrame(
+        {
+            "device_id": ["a", "a", "b"],
+            "date": [date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 1)],
+            "events": [1, 2, 1],
+            "energy_wh": [1.5, 2.25, 0.0],
+            **zeros,
+            "fault_duplicate": [0, 1, 0],
+            "fault_invalid_json": [0, 0, 1],
+            "fault_late_event": [1, 0, 0],
+        },
+        schema_overrides=LEDGER_SCHEMA,
+    ).select(list(LEDGER_SCHEMA))
     assert_frame_equal(ledger.frame(), expected)
     for suffix in (".csv", ".parquet"):
         path = tmp_path / f"ledger{suffix}"
@@ -216,12 +241,28 @@ def test_replay_maps_columns_orders_by_time_and_numbers_each_device(tmp_path: Pa
     assert devices.row(0, named=True)["home_name"] == "Test Home"
     cursor = DeviceCursor(np.array([10, 0]), np.array([-1, -1]))
     events = replay.to_events(readings, ["dev_a", "dev_b"], cursor)
-    expected = pl.DataFrame({
-        "device_id": ["dev_a", "dev_b", "dev_a", "dev_a", "dev_b"], "seq": [10, 0, 11, 12, 1],
-        "timestamp": ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:05.000Z", "2026-01-01T00:00:10.000Z",
-                      "2026-01-01T00:00:20.000Z", "2026-01-01T00:01:00.000Z"],
-        "temperature_c": [20.0, 19.0, 20.5, 21.0, 19.5], "power_w": [2000.0, 500.0, 1000.0, 1500.0, 250.0],
-        "energy_wh": [0.0, 0.0, 1000.0 * 10_000 / 3_600_000, 1500.0 * 10_000 / 3_600_000, 250.0 * 55_000 / 3_600_000]})
+    expected = pl.DataFrame(
+        {
+            "device_id": ["dev_a", "dev_b", "dev_a", "dev_a", "dev_b"],
+            "seq": [10, 0, 11, 12, 1],
+            "timestamp": [
+                "2026-01-01T00:00:00.000Z",
+                "2026-01-01T00:00:05.000Z",
+                "2026-01-01T00:00:10.000Z",
+                "2026-01-01T00:00:20.000Z",
+                "2026-01-01T00:01:00.000Z",
+            ],
+            "temperature_c": [20.0, 19.0, 20.5, 21.0, 19.5],
+            "power_w": [2000.0, 500.0, 1000.0, 1500.0, 250.0],
+            "energy_wh": [
+                0.0,
+                0.0,
+                1000.0 * 10_000 / 3_600_000,
+                1500.0 * 10_000 / 3_600_000,
+                250.0 * 55_000 / 3_600_000,
+            ],
+        }
+    )
     assert_frame_equal(events.select(expected.columns), expected)
     assert cursor.seq.tolist() == [13, 2] and cursor.last_ms.tolist() == [T0_MS + 20_000, T0_MS + 60_000]
     for value in encode(events)[2]:
@@ -239,18 +280,37 @@ def test_shipped_replay_mapping_covers_the_real_dataset_columns() -> None:
 def test_timeline_of_live_and_backfill_modes() -> None:
     now = T0_MS + 12_345
     assert timeline(now, step_ms=1000, devices=10, events=None, start=None, end=None, duration=None) == (
-        False, T0_MS + 12_000, None)
+        False,
+        T0_MS + 12_000,
+        None,
+    )
     assert timeline(now, step_ms=1000, devices=10, events=None, start=None, end=None, duration=60) == (
-        False, T0_MS + 12_000, T0_MS + 72_000)
+        False,
+        T0_MS + 12_000,
+        T0_MS + 72_000,
+    )
     assert timeline(now, step_ms=1000, devices=10, events=100, start=None, end=None, duration=None) == (
-        True, now - 12_000, None)  # 10 ticks, 10 % spare, one more
+        True,
+        now - 12_000,
+        None,
+    )  # 10 ticks, 10 % spare, one more
     start = parse_time("2026-01-01T00:00:00Z", "--start")
     assert start == parse_time("2026-01-01T00:00:00", "--start") == T0_MS
-    assert timeline(now, step_ms=30_000, devices=5, events=None, start=start, end=None, duration=None) == (True, T0_MS, now)
+    assert timeline(now, step_ms=30_000, devices=5, events=None, start=start, end=None, duration=None) == (
+        True,
+        T0_MS,
+        now,
+    )
     assert timeline(now, step_ms=30_000, devices=5, events=None, start=start, end=None, duration=90) == (
-        True, T0_MS, T0_MS + 90_000)
+        True,
+        T0_MS,
+        T0_MS + 90_000,
+    )
     assert timeline(now, step_ms=30_000, devices=5, events=7, start=start, end=T0_MS + 5, duration=None) == (
-        True, T0_MS, T0_MS + 5)
+        True,
+        T0_MS,
+        T0_MS + 5,
+    )
     with pytest.raises(ConfigError, match="--end 'yesterday' is not an ISO-8601 time"):
         parse_time("yesterday", "--end")
 
@@ -269,16 +329,21 @@ def test_emitted_records_summary_and_ledger_agree(seed: int, fraction: float, ho
     assert ledger["energy_wh"].sum() == pytest.approx(frame["energy_wh"].fill_null(0).sum(), rel=1e-12, abs=1e-12)
     for kind in FAULT_KINDS:
         assert ledger[f"fault_{kind}"].sum() == summary.faults[kind]
-    valid = set(sink.records[:frame.height])  # the emitter sends the batch's events first, then its faults
-    assert sum(record in valid for record in sink.records[frame.height:]) == summary.faults["duplicate"]
+    valid = set(sink.records[: frame.height])  # the emitter sends the batch's events first, then its faults
+    assert sum(record in valid for record in sink.records[frame.height :]) == summary.faults["duplicate"]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"homes": 0}, "--homes must be at least 1"), ({"interval": 0}, "--interval must be at least"),
-    ({"speed": -1}, "--speed must be >= 0"), ({"bad_fraction": 1.5}, "--bad-fraction must be within 0..1"),
-    ({"homes": 2, "replay": "x.csv", "replay_config": "x.toml"}, "--homes and --replay exclude each other"),
-    ({"replay": "x.csv"}, "--replay needs --replay-config"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"homes": 0}, "--homes must be at least 1"),
+        ({"interval": 0}, "--interval must be at least"),
+        ({"speed": -1}, "--speed must be >= 0"),
+        ({"bad_fraction": 1.5}, "--bad-fraction must be within 0..1"),
+        ({"homes": 2, "replay": "x.csv", "replay_config": "x.toml"}, "--homes and --replay exclude each other"),
+        ({"replay": "x.csv"}, "--replay needs --replay-config"),
+    ],
+)
 def test_bad_options_fail_before_touching_the_broker(settings, options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         run(settings, **options)
@@ -293,14 +358,22 @@ def test_devices_flag_alerts_with_their_own_types_limits() -> None:
     assert np.isnan(sim.limits["temperature_high_c"][plugs]).all()  # a plug has no temperature limit
     sim.limits["power_high_w"] = np.where(plugs, 50.0, sim.limits["power_high_w"])  # most plug loads cross it
     frame = pl.concat([sim.tick(T0_MS + i * 60_000) for i in range(120)]).filter(pl.col("status") == "online")
-    limits = pl.DataFrame({"device_type": sim.device_type, "device_id": sim.fleet["device_id"],
-                           **{name: values for name, values in sim.limits.items()}}).fill_nan(None)
+    limits = pl.DataFrame(
+        {
+            "device_type": sim.device_type,
+            "device_id": sim.fleet["device_id"],
+            **{name: values for name, values in sim.limits.items()},
+        }
+    ).fill_nan(None)
     rows = frame.join(limits, on=["device_id", "device_type"])
-    crossed = (pl.when((pl.col("temperature_c") > pl.col("temperature_high_c")).fill_null(False))
-               .then(pl.lit("high_temperature"))
-               .when((pl.col("temperature_c") < pl.col("temperature_low_c")).fill_null(False))
-               .then(pl.lit("low_temperature"))
-               .when((pl.col("power_w") > pl.col("power_high_w")).fill_null(False)).then(pl.lit("high_power")))
+    crossed = (
+        pl.when((pl.col("temperature_c") > pl.col("temperature_high_c")).fill_null(False))
+        .then(pl.lit("high_temperature"))
+        .when((pl.col("temperature_c") < pl.col("temperature_low_c")).fill_null(False))
+        .then(pl.lit("low_temperature"))
+        .when((pl.col("power_w") > pl.col("power_high_w")).fill_null(False))
+        .then(pl.lit("high_power"))
+    )
     threshold_kinds = pl.col("alert").is_in(["high_temperature", "low_temperature", "high_power"])
     checked = rows.filter(crossed.is_not_null() | threshold_kinds)
     assert (checked["alert"] == "high_power").sum() > 10  # the plugs over 50 W

@@ -23,15 +23,24 @@ def _first_line(text: str) -> str:
 
 
 def _run(settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env_of(settings), capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env_of(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("damage", "problem"), [(lambda text: "", "empty"),
-                                                 (_first_line, "cut: holds 0 of the 1 add actions")])
+@pytest.mark.parametrize(
+    ("damage", "problem"), [(lambda text: "", "empty"), (_first_line, "cut: holds 0 of the 1 add actions")]
+)
 def test_a_damaged_newest_bronze_commit_stops_the_stages_and_repair_loses_and_duplicates_nothing(
-        kafka_settings, damage, problem):
+    kafka_settings, damage, problem
+):
     produce_raw(kafka_settings, (b"a%d" % i for i in range(1000)))
     assert ingest_bronze.run(kafka_settings, max_records=1000, idle_exit_s=30).records == 1000
     produce_raw(kafka_settings, (b"b%d" % i for i in range(1000)))
@@ -40,13 +49,14 @@ def test_a_damaged_newest_bronze_commit_stops_the_stages_and_repair_loses_and_du
     newest = path / "_delta_log" / f"{delta_io.open_table(path).version():020d}.json"
     newest.write_text(damage(newest.read_text()))
 
-    expected = (f"error: bronze/telemetry: commit file {newest} is damaged ({problem}")
+    expected = f"error: bronze/telemetry: commit file {newest} is damaged ({problem}"
     for stage in (("consumer.bronze", "--idle-exit", "5"), ("consumer.silver",)):
         result = _run(kafka_settings, *stage)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.splitlines()[-1].startswith(expected)
-        assert result.stderr.splitlines()[-1].endswith("run python -m lake.repair bronze/telemetry "
-                                                       "(see docs/bronze.md#damaged-lake-tables)")
+        assert result.stderr.splitlines()[-1].endswith(
+            "run python -m lake.repair bronze/telemetry (see docs/bronze.md#damaged-lake-tables)"
+        )
 
     repaired = _run(kafka_settings, "lake.repair", "bronze/telemetry")
     assert repaired.returncode == 0, repaired.stderr
@@ -62,7 +72,8 @@ def test_a_damaged_newest_bronze_commit_stops_the_stages_and_repair_loses_and_du
 @pytest.mark.integration
 @pytest.mark.parametrize("kafka_deleted_them", [False, True])
 def test_a_missing_bronze_data_file_is_reported_once_and_reingest_recovers_exactly_its_records(
-        kafka_settings, kafka_deleted_them):
+    kafka_settings, kafka_deleted_them
+):
     for prefix in (b"a", b"b", b"c"):
         produce_raw(kafka_settings, (prefix + b"%d" % i for i in range(500)))
         assert ingest_bronze.run(kafka_settings, max_records=500, idle_exit_s=30).records == 500
@@ -80,7 +91,8 @@ def test_a_missing_bronze_data_file_is_reported_once_and_reingest_recovers_exact
     assert result.stderr.splitlines()[-1] == (
         f"error: bronze version 2: data file {lost_file} is missing (500 records of partitions {low[0]}..{high[0]}, "
         f"offsets {low[1]}..{high[1]}); run python -m consumer.bronze.reingest to re-read those records from Kafka "
-        "(or record them as lost if Kafka no longer holds them), see docs/bronze.md#damaged-lake-tables")
+        "(or record them as lost if Kafka no longer holds them), see docs/bronze.md#damaged-lake-tables"
+    )
 
     recovered = _run(kafka_settings, "consumer.bronze.reingest")
     assert recovered.returncode == 0, recovered.stderr
@@ -88,8 +100,10 @@ def test_a_missing_bronze_data_file_is_reported_once_and_reingest_recovers_exact
     gaps = delta_io.read(tables.GAPS.path(kafka_settings))
     if kafka_deleted_them:
         assert rows.height == rows.unique().height == 1000 and int(gaps["records"].sum()) == 500
-        assert gaps.select("partition", "from_offset").sort("partition").rows() == \
-            lost.group_by("partition").agg(pl.col("offset").min()).sort("partition").rows()
+        assert (
+            gaps.select("partition", "from_offset").sort("partition").rows()
+            == lost.group_by("partition").agg(pl.col("offset").min()).sort("partition").rows()
+        )
     else:
         assert rows.height == rows.unique().height == 1500 and gaps.is_empty()
     assert _run(kafka_settings, "consumer.bronze.reingest").stdout == "bronze: no missing data file\n"  # rerunnable

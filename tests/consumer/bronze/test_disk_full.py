@@ -32,8 +32,9 @@ def test_a_full_disk_is_waited_out_with_one_warning_and_nothing_lost(kafka_setti
     assert failures == sorted(failures) and failures[0] > 0  # the buffer was kept (paused partitions: no growth after)
     rows = bronze_rows(kafka_settings)
     assert rows.height == rows.unique().height == 3000
-    warnings = [r.message for r in caplog.records
-                if r.name == "consumer.bronze.disk_full" and r.levelno == logging.WARNING]
+    warnings = [
+        r.message for r in caplog.records if r.name == "consumer.bronze.disk_full" and r.levelno == logging.WARNING
+    ]
     assert len([m for m in warnings if "the disk is full" in m]) == 1
     assert "free space under LAKE_ROOT" in warnings[0]
     assert any("disk space is back" in m for m in warnings)

@@ -23,10 +23,24 @@ from tests.kafka_helpers import bronze_count, bronze_rows, env_of, produce_raw, 
 from tests.races import commit_in_turn, run_both
 
 
-def _record(topic: str, partition: int, offset: int, value: bytes | None, *, key: bytes | None = b"k",
-            headers=()) -> ConsumerRecord:
-    return ConsumerRecord(topic, partition, 0, offset, 1_700_000_000_000, 0, key, value, list(headers), None,
-                          len(key) if key is not None else -1, len(value) if value is not None else -1, 0)
+def _record(
+    topic: str, partition: int, offset: int, value: bytes | None, *, key: bytes | None = b"k", headers=()
+) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic,
+        partition,
+        0,
+        offset,
+        1_700_000_000_000,
+        0,
+        key,
+        value,
+        list(headers),
+        None,
+        len(key) if key is not None else -1,
+        len(value) if value is not None else -1,
+        0,
+    )
 
 
 def _batch(topic: str, partition: int, offsets: range) -> BronzeBatch:
@@ -37,12 +51,18 @@ def _batch(topic: str, partition: int, offsets: range) -> BronzeBatch:
 
 def test_batch_to_arrow_keeps_bytes_keys_and_headers_exactly():
     batch = BronzeBatch()
-    batch.add("t", 3, [_record("t", 3, 7, b"\xff\x00not json", key=None, headers=[("h", b"\x01")]),
-                       _record("t", 3, 8, None)], now=1.0)
+    batch.add(
+        "t",
+        3,
+        [_record("t", 3, 7, b"\xff\x00not json", key=None, headers=[("h", b"\x01")]), _record("t", 3, 8, None)],
+        now=1.0,
+    )
     at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     rows = pl.from_arrow(batch.to_arrow(ingested_at=at))
     assert rows.select("topic", "partition", "offset", "key", "value").rows() == [
-        ("t", 3, 7, None, b"\xff\x00not json"), ("t", 3, 8, b"k", None)]
+        ("t", 3, 7, None, b"\xff\x00not json"),
+        ("t", 3, 8, b"k", None),
+    ]
     assert rows["headers"].to_list() == [[{"key": "h", "value": b"\x01"}], []]
     assert rows["ingest_date"].to_list() == [at.date()] * 2
     assert rows["kafka_timestamp"][0] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
@@ -64,13 +84,16 @@ def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
 
 @pytest.mark.parametrize("table_exists", [False, True])
 def test_two_writers_appending_one_partitions_records_at_the_same_instant_write_each_offset_once(
-        settings, monkeypatch, table_exists):
+    settings, monkeypatch, table_exists
+):
     path = tables.BRONZE.path(settings)
     if table_exists:
         append_batch(path, _batch("t", 1, range(10)))
     commit_in_turn(monkeypatch)
-    results = run_both(lambda: append_batch(path, _batch("t", 0, range(0, 1000))),
-                       lambda: append_batch(path, _batch("t", 0, range(500, 1500))))
+    results = run_both(
+        lambda: append_batch(path, _batch("t", 0, range(0, 1000))),
+        lambda: append_batch(path, _batch("t", 0, range(500, 1500))),
+    )
     offsets = bronze_rows(settings).filter(pl.col("partition") == 0)["offset"]
     assert offsets.len() == offsets.n_unique() == 1500 and offsets.min() == 0 and offsets.max() == 1499
     assert (results["first"].rows, results["second"].rows, results["second"].skipped) == (1000, 500, 500)
@@ -87,23 +110,29 @@ def test_keep_only_drops_partitions_no_longer_owned():
 def _assert_exactly_once(settings, expected: int) -> None:
     rows = bronze_rows(settings)
     assert rows.height == expected
-    per_partition = rows.group_by("partition").agg(pl.len().alias("n"), pl.col("offset").min().alias("lo"),
-                                                   pl.col("offset").max().alias("hi"), pl.col("offset").n_unique().alias("u"))
+    per_partition = rows.group_by("partition").agg(
+        pl.len().alias("n"),
+        pl.col("offset").min().alias("lo"),
+        pl.col("offset").max().alias("hi"),
+        pl.col("offset").n_unique().alias("u"),
+    )
     for p in per_partition.iter_rows(named=True):  # one row per offset, no gaps
         assert p["lo"] == 0 and p["hi"] == p["n"] - 1 and p["u"] == p["n"], p
 
 
 @pytest.mark.integration
 def test_hostile_values_land_byte_identical(kafka_settings):
-    values = [b"", b"\xff\xfe\x00garbage", b"not json", b"{\"truncated\":", b"x" * 900_000, None, "é✓".encode()]
+    values = [b"", b"\xff\xfe\x00garbage", b"not json", b'{"truncated":', b"x" * 900_000, None, "é✓".encode()]
     keys = [None, b"\x00", b"k", None, b"big", b"tomb", b"u"]
     headers = [[("trace", b"\x01\x02")], [], [("a", b""), ("b", b"2")], [], [], [], []]
     produce_raw(kafka_settings, values, keys=keys, headers=headers)
     stats = ingest_bronze.run(kafka_settings, max_records=len(values), idle_exit_s=30)
     assert stats.records == len(values)
     got = bronze_rows(kafka_settings, ("key", "value", "headers")).to_dicts()
-    expected = [{"key": k, "value": v, "headers": [{"key": hk, "value": hv} for hk, hv in h]}
-                for k, v, h in zip(keys, values, headers)]
+    expected = [
+        {"key": k, "value": v, "headers": [{"key": hk, "value": hv} for hk, hv in h]}
+        for k, v, h in zip(keys, values, headers)
+    ]
     assert sorted(got, key=repr) == sorted(expected, key=repr)
 
 
@@ -156,8 +185,11 @@ def test_sigkill_at_three_random_moments_loses_and_duplicates_nothing(kafka_sett
     for kill in range(3):
         before = bronze_count(kafka_settings)
         proc = start_module("consumer.bronze", kafka_settings, log=log, **small)
-        wait_for(lambda before=before: bronze_count(kafka_settings) > before, timeout_s=90,
-                 what=f"progress before kill {kill}")
+        wait_for(
+            lambda before=before: bronze_count(kafka_settings) > before,
+            timeout_s=90,
+            what=f"progress before kill {kill}",
+        )
         threading.Event().wait(rng.uniform(0.0, 1.0))  # a random moment within the next flushes
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -175,10 +207,10 @@ def _stuck_after(progress: list[tuple[int, int]], *, assigned: bool = False) -> 
 
 
 def test_a_member_without_partitions_is_stuck_only_while_records_wait_and_nobody_commits():
-    assert _stuck_after([(100, 50), (100, 50)]) == [False, False, True]   # nobody consumes the waiting records
+    assert _stuck_after([(100, 50), (100, 50)]) == [False, False, True]  # nobody consumes the waiting records
     assert _stuck_after([(100, 50), (180, 50)]) == [False, False, False]  # another member consumes them
-    assert _stuck_after([(100, 0), (100, 0)]) == [False, False, False]    # nothing to consume
-    assert _stuck_after([(100, 0), (100, 3)]) == [False, False, False]    # records just arrived: not waiting yet
+    assert _stuck_after([(100, 0), (100, 0)]) == [False, False, False]  # nothing to consume
+    assert _stuck_after([(100, 0), (100, 3)]) == [False, False, False]  # records just arrived: not waiting yet
     assert _stuck_after([(100, 50), (100, 50)], assigned=True) == [False, False, False]
 
 
@@ -197,8 +229,7 @@ def test_two_processes_in_one_group_land_every_record_once(kafka_settings, tmp_p
     ensure_topic(kafka_settings)
     logs = [tmp_path / f"ingest-{i}.log" for i in range(2)]
     small = {"BRONZE_FLUSH_RECORDS": "3000", "BRONZE_FLUSH_SECONDS": "0.5"}
-    procs = [start_module("consumer.bronze", kafka_settings, "--idle-exit", "8", log=log, **small)
-             for log in logs]
+    procs = [start_module("consumer.bronze", kafka_settings, "--idle-exit", "8", log=log, **small) for log in logs]
     wait_for(lambda: all(_last_assignment(log) for log in logs), timeout_s=90, what="both members to own partitions")
     produce_raw(kafka_settings, (b"r%d" % i for i in range(total)))
     for proc, log in zip(procs, logs):
@@ -209,13 +240,21 @@ def test_two_processes_in_one_group_land_every_record_once(kafka_settings, tmp_p
 def test_unreachable_broker_with_idle_exit_is_one_line_within_its_bound(tmp_path):
     env = env_of(make_settings(LAKE_ROOT=tmp_path / "lake", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1"))
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "consumer.bronze", "--idle-exit", "5"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer.bronze", "--idle-exit", "5"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert time.monotonic() - started < 30
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "INFO" not in line]
-    assert errors == ["error: Kafka broker not reachable at 127.0.0.1:1 (ConnectionRefusedError): start it with "
-                      "./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"]
+    assert errors == [
+        "error: Kafka broker not reachable at 127.0.0.1:1 (ConnectionRefusedError): start it with "
+        "./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"
+    ]
 
 
 def _produce_until(settings, stop: threading.Event, *, per_batch: int = 200, every_s: float = 0.1) -> None:
@@ -237,18 +276,28 @@ def test_a_member_paused_and_resumed_ten_times_never_duplicates_a_record(kafka_s
     stop = threading.Event()
     producer = threading.Thread(target=_produce_until, args=(kafka_settings, stop))
     try:
-        wait_for(lambda: all(_last_assignment(log) for log in logs), timeout_s=90,
-                 what="both members to own partitions")
+        wait_for(
+            lambda: all(_last_assignment(log) for log in logs), timeout_s=90, what="both members to own partitions"
+        )
         producer.start()
         for pause in range(10):
-            wait_for(lambda: bronze_count(kafka_settings) > 0 and _last_assignment(logs[0]), timeout_s=90,
-                     what=f"the zombie to own partitions before pause {pause}")
+            wait_for(
+                lambda: bronze_count(kafka_settings) > 0 and _last_assignment(logs[0]),
+                timeout_s=90,
+                what=f"the zombie to own partitions before pause {pause}",
+            )
             zombie.send_signal(signal.SIGSTOP)
-            wait_for(lambda: len(_last_assignment(logs[1]) or []) == 6, timeout_s=60,
-                     what=f"the other member to take every partition during pause {pause}")
+            wait_for(
+                lambda: len(_last_assignment(logs[1]) or []) == 6,
+                timeout_s=60,
+                what=f"the other member to take every partition during pause {pause}",
+            )
             zombie.send_signal(signal.SIGCONT)
-            wait_for(lambda: _last_assignment(logs[0]) and len(_last_assignment(logs[1]) or []) < 6, timeout_s=90,
-                     what=f"the zombie to rejoin after pause {pause}")
+            wait_for(
+                lambda: _last_assignment(logs[0]) and len(_last_assignment(logs[1]) or []) < 6,
+                timeout_s=90,
+                what=f"the zombie to rejoin after pause {pause}",
+            )
         stop.set()
         producer.join(60)
         total = sum(end_offsets(kafka_settings, kafka_settings.telemetry_topic).values())

@@ -33,7 +33,9 @@ def test_jumps_within_and_before_a_poll_are_gaps_and_their_reason_comes_from_the
     continuity.expect({tp: 3})
     assert continuity.check_assigned() == [source_gaps.Gap("t", 0, 3, 4, "deleted")]
     assert continuity.polled(tp, _records(5, 6, 9, 10, 15)) == [
-        source_gaps.Gap("t", 0, 7, 8, "not_in_log"), source_gaps.Gap("t", 0, 11, 14, "not_in_log")]
+        source_gaps.Gap("t", 0, 7, 8, "not_in_log"),
+        source_gaps.Gap("t", 0, 11, 14, "not_in_log"),
+    ]
     assert continuity.polled(tp, _records(16, 17)) == []
     # the consumer's offset reset after retention deleted records while it lagged: the jump lies below the log start
     reset = Continuity(lambda tps: {tp: 100})
@@ -51,7 +53,9 @@ def test_a_gap_is_recorded_once_however_often_it_is_detected(settings):
     assert source_gaps.record(path, [gap, later]) == [later]
     rows = delta_io.read(path).sort("from_offset")
     assert rows.select("partition", "from_offset", "to_offset", "records", "reason").rows() == [
-        (1, 10, 19, 10, "deleted"), (1, 30, 30, 1, "not_in_log")]
+        (1, 10, 19, 10, "deleted"),
+        (1, 30, 30, 1, "not_in_log"),
+    ]
     summary = source_gaps.summary(settings)
     assert (summary.gaps, summary.records, summary.open_gaps, summary.open_records) == (2, 11, 2, 11)
     acknowledged = source_gaps.acknowledge(settings, now=datetime.now(UTC))
@@ -113,14 +117,22 @@ def test_a_compacted_topic_is_refused_on_start_with_the_setting_to_change(kafka_
     admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})])
     admin.close()
     env = env_of(kafka_settings, TELEMETRY_TOPIC=topic)
-    result = subprocess.run([sys.executable, "-m", "consumer.bronze", "--idle-exit", "5"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer.bronze", "--idle-exit", "5"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
         f"error: topic {topic} has cleanup.policy=compact: compaction deletes older records of a key before bronze "
         f"may have read them; set it to delete (kafka-configs.sh --bootstrap-server "
         f"{kafka_settings.kafka_bootstrap_servers} --alter --entity-type topics --entity-name {topic} --add-config "
-        "cleanup.policy=delete) or use another TELEMETRY_TOPIC")
+        "cleanup.policy=delete) or use another TELEMETRY_TOPIC"
+    )
     assert "Traceback" not in result.stderr
     assert not tables.BRONZE.path(kafka_settings).exists()
 
@@ -135,4 +147,5 @@ def test_a_waiting_record_older_than_half_the_retention_is_warned_about_once_per
         continuity.polled(tp, _records(1, timestamp=old))
     assert [r.message for r in caplog.records] == [
         "t partition 0: the oldest record waiting is 0.6 h old, and the topic's retention.ms is 1.0 h: records will be "
-        "deleted before bronze reads them if the lag grows; raise retention.ms of t"]
+        "deleted before bronze reads them if the lag grows; raise retention.ms of t"
+    ]

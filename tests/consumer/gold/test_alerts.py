@@ -22,12 +22,22 @@ PARAMS = gt.GoldParams()
 START = datetime(2026, 11, 20, 8, tzinfo=UTC)
 
 
-def series(device_type: str, values: list[float], *, step_s: int = 10, metric: str = "power_w",
-           device_id: str = "d1") -> pl.DataFrame:
+def series(
+    device_type: str, values: list[float], *, step_s: int = 10, metric: str = "power_w", device_id: str = "d1"
+) -> pl.DataFrame:
     """One device's readings of `metric`, every `step_s` seconds from START."""
-    return silver_rows([{"event_time": f"{START + timedelta(seconds=i * step_s):%Y-%m-%d %H:%M:%S}",
-                         "event_id": f"{device_id}-{i}", "device_id": device_id, "device_type": device_type,
-                         metric: value} for i, value in enumerate(values)])
+    return silver_rows(
+        [
+            {
+                "event_time": f"{START + timedelta(seconds=i * step_s):%Y-%m-%d %H:%M:%S}",
+                "event_id": f"{device_id}-{i}",
+                "device_id": device_id,
+                "device_type": device_type,
+                metric: value,
+            }
+            for i, value in enumerate(values)
+        ]
+    )
 
 
 def anomalies(silver: pl.DataFrame) -> pl.DataFrame:
@@ -49,9 +59,24 @@ def test_a_real_jump_is_flagged_against_the_previous_hour():
     # median 180, IQR 0, band 180 ± max(3·0, 3000) → only the 9,000 W reading is an anomaly, with the bound it
     # crossed, 3,180 W
     silver = series("energy_meter", [180.0] * 60 + [2000.0, 9000.0], step_s=60)
-    expected = pl.DataFrame([(START + timedelta(minutes=61), START.date(), "h1", "d1", "energy_meter",
-                              "power_anomaly", 9000.0, 3180.0, "warning", "d1-61")],
-                            schema=tables.ALERTS.schema, orient="row")
+    expected = pl.DataFrame(
+        [
+            (
+                START + timedelta(minutes=61),
+                START.date(),
+                "h1",
+                "d1",
+                "energy_meter",
+                "power_anomaly",
+                9000.0,
+                3180.0,
+                "warning",
+                "d1-61",
+            )
+        ],
+        schema=tables.ALERTS.schema,
+        orient="row",
+    )
     assert_frame_equal(anomalies(silver), expected)
 
 
@@ -65,14 +90,19 @@ def test_the_baseline_is_the_previous_hour_only():
     # an hour of readings, a silent hour, then a jump: the silent hour is no baseline, so no verdict
     steady = series("energy_meter", [180.0] * 60, step_s=60)
     jump = series("energy_meter", [9000.0], step_s=60).with_columns(
-        event_time=pl.lit(START + timedelta(hours=2)), event_id=pl.lit("d1-jump"))
+        event_time=pl.lit(START + timedelta(hours=2)), event_id=pl.lit("d1-jump")
+    )
     assert anomalies(pl.concat([steady, jump])).is_empty()
 
 
 @settings(max_examples=60, deadline=None)
-@given(device_type=st.sampled_from(["smart_bulb", "smart_plug", "thermostat", "energy_meter"]),
-       base=st.floats(0.0, 1000.0), noise=st.lists(st.floats(0.0, 0.99), min_size=1, max_size=400),
-       step_s=st.integers(1, 120), seed=st.randoms(use_true_random=False))
+@given(
+    device_type=st.sampled_from(["smart_bulb", "smart_plug", "thermostat", "energy_meter"]),
+    base=st.floats(0.0, 1000.0),
+    noise=st.lists(st.floats(0.0, 0.99), min_size=1, max_size=400),
+    step_s=st.integers(1, 120),
+    seed=st.randoms(use_true_random=False),
+)
 def test_a_near_constant_series_is_never_flagged_in_any_order(device_type, base, noise, step_s, seed):
     """Values whose spread is below the type's minimum deviation are never an anomaly, whatever their order."""
     floor = device_types()[device_type].anomaly["power_w"]
@@ -85,8 +115,10 @@ def test_a_near_constant_series_is_never_flagged_in_any_order(device_type, base,
 
 
 @settings(max_examples=30, deadline=None)
-@given(values=st.lists(st.sampled_from([10.0, 12.0, 15.0, 400.0, 2500.0]), min_size=30, max_size=300),
-       split=st.integers(1, 2))
+@given(
+    values=st.lists(st.sampled_from([10.0, 12.0, 15.0, 400.0, 2500.0]), min_size=30, max_size=300),
+    split=st.integers(1, 2),
+)
 def test_an_hour_assessed_alone_equals_the_same_hour_assessed_with_everything(values, split):
     """Flags of an hour depend only on that hour and the one before: reading more hours changes nothing."""
     silver = series("smart_plug", values, step_s=60)
@@ -94,8 +126,9 @@ def test_an_hour_assessed_alone_equals_the_same_hour_assessed_with_everything(va
     if split >= len(hours):
         return
     hour = hours[split]
-    context = silver.filter(pl.col("event_time").is_between(hour - timedelta(hours=1), hour + timedelta(hours=1),
-                                                            closed="left"))
+    context = silver.filter(
+        pl.col("event_time").is_between(hour - timedelta(hours=1), hour + timedelta(hours=1), closed="left")
+    )
     alone = gt.alerts(gt.assess(context, PARAMS, hours=[hour]))
     everything = gt.alerts(gt.assess(silver, PARAMS)).filter(pl.col("alert_time").dt.truncate("1h") == hour)
     assert_frame_equal(alone, everything)
@@ -103,19 +136,32 @@ def test_an_hour_assessed_alone_equals_the_same_hour_assessed_with_everything(va
 
 def test_power_limits_are_per_device_type():
     # 5 kW is an evening for a whole-home meter, a fault for a plug; thermostats heat up to 4.5 kW
-    silver = pl.concat([series("energy_meter", [5000.0, 16000.0], device_id="m1"),
-                        series("smart_plug", [3500.0], device_id="p1"),
-                        series("thermostat", [3000.0], device_id="t1")])
+    silver = pl.concat(
+        [
+            series("energy_meter", [5000.0, 16000.0], device_id="m1"),
+            series("smart_plug", [3500.0], device_id="p1"),
+            series("thermostat", [3000.0], device_id="t1"),
+        ]
+    )
     fired = gt.alerts(gt.assess(silver, PARAMS)).select("device_id", "kind", "value", "threshold", "severity")
-    assert fired.sort("device_id").rows() == [("m1", "high_power", 16000.0, 15000.0, "critical"),
-                                              ("p1", "high_power", 3500.0, 3000.0, "critical")]
+    assert fired.sort("device_id").rows() == [
+        ("m1", "high_power", 16000.0, 15000.0, "critical"),
+        ("p1", "high_power", 3500.0, 3000.0, "critical"),
+    ]
 
 
 def test_limits_frame_is_the_toml():
     limits = limits_frame().filter(device_type="energy_meter").row(0, named=True)
-    assert limits == {"device_type": "energy_meter", "temperature_low_c": None, "temperature_high_c": None,
-                      "power_high_w": 15000.0, "co_high_ppm": None, "smoke_high_ppm": None,
-                      "temperature_c_min_dev": None, "power_w_min_dev": 3000.0}
+    assert limits == {
+        "device_type": "energy_meter",
+        "temperature_low_c": None,
+        "temperature_high_c": None,
+        "power_high_w": 15000.0,
+        "co_high_ppm": None,
+        "smoke_high_ppm": None,
+        "temperature_c_min_dev": None,
+        "power_w_min_dev": 3000.0,
+    }
     assert set(limits_frame()["device_type"]) == set(device_types())
 
 

@@ -36,7 +36,10 @@ def snapshot(settings) -> dict[str, pl.DataFrame]:
 def files_by_partition(settings, table: str) -> dict:
     """Partition values (a tuple) → the table's data files there."""
     actions = delta_io.add_actions(delta_io.open_table(tables.get(f"gold/{table}").path(settings)))
-    return {key: sorted(g["path"]) for key, g in actions.group_by(*(c for c in actions.columns if c.startswith("partition.")))}
+    return {
+        key: sorted(g["path"])
+        for key, g in actions.group_by(*(c for c in actions.columns if c.startswith("partition.")))
+    }
 
 
 def test_gold_energy_equals_silver_energy_exactly(settings):
@@ -59,31 +62,48 @@ def test_late_event_changes_only_its_own_day_and_rerun_changes_nothing(settings)
     silver_to_gold.run(settings, clock=clock)
     before, files_before = snapshot(settings), files_by_partition(settings, "daily_energy_consumption")
     minutes_before = files_by_partition(settings, "telemetry_1min")
-    versions = {t: delta_io.open_table(tables.get(f"gold/{t}").path(settings)).version()
-                for t in silver_to_gold.DATE_TABLES}
+    versions = {
+        t: delta_io.open_table(tables.get(f"gold/{t}").path(settings)).version() for t in silver_to_gold.DATE_TABLES
+    }
 
     rerun = silver_to_gold.run(settings, clock=clock)
     assert rerun.dates == () and set(rerun.rows) == {"device_health_metrics"}
     for table, frame in snapshot(settings).items():
         assert_frame_equal(frame, before[table])
-    assert versions == {t: delta_io.open_table(tables.get(f"gold/{t}").path(settings)).version()
-                        for t in silver_to_gold.DATE_TABLES}
+    assert versions == {
+        t: delta_io.open_table(tables.get(f"gold/{t}").path(settings)).version() for t in silver_to_gold.DATE_TABLES
+    }
 
     late_day = START.date()
-    write_silver(settings, silver_rows([{"event_time": "2026-11-18 12:00:00", "device_id": "dev_00001",
-                                         "home_id": "home_0000", "energy_wh": 1234.5, "power_w": 10.0}]))
+    write_silver(
+        settings,
+        silver_rows(
+            [
+                {
+                    "event_time": "2026-11-18 12:00:00",
+                    "device_id": "dev_00001",
+                    "home_id": "home_0000",
+                    "energy_wh": 1234.5,
+                    "power_w": 10.0,
+                }
+            ]
+        ),
+    )
     result = silver_to_gold.run(settings, clock=clock)
     assert (result.dates, result.hours) == ((late_day,), 1)
     after, files_after = snapshot(settings), files_by_partition(settings, "daily_energy_consumption")
-    assert {d: f for d, f in files_after.items() if d != (late_day,)} == \
-           {d: f for d, f in files_before.items() if d != (late_day,)}
+    assert {d: f for d, f in files_after.items() if d != (late_day,)} == {
+        d: f for d, f in files_before.items() if d != (late_day,)
+    }
     minutes_after = files_by_partition(settings, "telemetry_1min")  # only the late event's hour is rewritten
-    assert {k: f for k, f in minutes_after.items() if k != (late_day, 12)} == \
-           {k: f for k, f in minutes_before.items() if k != (late_day, 12)}
+    assert {k: f for k, f in minutes_after.items() if k != (late_day, 12)} == {
+        k: f for k, f in minutes_before.items() if k != (late_day, 12)
+    }
     assert minutes_after[(late_day, 12)] != minutes_before[(late_day, 12)]
     for table in ("daily_energy_consumption", "daily_business_summary", "telemetry_1min"):
-        assert_frame_equal(after[table].filter(pl.col("date") != late_day),
-                           before[table].filter(pl.col("date") != late_day))
+        assert_frame_equal(
+            after[table].filter(pl.col("date") != late_day), before[table].filter(pl.col("date") != late_day)
+        )
     old_day = before["daily_business_summary"].filter(pl.col("date") == late_day)
     new_day = after["daily_business_summary"].filter(pl.col("date") == late_day)
     assert new_day["total_energy_kwh"][0] - old_day["total_energy_kwh"][0] == pytest.approx(1.2345, rel=1e-9)
@@ -112,8 +132,13 @@ def test_sigkill_mid_run_then_rerun_gives_identical_tables(tmp_path):
     clock = ManualClock(today)
     silver_to_gold.run(reference, clock=clock)
 
-    proc = subprocess.Popen([sys.executable, "-m", "consumer.gold"], cwd=REPO, env=env_of(killed),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consumer.gold"],
+        cwd=REPO,
+        env=env_of(killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first_table = tables.get(f"gold/{silver_to_gold.DATE_TABLES[0]}").path(killed) / "_delta_log"
     deadline = time.monotonic() + 60
     while not first_table.is_dir() and proc.poll() is None and time.monotonic() < deadline:
@@ -130,8 +155,14 @@ def test_sigkill_mid_run_then_rerun_gives_identical_tables(tmp_path):
 
 def test_command_line_run(settings):
     write_silver(settings, silver_rows([{"event_time": "2026-11-18 12:00:00", "device_id": "d1", "energy_wh": 5.0}]))
-    proc = subprocess.run([sys.executable, "-m", "consumer.gold"], cwd=REPO, env=env_of(settings),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "consumer.gold"],
+        cwd=REPO,
+        env=env_of(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert gold(settings, "daily_energy_consumption")["energy_kwh"].to_list() == [0.005]
 
@@ -154,8 +185,12 @@ def test_silver_compaction_recomputes_nothing(settings):
 
 def test_new_rows_either_side_of_midnight_replace_only_their_own_hours(settings):
     def readings(*times: str) -> pl.DataFrame:
-        return silver_rows([{"event_id": f"{t}-{i}", "device_id": "p1", "event_time": t, "power_w": 100.0,
-                             "energy_wh": 1.0} for i, t in enumerate(times)])
+        return silver_rows(
+            [
+                {"event_id": f"{t}-{i}", "device_id": "p1", "event_time": t, "power_w": 100.0, "energy_wh": 1.0}
+                for i, t in enumerate(times)
+            ]
+        )
 
     clock = ManualClock(datetime(2026, 11, 21, 6, tzinfo=UTC))
     write_silver(settings, readings("2026-11-19 12:00:00", "2026-11-20 12:00:00"))

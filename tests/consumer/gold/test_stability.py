@@ -15,9 +15,13 @@ from tests.conftest import make_settings
 START = datetime(2026, 11, 18, tzinfo=UTC)
 TABLES = (*silver_to_gold.DATE_TABLES, "device_health_metrics")
 # a steady fleet: (device, type, metric, constant value)
-FLEET = (("b1", "smart_bulb", "power_w", 0.30), ("p1", "smart_plug", "power_w", 60.0),
-         ("t1", "thermostat", "temperature_c", 21.0), ("m1", "energy_meter", "power_w", 180.0),
-         ("e1", "environment_sensor", "temperature_c", 19.5))
+FLEET = (
+    ("b1", "smart_bulb", "power_w", 0.30),
+    ("p1", "smart_plug", "power_w", 60.0),
+    ("t1", "thermostat", "temperature_c", 21.0),
+    ("m1", "energy_meter", "power_w", 180.0),
+    ("e1", "environment_sensor", "temperature_c", 19.5),
+)
 FLEET_IDS = [device for device, *_ in FLEET]  # the shipped catalog's devices are in the health table too (offline)
 
 
@@ -54,8 +58,16 @@ def steady_readings(since: datetime, until: datetime) -> pl.DataFrame:
         for k, (device, kind, metric, value) in enumerate(FLEET):
             at = t + timedelta(seconds=k)
             if since < at <= until:
-                rows.append({"event_time": f"{at:%Y-%m-%d %H:%M:%S}", "event_id": f"{device}-{at:%H%M%S}",
-                             "device_id": device, "device_type": kind, metric: value, "energy_wh": 0.01})
+                rows.append(
+                    {
+                        "event_time": f"{at:%Y-%m-%d %H:%M:%S}",
+                        "event_id": f"{device}-{at:%H%M%S}",
+                        "device_id": device,
+                        "device_type": kind,
+                        metric: value,
+                        "energy_wh": 0.01,
+                    }
+                )
         t += timedelta(seconds=10)
     return silver_rows(rows)
 
@@ -68,8 +80,11 @@ def test_a_steady_fleet_keeps_its_health_over_ten_runs(settings):
     for _ in range(10):
         silver_to_gold.run(settings, clock=clock)
         health = gold(settings, "device_health_metrics").filter(pl.col("device_id").is_in(FLEET_IDS)).sort("device_id")
-        shown.append(health.select("device_id", "uptime_pct", "alert_rate", "anomaly_rate", "health_score",
-                                   "failure_risk", "status"))
+        shown.append(
+            health.select(
+                "device_id", "uptime_pct", "alert_rate", "anomaly_rate", "health_score", "failure_risk", "status"
+            )
+        )
         seen_until = clock.now() - timedelta(seconds=3)
         clock.advance(37)
         write_silver(settings, steady_readings(seen_until, clock.now() - timedelta(seconds=3)))

@@ -29,8 +29,12 @@ temperature_c = { column = "temp" }
 co_ppm = { column = "co" }
 smoke_ppm = { column = "smoke" }
 """
-PLUG_MAPPING = ENV_MAPPING.replace('column = "device"', 'id = "plug-1"').replace(
-    '"environment_sensor"', '"smart_plug"').split("[metrics]")[0] + '[metrics]\npower_w = { column = "power" }\n'
+PLUG_MAPPING = (
+    ENV_MAPPING.replace('column = "device"', 'id = "plug-1"')
+    .replace('"environment_sensor"', '"smart_plug"')
+    .split("[metrics]")[0]
+    + '[metrics]\npower_w = { column = "power" }\n'
+)
 
 
 def at(seconds: float) -> datetime:
@@ -51,8 +55,9 @@ def env_rows(seconds: range = range(SECONDS)) -> pl.DataFrame:
 
 def plug_rows(seconds: range = range(SECONDS)) -> pl.DataFrame:
     """plug-1: 3,500 W (over its 3,000 W limit) from 60 s to 360 s, 100 W otherwise."""
-    return pl.DataFrame({"ts": [T0.timestamp() + s for s in seconds],
-                         "power": [3500.0 if 60 <= s < 360 else 100.0 for s in seconds]})
+    return pl.DataFrame(
+        {"ts": [T0.timestamp() + s for s in seconds], "power": [3500.0 if 60 <= s < 360 else 100.0 for s in seconds]}
+    )
 
 
 def write(folder: Path, name: str, frame: pl.DataFrame, mapping: str) -> tuple[Path, Path]:
@@ -64,13 +69,17 @@ def write(folder: Path, name: str, frame: pl.DataFrame, mapping: str) -> tuple[P
 
 # (device, kind, change, started_at, changed_at) of every change the scenario yields (hold 5 s, updates every 60 s,
 # silent after 30 s)
-EXPECTED = sorted([
-    ("env-co", "high_co", "open", at(120), at(125)), ("env-co", "high_co", "resolve", at(120), at(160)),
-    ("plug-1", "high_power", "open", at(60), at(65)),
-    *[("plug-1", "high_power", "update", at(60), at(60 + 60 * k)) for k in (1, 2, 3, 4)],
-    ("plug-1", "high_power", "resolve", at(60), at(360)),
-    ("env-silent", "silent", "open", at(230), at(230)), ("env-silent", "silent", "resolve", at(230), at(400)),
-])
+EXPECTED = sorted(
+    [
+        ("env-co", "high_co", "open", at(120), at(125)),
+        ("env-co", "high_co", "resolve", at(120), at(160)),
+        ("plug-1", "high_power", "open", at(60), at(65)),
+        *[("plug-1", "high_power", "update", at(60), at(60 + 60 * k)) for k in (1, 2, 3, 4)],
+        ("plug-1", "high_power", "resolve", at(60), at(360)),
+        ("env-silent", "silent", "open", at(230), at(230)),
+        ("env-silent", "silent", "resolve", at(230), at(400)),
+    ]
+)
 
 
 def observed(changes: pl.DataFrame) -> list[tuple]:

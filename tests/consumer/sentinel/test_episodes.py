@@ -21,15 +21,31 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def readings(device: str, device_type: str, seconds: list[int], alert: str | None = None,
-             **values: list) -> pl.DataFrame:
+def readings(
+    device: str, device_type: str, seconds: list[int], alert: str | None = None, **values: list
+) -> pl.DataFrame:
     n = len(seconds)
-    columns = {"device_id": [device] * n, "home_id": ["h1"] * n, "device_type": [device_type] * n,
-               "event_time": [at(s) for s in seconds], "event_id": [f"{device}-{s:05d}" for s in seconds],
-               "alert": [alert] * n, **{m: values.get(m, [None] * n) for m in METRICS}}
-    return pl.DataFrame(columns, schema={"device_id": pl.String, "home_id": pl.String, "device_type": pl.String,
-                                         "event_time": pl.Datetime("us", "UTC"), "event_id": pl.String,
-                                         "alert": pl.String, **dict.fromkeys(METRICS, pl.Float64)})
+    columns = {
+        "device_id": [device] * n,
+        "home_id": ["h1"] * n,
+        "device_type": [device_type] * n,
+        "event_time": [at(s) for s in seconds],
+        "event_id": [f"{device}-{s:05d}" for s in seconds],
+        "alert": [alert] * n,
+        **{m: values.get(m, [None] * n) for m in METRICS},
+    }
+    return pl.DataFrame(
+        columns,
+        schema={
+            "device_id": pl.String,
+            "home_id": pl.String,
+            "device_type": pl.String,
+            "event_time": pl.Datetime("us", "UTC"),
+            "event_id": pl.String,
+            "alert": pl.String,
+            **dict.fromkeys(METRICS, pl.Float64),
+        },
+    )
 
 
 def judge(batches: list[pl.DataFrame], rules: episodes.Rules = RULES) -> pl.DataFrame:
@@ -50,8 +66,11 @@ def test_co_spike_is_one_episode_opened_after_the_hold_updated_and_resolved() ->
     co[30] = 80.0
     changes = judge([readings("e1", "environment_sensor", seconds, co_ppm=co, temperature_c=[21.0] * 60)])
     assert summary(changes) == [
-        ("high_co", "open", at(20), at(25), 60.0, 60.0), ("high_co", "update", at(20), at(30), 80.0, 80.0),
-        ("high_co", "update", at(20), at(40), 60.0, 80.0), ("high_co", "resolve", at(20), at(45), 2.0, 80.0)]
+        ("high_co", "open", at(20), at(25), 60.0, 60.0),
+        ("high_co", "update", at(20), at(30), 80.0, 80.0),
+        ("high_co", "update", at(20), at(40), 60.0, 80.0),
+        ("high_co", "resolve", at(20), at(45), 2.0, 80.0),
+    ]
     assert changes["episode_id"].unique().to_list() == [episode_id("e1", "high_co", at(20))]
     assert changes["severity"].unique().to_list() == ["critical"]
     assert changes.filter(change="resolve")["resolved_at"].to_list() == [at(45)]
@@ -60,16 +79,22 @@ def test_co_spike_is_one_episode_opened_after_the_hold_updated_and_resolved() ->
 def test_a_blip_shorter_than_the_hold_opens_nothing_and_a_constant_device_nothing() -> None:
     seconds = list(range(30))
     blip = [3500.0 if 10 <= s < 14 else 100.0 for s in seconds]  # 4 s over the limit, hold 5 s
-    assert judge([readings("p1", "smart_plug", seconds, power_w=blip),
-                  readings("p2", "smart_plug", seconds, power_w=[100.0] * 30)]).is_empty()
+    assert judge(
+        [
+            readings("p1", "smart_plug", seconds, power_w=blip),
+            readings("p2", "smart_plug", seconds, power_w=[100.0] * 30),
+        ]
+    ).is_empty()
 
 
 def test_device_flag_and_low_kinds_use_the_lowest_value_as_peak() -> None:
     seconds = list(range(10))
     temps = [9.0, 8.0, 7.0, 8.0, 9.0, 9.5, 9.0, 12.0, 12.0, 12.0]
     changes = judge([readings("t1", "thermostat", seconds, temperature_c=temps)])
-    assert summary(changes) == [("low_temperature", "open", at(0), at(5), 9.5, 7.0),
-                                ("low_temperature", "resolve", at(0), at(7), 12.0, 7.0)]
+    assert summary(changes) == [
+        ("low_temperature", "open", at(0), at(5), 9.5, 7.0),
+        ("low_temperature", "resolve", at(0), at(7), 12.0, 7.0),
+    ]
     flagged = judge([readings("t2", "thermostat", seconds, alert="high_temperature", temperature_c=[20.0] * 10)])
     assert summary(flagged) == [("high_temperature", "open", at(0), at(5), 20.0, 20.0)]
 
@@ -78,7 +103,7 @@ def test_device_flag_and_low_kinds_use_the_lowest_value_as_peak() -> None:
 def offending_series(draw: st.DrawFn) -> tuple[pl.DataFrame, list[int]]:
     n = draw(st.integers(1, 80))
     gaps = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
-    seconds = [sum(gaps[:i + 1]) for i in range(n)]
+    seconds = [sum(gaps[: i + 1]) for i in range(n)]
     over = draw(st.lists(st.booleans(), min_size=n, max_size=n))
     frame = readings("p1", "smart_plug", seconds, power_w=[3500.0 if o else 10.0 for o in over])
     cuts = sorted(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=6, unique=True)))
@@ -112,19 +137,24 @@ def test_a_condition_survives_batches_without_its_device() -> None:
     both = pl.concat([over, other]).sort("event_time")
     changes = judge([both.slice(i, 1) for i in range(both.height)])  # p1 is absent from every other batch
     assert changes.equals(judge([both]))
-    assert summary(changes) == [("high_power", "open", at(0), at(6), 3500.0, 3500.0),
-                                ("high_power", "resolve", at(0), at(8), 10.0, 3500.0)]
+    assert summary(changes) == [
+        ("high_power", "open", at(0), at(6), 3500.0, 3500.0),
+        ("high_power", "resolve", at(0), at(8), 10.0, 3500.0),
+    ]
 
 
-def devices_after(batch: pl.DataFrame, clock: datetime | None, *, now: float,
-                  state: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def devices_after(
+    batch: pl.DataFrame, clock: datetime | None, *, now: float, state: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     return silence.step(batch, silence.empty_devices() if state is None else state, clock, silent_after_s=30, now=now)
 
 
 def test_a_gap_longer_than_the_limit_is_one_silent_episode_from_the_device_s_own_readings() -> None:
     changes, state = devices_after(readings("d1", "smart_plug", [0, 1, 2, 100, 101], power_w=[1.0] * 5), None, now=0)
-    assert summary(changes) == [("silent", "open", at(32), at(32), 98.0, None),
-                                ("silent", "resolve", at(32), at(100), 98.0, None)]
+    assert summary(changes) == [
+        ("silent", "open", at(32), at(32), 98.0, None),
+        ("silent", "resolve", at(32), at(100), 98.0, None),
+    ]
     assert state.select("device_id", "last_seen", "silent_since").rows() == [("d1", at(101), None)]
 
 

@@ -34,13 +34,21 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def sentinel_settings(kafka_settings: Settings) -> Settings:
     suffix = kafka_settings.telemetry_topic.rsplit(".", 1)[-1]
-    return make_settings(**{**kafka_settings.to_env(), "ALERTS_TOPIC": f"test.alerts.{suffix}",
-                            "SENTINEL_CONSUMER_GROUP": f"test-sentinel-{suffix}", "SENTINEL_STATE_EVERY_S": "1"})
+    return make_settings(
+        **{
+            **kafka_settings.to_env(),
+            "ALERTS_TOPIC": f"test.alerts.{suffix}",
+            "SENTINEL_CONSUMER_GROUP": f"test-sentinel-{suffix}",
+            "SENTINEL_STATE_EVERY_S": "1",
+        }
+    )
 
 
 def replay(settings: Settings, folder: Path, *, seconds: range = range(scenario.SECONDS)) -> None:
-    for name, rows, mapping in (("env", scenario.env_rows(seconds), scenario.ENV_MAPPING),
-                                ("plug", scenario.plug_rows(seconds), scenario.PLUG_MAPPING)):
+    for name, rows, mapping in (
+        ("env", scenario.env_rows(seconds), scenario.ENV_MAPPING),
+        ("plug", scenario.plug_rows(seconds), scenario.PLUG_MAPPING),
+    ):
         csv, toml = scenario.write(folder, f"{name}-{seconds.start}", rows, mapping)
         telemetry_sim.run(settings, replay=csv, replay_config=toml, speed=0)
 
@@ -54,13 +62,24 @@ def state_offsets(settings: Settings) -> int:
     """Records the state snapshot says it has judged (offsets + 1, summed)."""
     table = delta_io.open_table(tables.SENTINEL_STATE.path(settings))
     marker = tables.SENTINEL_STATE.marker(tables.KAFKA)
-    return sum((delta_io.txn_version(table, marker.format(topic=settings.telemetry_topic, partition=p)) or -1) + 1
-               for p in range(settings.telemetry_partitions)) if table else 0
+    return (
+        sum(
+            (delta_io.txn_version(table, marker.format(topic=settings.telemetry_topic, partition=p)) or -1) + 1
+            for p in range(settings.telemetry_partitions)
+        )
+        if table
+        else 0
+    )
 
 
 def topic_change_ids(settings: Settings) -> Counter[str]:
-    consumer = KafkaConsumer(settings.alerts_topic, **client_config(settings), auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        settings.alerts_topic,
+        **client_config(settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
     ids = Counter(dict(record.headers)["change_id"].decode() for record in consumer)
     consumer.close()
     return ids
@@ -84,8 +103,9 @@ def test_replayed_scenario_yields_exactly_the_expected_episodes(sentinel_setting
     receiver = Receiver(failures=1)  # the webhook's first POST fails and is retried
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     replay(sentinel_settings, tmp_path)
-    changes = judge_all(dataclasses.replace(
-        sentinel_settings, webhook_url=f"http://127.0.0.1:{receiver.server_port}/hook"))
+    changes = judge_all(
+        dataclasses.replace(sentinel_settings, webhook_url=f"http://127.0.0.1:{receiver.server_port}/hook")
+    )
     receiver.shutdown()
     assert sorted(b["change_id"] for b in receiver.bodies) == sorted(changes["change_id"])
     assert scenario.observed(changes) == scenario.EXPECTED  # the constant device yields nothing
@@ -98,13 +118,17 @@ def test_replayed_scenario_yields_exactly_the_expected_episodes(sentinel_setting
 
 
 @pytest.mark.parametrize("before_any_snapshot", [False, True])
-def test_sigkill_mid_episode_loses_and_duplicates_nothing(sentinel_settings: Settings, tmp_path: Path,
-                                                          before_any_snapshot: bool) -> None:
+def test_sigkill_mid_episode_loses_and_duplicates_nothing(
+    sentinel_settings: Settings, tmp_path: Path, before_any_snapshot: bool
+) -> None:
     log = tmp_path / "sentinel.log"
     replay(sentinel_settings, tmp_path, seconds=range(200))  # the plug's episode is open, with two updates
     proc = start_module("consumer.sentinel", sentinel_settings, log=log)
-    wait_for(lambda: episodes(sentinel_settings).filter(change="update").height == 2, timeout_s=90,
-             what="the open episode and its updates")
+    wait_for(
+        lambda: episodes(sentinel_settings).filter(change="update").height == 2,
+        timeout_s=90,
+        what="the open episode and its updates",
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     if before_any_snapshot:  # as if killed before its first snapshot: every committed change is recomputed
@@ -112,8 +136,11 @@ def test_sigkill_mid_episode_loses_and_duplicates_nothing(sentinel_settings: Set
     replay(sentinel_settings, tmp_path, seconds=range(200, scenario.SECONDS))
     proc = start_module("consumer.sentinel", sentinel_settings, log=log)
     try:
-        wait_for(lambda: episodes(sentinel_settings).filter(change="resolve").height == 3, timeout_s=90,
-                 what="every episode resolved after the restart")
+        wait_for(
+            lambda: episodes(sentinel_settings).filter(change="resolve").height == 3,
+            timeout_s=90,
+            what="every episode resolved after the restart",
+        )
         total = sum(end_offsets(sentinel_settings, sentinel_settings.telemetry_topic).values())
         wait_for(lambda: state_offsets(sentinel_settings) == total, timeout_s=60, what="all records judged")
     finally:
@@ -138,14 +165,19 @@ def test_gold_alerts_and_sentinel_episodes_agree(sentinel_settings: Settings, tm
     silver.run(sentinel_settings)
     gold.run(sentinel_settings, full=True)
     alerts = delta_io.read(tables.ALERTS.path(sentinel_settings)).filter(pl.col("kind").is_in(SENTINEL_KINDS))
-    spans = changes.filter(pl.col("kind").is_in(SENTINEL_KINDS)).group_by("episode_id").agg(
-        pl.col("device_id", "kind", "started_at").first(), ended=pl.col("resolved_at").max())
+    spans = (
+        changes.filter(pl.col("kind").is_in(SENTINEL_KINDS))
+        .group_by("episode_id")
+        .agg(pl.col("device_id", "kind", "started_at").first(), ended=pl.col("resolved_at").max())
+    )
     inside = alerts.join(spans, on=["device_id", "kind"], how="left").filter(
         (pl.col("alert_time") >= pl.col("started_at"))
-        & (pl.col("ended").is_null() | (pl.col("alert_time") < pl.col("ended"))))
+        & (pl.col("ended").is_null() | (pl.col("alert_time") < pl.col("ended")))
+    )
     assert inside["event_id"].sort().to_list() == alerts["event_id"].sort().to_list()  # each row in an episode
-    per_episode = inside.group_by("episode_id").agg(rows=pl.len(), first=pl.col("alert_time").min(),
-                                                    start=pl.col("started_at").first())
+    per_episode = inside.group_by("episode_id").agg(
+        rows=pl.len(), first=pl.col("alert_time").min(), start=pl.col("started_at").first()
+    )
     assert set(per_episode["episode_id"]) == set(spans["episode_id"])  # every episode holds rows
     assert (per_episode["first"] == per_episode["start"]).all()
     assert sorted(inside.group_by("kind").len().rows()) == [("high_co", 40), ("high_power", 300)]

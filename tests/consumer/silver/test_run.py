@@ -35,9 +35,16 @@ FAULTS = {
     "missing_field": lambda n: encode({k: v for k, v in plug_event(n).items() if k != "device_id"}),
     "future": lambda n: encode(plug_event(n, timestamp="2030-01-01T00:00:00Z")),
 }
-RULES_FAILED = {"invalid_json": ["valid_json"], "invalid_utf8": ["valid_utf8"], "wrong_type": ["field_types"],
-                "out_of_range": ["value_in_range"], "unknown_device": ["known_device"],
-                "missing_field": ["required_fields"], "future": ["not_in_future"], "conflict": ["consistent_event_id"]}
+RULES_FAILED = {
+    "invalid_json": ["valid_json"],
+    "invalid_utf8": ["valid_utf8"],
+    "wrong_type": ["field_types"],
+    "out_of_range": ["value_in_range"],
+    "unknown_device": ["known_device"],
+    "missing_field": ["required_fields"],
+    "future": ["not_in_future"],
+    "conflict": ["consistent_event_id"],
+}
 QUARANTINED = (*FAULTS, "conflict")
 
 
@@ -67,7 +74,7 @@ def faulty_stream(n: int, *, fault_rate: float, seed: int) -> tuple[list[bytes],
 def load(settings: Settings, values: list[bytes], *, per_commit: int) -> None:
     """Bronze commits of `per_commit` values each, ingested a day after the events."""
     for start in range(0, len(values), per_commit):
-        append_bronze(settings, values[start:start + per_commit], start_offset=start, ingested_at=LATER)
+        append_bronze(settings, values[start : start + per_commit], start_offset=start, ingested_at=LATER)
 
 
 def silver_state(settings: Settings) -> dict[str, pl.DataFrame]:
@@ -99,20 +106,28 @@ def test_every_bronze_row_is_accounted_for(settings):
     assert log["reconciled"].all() and int(log["bronze_rows"].sum()) == 100_000
     names = ("valid_json", "valid_utf8", "field_types", "known_device", "consistent_event_id")
     per_rule = {k: sum(orjson.loads(c).get(k, 0) for c in log["rule_counts"]) for k in names}
-    assert per_rule == {"valid_json": counts["invalid_json"], "valid_utf8": counts["invalid_utf8"],
-                        "field_types": counts["wrong_type"], "known_device": counts["unknown_device"],
-                        "consistent_event_id": counts["conflict"]}
+    assert per_rule == {
+        "valid_json": counts["invalid_json"],
+        "valid_utf8": counts["invalid_utf8"],
+        "field_types": counts["wrong_type"],
+        "known_device": counts["unknown_device"],
+        "consistent_event_id": counts["conflict"],
+    }
 
 
 def test_rerun_without_new_bronze_is_a_no_op(settings):
     append_bronze(settings, [encode(plug_event(i)) for i in range(100)])
     bronze_to_silver.run(settings)
-    versions = {name: delta_io.open_table(tables.get(f"silver/{name}").path(settings)).version()
-                for name in ("telemetry", "run_log")}
+    versions = {
+        name: delta_io.open_table(tables.get(f"silver/{name}").path(settings)).version()
+        for name in ("telemetry", "run_log")
+    }
     again = bronze_to_silver.run(settings)
     assert again.chunks == 0 and again.bronze_rows == 0
-    assert versions == {name: delta_io.open_table(tables.get(f"silver/{name}").path(settings)).version()
-                        for name in ("telemetry", "run_log")}
+    assert versions == {
+        name: delta_io.open_table(tables.get(f"silver/{name}").path(settings)).version()
+        for name in ("telemetry", "run_log")
+    }
 
 
 def test_redelivery_in_a_later_commit_is_a_duplicate(settings):
@@ -140,8 +155,7 @@ def test_same_event_id_with_other_content_is_a_conflict_against_silver(settings)
 
 
 @pytest.mark.parametrize("fail_on_write", [1, 2, 3, 4, 5])
-def test_a_crash_between_any_two_commits_then_a_rerun_equals_an_uninterrupted_run(tmp_path, monkeypatch,
-                                                                                   fail_on_write):
+def test_a_crash_between_any_two_commits_then_a_rerun_equals_an_uninterrupted_run(tmp_path, monkeypatch, fail_on_write):
     values, _ = faulty_stream(3_000, fault_rate=0.1, seed=fail_on_write)
     clean, crashed = (make_settings(LAKE_ROOT=tmp_path / name) for name in ("clean", "crashed"))
     for target in (clean, crashed):
@@ -175,8 +189,13 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(tmp_p
     for _ in range(3):
         if progress(killed).marks["run_log"] >= last:
             break
-        proc = subprocess.Popen([sys.executable, "-m", "consumer.silver", "--max-chunk-rows", "6000"],
-                                cwd=REPO, env=env_of(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consumer.silver", "--max-chunk-rows", "6000"],
+            cwd=REPO,
+            env=env_of(killed),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(1.0, 4.0))  # a random instant of the run is the point of this test
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -192,8 +211,10 @@ def test_two_runs_at_the_same_instant_without_the_lock_write_every_chunk_once(tm
         load(target, values, per_commit=1_000)
     bronze_to_silver.run(clean, max_chunk_rows=2_000)
     commit_in_turn(monkeypatch)
-    results = run_both(lambda: bronze_to_silver.run(raced, max_chunk_rows=2_000),
-                       lambda: bronze_to_silver.run(raced, max_chunk_rows=2_000))
+    results = run_both(
+        lambda: bronze_to_silver.run(raced, max_chunk_rows=2_000),
+        lambda: bronze_to_silver.run(raced, max_chunk_rows=2_000),
+    )
     assert sum(r.bronze_rows for r in results.values()) == 6_000  # every chunk counted by exactly one of them
     silver = delta_io.read(tables.SILVER.path(raced), columns=["event_id"])
     assert silver.height == silver["event_id"].n_unique() == kinds.count("valid")

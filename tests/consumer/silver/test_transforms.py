@@ -39,14 +39,45 @@ def run_rules(values: list[bytes | None]) -> pl.DataFrame:
 
 
 def test_parser_explains_every_value_it_cannot_type():
-    values = [encode(plug_event()), None, b"", b"\xff\xfe{}", b"[1, 2]", b"{oops", b'{"seq": 1.5}',
-              b'{"power_w": "12"}', b'{"device_id": 7}', b'{"is_on": "true"}', b'{"seq": 99999999999999999999}',
-              b'{"a": 1}\n{"b": 2}', b'{\n"seq": 3}', b'  {"seq": 4}  ', b"null", b" null", b'{"seq": 5}\nnull']
+    values = [
+        encode(plug_event()),
+        None,
+        b"",
+        b"\xff\xfe{}",
+        b"[1, 2]",
+        b"{oops",
+        b'{"seq": 1.5}',
+        b'{"power_w": "12"}',
+        b'{"device_id": 7}',
+        b'{"is_on": "true"}',
+        b'{"seq": 99999999999999999999}',
+        b'{"a": 1}\n{"b": 2}',
+        b'{\n"seq": 3}',
+        b'  {"seq": 4}  ',
+        b"null",
+        b" null",
+        b'{"seq": 5}\nnull',
+    ]
     parsed = pl.from_arrow(parse_values(pa.array(values, pa.binary())))
-    assert parsed["parse_error"].to_list() == [None, "valid_json", "valid_json", "valid_utf8", "valid_json",
-                                               "valid_json", "field_types", "field_types", "field_types",
-                                               "field_types", "field_types", "valid_json", None, None,
-                                               "valid_json", "valid_json", "valid_json"]  # a bare null crashes Arrow
+    assert parsed["parse_error"].to_list() == [
+        None,
+        "valid_json",
+        "valid_json",
+        "valid_utf8",
+        "valid_json",
+        "valid_json",
+        "field_types",
+        "field_types",
+        "field_types",
+        "field_types",
+        "field_types",
+        "valid_json",
+        None,
+        None,
+        "valid_json",
+        "valid_json",
+        "valid_json",
+    ]  # a bare null crashes Arrow
     assert parsed["seq"].to_list()[0] == 0 and parsed["seq"].to_list()[-5:-3] == [3, 4]
     assert parsed.row(0, named=True)["power_w"] == 100.0 and parsed.row(0, named=True)["is_on"] is True
 
@@ -54,23 +85,33 @@ def test_parser_explains_every_value_it_cannot_type():
 VALID_VALUE = encode(plug_event())
 
 
-@pytest.mark.parametrize(("values", "errors"), [
-    ([b"null"], ["valid_json"]),
-    ([b"  null", VALID_VALUE], ["valid_json", None]),
-    ([VALID_VALUE, b"null"], [None, "valid_json"]),
-    ([VALID_VALUE + b"\nnull"], ["valid_json"]),
-])
+@pytest.mark.parametrize(
+    ("values", "errors"),
+    [
+        ([b"null"], ["valid_json"]),
+        ([b"  null", VALID_VALUE], ["valid_json", None]),
+        ([VALID_VALUE, b"null"], [None, "valid_json"]),
+        ([VALID_VALUE + b"\nnull"], ["valid_json"]),
+    ],
+)
 def test_a_bare_null_never_reaches_arrows_reader(values, errors):
     """pyarrow 26's JSON reader crashes the process on a line holding only `null`."""
     assert pl.from_arrow(parse_values(pa.array(values, pa.binary())))["parse_error"].to_list() == errors
 
 
 raw_values = st.one_of(
-    st.binary(max_size=60), st.none(),
-    st.builds(lambda n, overrides: json.dumps(plug_event(n) | overrides).encode(), st.integers(0, 50),
-              st.dictionaries(st.sampled_from(["seq", "power_w", "is_on", "device_id", "alert", "extra"]),
-                              st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=5),
-                              max_size=2)))
+    st.binary(max_size=60),
+    st.none(),
+    st.builds(
+        lambda n, overrides: json.dumps(plug_event(n) | overrides).encode(),
+        st.integers(0, 50),
+        st.dictionaries(
+            st.sampled_from(["seq", "power_w", "is_on", "device_id", "alert", "extra"]),
+            st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5),
+            max_size=2,
+        ),
+    ),
+)
 
 
 @hyp_settings(max_examples=200, deadline=None)
@@ -91,25 +132,28 @@ def test_rules_table_fits_one_screen_and_has_both_actions():
     assert set(table["action"]) == {"warn", "quarantine"}
 
 
-@pytest.mark.parametrize(("overrides", "failed", "warned"), [
-    ({}, [], []),
-    ({"schema_version": 2}, ["supported_schema_version"], []),
-    ({"event_id": None}, ["required_fields"], []),
-    ({"timestamp": "yesterday"}, ["timestamp_parses"], []),
-    ({"timestamp": "2026-11-23T12:10:06Z"}, ["not_in_future"], []),
-    ({"timestamp": "2026-11-23T10:00:00Z"}, [], ["on_time"]),
-    ({"device_id": "toaster_9"}, ["known_device"], []),
-    ({"home_id": "home_002"}, ["matches_catalog"], []),
-    ({"status": "sleeping"}, ["valid_status"], []),
-    ({"seq": -1}, ["seq_non_negative"], []),
-    ({"power_w": 5000.0}, ["value_in_range"], []),
-    ({"power_w": -1.0, "seq": -2}, ["seq_non_negative", "value_in_range"], []),
-    ({"alert": "on_fire"}, [], ["known_alert"]),
-    ({"event_id": "not-a-uuid"}, [], ["event_id_is_uuid"]),
-    ({"energy_wh": None}, [], ["expected_metrics"]),
-    ({"energy_wh": None, "status": "maintenance"}, [], []),
-    ({"temperature_c": 21.0}, [], ["no_foreign_metrics"]),
-])
+@pytest.mark.parametrize(
+    ("overrides", "failed", "warned"),
+    [
+        ({}, [], []),
+        ({"schema_version": 2}, ["supported_schema_version"], []),
+        ({"event_id": None}, ["required_fields"], []),
+        ({"timestamp": "yesterday"}, ["timestamp_parses"], []),
+        ({"timestamp": "2026-11-23T12:10:06Z"}, ["not_in_future"], []),
+        ({"timestamp": "2026-11-23T10:00:00Z"}, [], ["on_time"]),
+        ({"device_id": "toaster_9"}, ["known_device"], []),
+        ({"home_id": "home_002"}, ["matches_catalog"], []),
+        ({"status": "sleeping"}, ["valid_status"], []),
+        ({"seq": -1}, ["seq_non_negative"], []),
+        ({"power_w": 5000.0}, ["value_in_range"], []),
+        ({"power_w": -1.0, "seq": -2}, ["seq_non_negative", "value_in_range"], []),
+        ({"alert": "on_fire"}, [], ["known_alert"]),
+        ({"event_id": "not-a-uuid"}, [], ["event_id_is_uuid"]),
+        ({"energy_wh": None}, [], ["expected_metrics"]),
+        ({"energy_wh": None, "status": "maintenance"}, [], []),
+        ({"temperature_c": 21.0}, [], ["no_foreign_metrics"]),
+    ],
+)
 def test_each_rule_fires_exactly_on_what_it_checks(overrides, failed, warned):
     rows = run_rules([encode(plug_event(**overrides))])
     quarantined = silver_quarantine(rows.filter(pl.col("quarantine_mask") != 0), RULES, quarantined_at=INGESTED)
@@ -130,8 +174,11 @@ def test_unparseable_values_fail_only_their_parse_rule():
 
 def arrivals(values: list[bytes], known: pl.DataFrame | None = None) -> list[str]:
     rows = run_rules(values)
-    silver = known if known is not None else pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32,
-                                                                  "kafka_offset": pl.Int64})
+    silver = (
+        known
+        if known is not None
+        else pl.DataFrame(schema={"event_id": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64})
+    )
     for column in CONTENT:
         if column not in silver.columns:
             silver = silver.with_columns(rows[column].head(silver.height).alias(column))
@@ -148,8 +195,10 @@ def test_a_repeated_event_id_is_a_duplicate_when_its_content_matches_the_first_a
 
 
 def test_silver_holds_the_first_arrival():
-    held = pl.DataFrame({"event_id": [plug_event(0)["event_id"]], "kafka_partition": [3], "kafka_offset": [70]},
-                        schema_overrides={"kafka_partition": pl.Int32})
+    held = pl.DataFrame(
+        {"event_id": [plug_event(0)["event_id"]], "kafka_partition": [3], "kafka_offset": [70]},
+        schema_overrides={"kafka_partition": pl.Int32},
+    )
     values = [encode(plug_event(0)), encode(plug_event(0, power_w=7.0)), encode(plug_event(1))]
     assert arrivals(values, held) == ["duplicate", "conflict", "new"]
     itself = held.with_columns(pl.lit(0, pl.Int32).alias("kafka_partition"), pl.lit(0, pl.Int64).alias("kafka_offset"))
@@ -169,28 +218,45 @@ def test_every_event_id_is_new_exactly_once(pairs):
 
 
 def test_enrichment_exact():
-    values = [encode(plug_event(0, power_w=10.0)), encode(plug_event(1, power_w=20.0)),
-              encode(plug_event(2, power_w=40.0)),
-              encode(plug_event(3, device_id="smart_bulb_002", home_id="home_002", device_type="smart_bulb",
-                                power_w=8.0, timestamp="2026-11-23T10:00:00.000Z"))]
+    values = [
+        encode(plug_event(0, power_w=10.0)),
+        encode(plug_event(1, power_w=20.0)),
+        encode(plug_event(2, power_w=40.0)),
+        encode(
+            plug_event(
+                3,
+                device_id="smart_bulb_002",
+                home_id="home_002",
+                device_type="smart_bulb",
+                power_w=8.0,
+                timestamp="2026-11-23T10:00:00.000Z",
+            )
+        ),
+    ]
     silver = silver_telemetry(run_rules(values), config_catalog(), RULES, SETTINGS)
-    expected = pl.DataFrame({
-        "device_id": ["smart_bulb_002", "smart_plug_001", "smart_plug_001", "smart_plug_001"],
-        "home_name": ["Harbour View 7", "Maple Street 12", "Maple Street 12", "Maple Street 12"],
-        "location": ["living_room", "office", "office", "office"],
-        "manufacturer": ["LIFX", "TP-Link", "TP-Link", "TP-Link"],
-        "installation_date": [date(2024, 2, 14), date(2022, 11, 5), date(2022, 11, 5), date(2022, 11, 5)],
-        "device_age_days": [1013, 1479, 1479, 1479],
-        "event_date": [date(2026, 11, 23)] * 4,
-        "processing_delay_s": [7205.0, 5.0, 4.0, 3.0],
-        "is_late_event": [True, False, False, False],
-        "quality_score": [0.8, 1.0, 1.0, 1.0],
-        "warnings": [["on_time"], [], [], []],
-        "power_w_rolling_mean": [8.0, 10.0, 15.0, 30.0],
-        "temperature_c_rolling_mean": [None, None, None, None],
-        "kafka_offset": [3, 0, 1, 2],
-    }, schema_overrides={"device_age_days": pl.Int32, "temperature_c_rolling_mean": pl.Float64,
-                         "kafka_offset": pl.Int64})
+    expected = pl.DataFrame(
+        {
+            "device_id": ["smart_bulb_002", "smart_plug_001", "smart_plug_001", "smart_plug_001"],
+            "home_name": ["Harbour View 7", "Maple Street 12", "Maple Street 12", "Maple Street 12"],
+            "location": ["living_room", "office", "office", "office"],
+            "manufacturer": ["LIFX", "TP-Link", "TP-Link", "TP-Link"],
+            "installation_date": [date(2024, 2, 14), date(2022, 11, 5), date(2022, 11, 5), date(2022, 11, 5)],
+            "device_age_days": [1013, 1479, 1479, 1479],
+            "event_date": [date(2026, 11, 23)] * 4,
+            "processing_delay_s": [7205.0, 5.0, 4.0, 3.0],
+            "is_late_event": [True, False, False, False],
+            "quality_score": [0.8, 1.0, 1.0, 1.0],
+            "warnings": [["on_time"], [], [], []],
+            "power_w_rolling_mean": [8.0, 10.0, 15.0, 30.0],
+            "temperature_c_rolling_mean": [None, None, None, None],
+            "kafka_offset": [3, 0, 1, 2],
+        },
+        schema_overrides={
+            "device_age_days": pl.Int32,
+            "temperature_c_rolling_mean": pl.Float64,
+            "kafka_offset": pl.Int64,
+        },
+    )
     assert_frame_equal(silver.select(expected.columns), expected)
     assert silver["event_time"][1] == datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
