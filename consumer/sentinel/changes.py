@@ -14,26 +14,17 @@ import orjson
 import polars as pl
 
 from config.alert_rules import SEVERITY
-from lake.tables import UTC_TS
+from lake import tables
 
 NAMESPACE = uuid.UUID("6f1c5c1e-8a59-4d7e-9b1a-5e7d1c0a2b44")
 CHANGES = ("open", "update", "resolve")
-CHANGE_COLUMNS: dict[str, pl.DataType] = {
-    "device_id": pl.String(),
-    "kind": pl.String(),
-    "home_id": pl.String(),
-    "device_type": pl.String(),
-    "change": pl.String(),
-    "started_at": UTC_TS,
-    "changed_at": UTC_TS,
-    "resolved_at": UTC_TS,
-    "value": pl.Float64(),
-    "peak": pl.Float64(),
-    "threshold": pl.Float64(),
-    "event_id": pl.String(),
-    "bucket": pl.Int64(),
+# The episodes table's columns (lake/tables.py), split: what a change says, and the ids it gets
+ID_COLUMNS = {c: tables.ALERT_EPISODES.schema[c] for c in ("change_id", "episode_id", "severity")}
+CHANGE_COLUMNS = {
+    c: kind
+    for c, kind in tables.ALERT_EPISODES.schema.items()
+    if c not in ID_COLUMNS and c not in ("batch", "recorded_at")
 }
-ID_COLUMNS: dict[str, pl.DataType] = {"change_id": pl.String(), "episode_id": pl.String(), "severity": pl.String()}
 
 
 def episode_id(device_id: str, kind: str, started_at: datetime) -> str:
