@@ -184,6 +184,12 @@ class Settings:
     maintenance_interval_s: float = _setting(
         3600.0, "MAINTENANCE_INTERVAL_S", "scheduler: seconds between maintenance runs", parse=_float(60.0)
     )
+    etl_lease_ttl_s: float = _setting(
+        30.0,
+        "ETL_LEASE_TTL_S",
+        "scheduler: the ETL lease lapses this long after its holder's last renewal (renewed every third of it)",
+        parse=_float(1.0),
+    )
     # Data quality
     max_future_skew_s: float = _setting(
         300.0, "MAX_FUTURE_SKEW_S", "silver: events further in the future than this are quarantined", parse=_float(0.0)

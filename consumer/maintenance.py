@@ -80,7 +80,7 @@ def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -
 
 def run(settings: Settings, *, only: list[str] | None = None, vacuum: bool = True) -> list[TableMaintenance]:
     """Maintain every lake table that exists (or the named layer/name ones)."""
-    existing = {t.key: t.path(settings) for t in tables.all_tables() if (t.path(settings) / "_delta_log").is_dir()}
+    existing = {t.key: t for t in tables.all_tables() if (t.path(settings) / "_delta_log").is_dir()}
     if only:
         missing = [key for key in only if key not in existing]
         if missing:
@@ -88,9 +88,10 @@ def run(settings: Settings, *, only: list[str] | None = None, vacuum: bool = Tru
         existing = {key: existing[key] for key in only}
     started = time.perf_counter()
     results, failed = [], []
-    for key, path in existing.items():
+    for key, table in existing.items():
         try:
-            results.append(maintain_table(path, retention_hours=settings.vacuum_retention_hours, vacuum=vacuum))
+            hours = table.vacuum_retention_hours(settings)
+            results.append(maintain_table(table.path(settings), retention_hours=hours, vacuum=vacuum))
         except (LakehouseError, DeltaError, OSError) as exc:  # one damaged table must not stop the others
             logger.error("maintenance of %s failed, skipped: %s", key, delta_io.one_line(str(exc)))
             failed.append(key)

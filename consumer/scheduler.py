@@ -4,8 +4,11 @@ or each stage once.
 
     python -m consumer.scheduler [--once] [--stage silver|gold|maintenance|all]
 
-A failing stage logs one line and runs again at its next tick. Only one scheduler runs per lake (the ETL lock,
-lake/lock.py); a second one says so and exits 0. SIGTERM (or Ctrl-C) finishes the running stage, then exits 0.
+A failing stage logs one line and runs again at its next tick. Only the holder of the ETL lease (lake/lease.py,
+kept in the lake) runs stages: a second scheduler on any host waits as a standby and takes over when the holder's
+lease lapses; a holder that loses its lease finishes the running stage and becomes a standby; `--once` while
+another process holds the lease says so and exits 0. SIGTERM (or Ctrl-C) finishes the running stage, releases
+the lease and exits 0.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from common.cli import setup_logging, stop_on_signals
 from config.errors import LakehouseError
 from config.settings import Settings
 from lake import tables
-from lake.lock import EtlLock, LockHeldError, lock_path
+from lake.lease import Lease, LeaseHeldError, LeaseKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ class EtlScheduler:
         only: tuple[Stage, ...] = STAGES,
         stages: Mapping[Stage, StageFn] | None = None,
         stop_event: threading.Event | None = None,
+        lost_event: threading.Event | None = None,
         poll_s: float = POLL_S,
     ) -> None:
         self.settings = settings
@@ -108,6 +112,7 @@ class EtlScheduler:
         self.only = only
         self.stages = dict(stages or DEFAULT_STAGES)
         self.stop = stop_event or threading.Event()
+        self.lost = lost_event or threading.Event()  # set when the ETL lease this scheduler held was taken
         self.failures: dict[Stage, int] = dict.fromkeys(STAGES, 0)
         self.runs: dict[Stage, int] = dict.fromkeys(STAGES, 0)
         self.jobs = schedule.Scheduler()
@@ -121,6 +126,7 @@ class EtlScheduler:
 
     def run_stage(self, stage: Stage) -> object | None:
         """Run one stage; a failure is logged on one line and counted, never raised."""
+        logger.debug("stage %s: started", stage)  # with "ended": when each run held the lake (tests check overlaps)
         try:
             result = self.stages[stage](self.settings)
         except LakehouseError as exc:
@@ -131,25 +137,31 @@ class EtlScheduler:
             self.failures[stage] += 1
             logger.error("stage %s failed: %s: %s; retrying at its next tick", stage, type(exc).__name__, exc)
             return None
+        finally:
+            logger.debug("stage %s: ended", stage)
         self.runs[stage] += 1
         return result
 
+    def halted(self) -> bool:
+        """Stopped, or no longer holding the ETL lease: no stage may start."""
+        return self.stop.is_set() or self.lost.is_set()
+
     def tick(self, stage: Stage) -> None:
         """A scheduled run; after silver wrote rows, gold follows at once (freshness)."""
-        if self.stop.is_set():
+        if self.halted():
             return
         if stage == "silver":
             self.bronze_seen = self.bronze.newest()
         result = self.run_stage(stage)
         follow = stage == "silver" and "gold" in self.only and result is not None and wrote_rows(result)
-        if follow and not self.stop.is_set():
+        if follow and not self.halted():
             self.run_stage("gold")
 
     def run_once(self) -> bool:
         """Each stage once, in order; True when all succeeded."""
         failed = sum(self.failures.values())
         for stage in self.only:
-            if not self.stop.is_set():
+            if not self.halted():
                 self.run_stage(stage)
         return sum(self.failures.values()) == failed
 
@@ -160,26 +172,58 @@ class EtlScheduler:
 
     def run_forever(self) -> None:
         """Run silver and gold now, then silver on each new bronze commit and every stage on its interval, until
-        the stop event is set."""
+        the stop event (or the lost event) is set."""
         logger.info(
             "ETL scheduler (pid %d): %s; silver also on each new bronze commit (checked every %gs)",
             os.getpid(),
             ", ".join(f"{job.job_func.args[0]} at least every {job.interval}s" for job in self.jobs.jobs),
             self.poll_s,
         )
-        if "silver" in self.only and not self.stop.is_set():
+        if "silver" in self.only and not self.halted():
             self.bronze_seen = self.bronze.newest()
             self.run_stage("silver")
-        if "gold" in self.only and not self.stop.is_set():
+        if "gold" in self.only and not self.halted():
             self.run_stage("gold")
         silver_job = next((job for job in self.jobs.jobs if job.job_func.args[0] == "silver"), None)
-        while not self.stop.is_set():
+        while not self.halted():
             if silver_job is not None and self.bronze_changed():
                 silver_job.run()  # runs silver (and gold after it) and counts the interval from now
             self.jobs.run_pending()
             idle = self.jobs.idle_seconds
             self.stop.wait(max(0.05, min(idle if idle is not None else 1.0, self.poll_s)))
-        logger.info("ETL scheduler stopped")
+        logger.info("ETL scheduler stopped" if self.stop.is_set() else "ETL scheduler: back to standby")
+
+
+def wait_for_lease(lease: Lease, stop: threading.Event) -> bool:
+    """Try to take the lease until it is ours (True) or `stop` is set (False), trying again when the holder's
+    expiry passes (at least every third of the TTL); one log line when the wait starts."""
+    every = lease.ttl.total_seconds() / 3
+    waiting = False
+    while not stop.is_set():
+        try:
+            lease.acquire()
+            return True
+        except LeaseHeldError as exc:
+            holder = exc.holder
+            if not waiting:
+                logger.info("standby: %s; taking over when it lapses", exc)
+                waiting = True
+            left = (holder.expires_at - lease.clock.now()).total_seconds() if holder is not None else every
+            stop.wait(min(every, max(0.05, left + 0.05)))
+        except LakehouseError as exc:
+            logger.warning("standby: cannot read the ETL lease (%s); trying again in %.0fs", exc, every)
+            stop.wait(every)
+    return False
+
+
+def serve(settings: Settings, *, only: tuple[Stage, ...], stop: threading.Event, lease: Lease | None = None) -> None:
+    """Run the stages whenever this process holds the ETL lease, standing by while another one does, until
+    `stop` is set."""
+    lease = lease or Lease(settings)
+    while wait_for_lease(lease, stop):
+        with LeaseKeeper(lease) as kept:
+            logger.info("holding the ETL lease as %s until %s", lease.owner, f"{lease.expires_at:%H:%M:%S}Z")
+            EtlScheduler(settings, only=only, stop_event=stop, lost_event=kept.lost).run_forever()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level)
     stop = stop_on_signals()
     stages = STAGES if args.stage == "all" else (args.stage,)
+    if not args.once:
+        serve(settings, only=stages, stop=stop)
+        return 0
     try:
-        with EtlLock(lock_path(settings)):
-            scheduler = EtlScheduler(settings, only=stages, stop_event=stop)
-            if args.once:
-                return 0 if scheduler.run_once() else 1
-            scheduler.run_forever()
-    except LockHeldError as exc:
-        print(f"{exc}; exiting", file=sys.stderr)
+        with LeaseKeeper(Lease(settings)) as kept:
+            return 0 if EtlScheduler(settings, only=stages, stop_event=stop, lost_event=kept.lost).run_once() else 1
+    except LeaseHeldError as exc:
+        print(f"{exc}; another ETL scheduler runs the stages, exiting", file=sys.stderr)
     return 0
 
 

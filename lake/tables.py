@@ -20,8 +20,8 @@ from common.events import BOOL_METRICS, NUMERIC_METRICS
 from config.catalog import CATALOG_SCHEMA
 from config.settings import Settings
 
-Layer = Literal["reference", "bronze", "silver", "gold"]
-LAYERS: tuple[Layer, ...] = ("reference", "bronze", "silver", "gold")
+Layer = Literal["reference", "bronze", "silver", "gold", "system"]
+LAYERS: tuple[Layer, ...] = ("reference", "bronze", "silver", "gold", "system")
 KAFKA = "kafka"  # the source of bronze: markers per topic-partition
 UTC_TS = pl.Datetime("us", "UTC")
 NAMES = pl.List(pl.String())
@@ -39,6 +39,9 @@ class Table:
     markers: Mapping[str, str] = field(default_factory=dict)  # source (table key or KAFKA) → progress marker id
     configuration: Mapping[str, str] = field(default_factory=dict)
     retention: str | None = None  # the Settings field (days) that bounds its history
+    vacuum_hours: float | None = (
+        None  # maintenance keeps its unreferenced files this long (None: VACUUM_RETENTION_HOURS)
+    )
 
     @property
     def key(self) -> str:
@@ -70,6 +73,10 @@ class Table:
 
     def retention_days(self, settings: Settings) -> int | None:
         return getattr(settings, self.retention) if self.retention else None
+
+    def vacuum_retention_hours(self, settings: Settings) -> float:
+        """How long maintenance keeps the files a commit made unreferenced."""
+        return self.vacuum_hours if self.vacuum_hours is not None else settings.vacuum_retention_hours
 
 
 _REGISTRY: dict[str, Table] = {}
@@ -498,5 +505,28 @@ SENTINEL_STATE = register(
             "silent_since": UTC_TS,
         },
         markers={KAFKA: "sentinel-state:{topic}:{partition}"},
+    )
+)
+
+# ---- system: coordination between the processes sharing the lake (lake/lease.py) --------------------------------
+# Every acquisition, renewal and release is one commit (one tiny file each, every third of ETL_LEASE_TTL_S while
+# held): the log checkpoints every 10 commits and drops entries older than 10 minutes at each checkpoint, and
+# maintenance vacuums the replaced files after an hour (only the newest version is ever read).
+LEASES = register(
+    Table(
+        layer="system",
+        name="leases",
+        row="one lease (today only `etl`: who runs silver and gold): its holder and until when",
+        schema={
+            "name": pl.String(),
+            "owner": pl.String(),
+            "acquired_at": UTC_TS,
+            "expires_at": UTC_TS,
+            "renewals": pl.Int64(),
+            "released": pl.Boolean(),
+        },
+        markers={"lease": "lease:{name}"},
+        configuration={"delta.checkpointInterval": "10", "delta.logRetentionDuration": "interval 10 minutes"},
+        vacuum_hours=1.0,
     )
 )

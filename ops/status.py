@@ -1,4 +1,4 @@
-"""The platform's health at a glance: broker, processes, topic offsets and lag, lake tables."""
+"""The platform's health at a glance: broker, processes, topic offsets and lag, lake tables, the ETL lease."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from config.errors import LakehouseError
 from config.settings import Settings
 from consumer.bronze import gaps
 from lake import delta_io, tables
+from lake.lease import read_lease
 from ops.local_kafka import LocalKafka
 from ops.stack import components, kafka_mode
 
@@ -24,7 +25,7 @@ class Check:
 
 
 def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
-    """Broker, each component, the topic and each lake table, in that order."""
+    """Broker, each component, the topic, each lake table, bronze gaps and the ETL lease, in that order."""
     now = now or datetime.now(UTC)
     reachable = broker_reachable(settings)
     mode = kafka_mode() or "external"
@@ -48,7 +49,19 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     for table in tables.all_tables():
         result.append(_table_check(settings, table, now))
     result.append(_gaps_check(settings))
+    result.append(_lease_check(settings, now))
     return result
+
+
+def _lease_check(settings: Settings, now: datetime) -> Check:
+    """Who runs silver and gold, until when; red while nobody holds the lease (no scheduler runs)."""
+    try:
+        lease = read_lease(settings)
+    except LakehouseError as exc:
+        return Check("etl lease", False, str(exc))
+    if lease is None:
+        return Check("etl lease", False, "never taken (no scheduler has run on this lake)")
+    return Check("etl lease", lease.live(now), lease.describe(now))
 
 
 def _gaps_check(settings: Settings) -> Check:

@@ -30,6 +30,7 @@ from consumer.gold import transforms as gt
 from consumer.gold.health import device_health_metrics
 from lake import delta_io, tables
 from lake.devices import load_catalog
+from lake.lease import run_holding
 
 logger = logging.getLogger(__name__)
 
@@ -293,5 +294,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    run(settings, full=args.full)
+    run_holding(settings, lambda: run(settings, full=args.full))
     return 0

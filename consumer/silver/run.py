@@ -40,7 +40,7 @@ from consumer.silver.transforms import (
 )
 from lake import delta_io, tables
 from lake.devices import load_catalog
-from lake.lock import EtlLock, lock_path
+from lake.lease import run_holding
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +220,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    with EtlLock(lock_path(settings)):
-        run(settings, max_chunk_rows=args.max_chunk_rows)
+    run_holding(settings, lambda: run(settings, max_chunk_rows=args.max_chunk_rows))
     return 0

@@ -1,21 +1,20 @@
-"""The ETL scheduler: failing stages do not stop the others, gold follows silver, one scheduler per lake, SIGTERM."""
+"""The ETL scheduler: failing stages do not stop the others, gold follows silver, the lease keeps a second scheduler
+and manual runs out, SIGTERM."""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
-
-import pytest
 
 from consumer.scheduler import EtlScheduler
 from lake import tables
-from lake.lock import EtlLock, LockHeldError, lock_path
+from lake.lease import read_lease
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of, wait_for
 
@@ -90,21 +89,12 @@ def test_run_once_reports_failure(settings):
     assert calls == ["silver", "gold", "maintenance"]
 
 
-def test_lock_is_exclusive_and_a_stale_lock_is_taken_over(settings):
-    path = lock_path(settings)
-    with EtlLock(path):
-        assert path.read_text() == str(os.getpid())
-        with pytest.raises(LockHeldError, match=f"pid {os.getpid()}"):
-            EtlLock(path).acquire()
-    assert not path.exists()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    path.write_text(str(dead.pid))
-    with EtlLock(path):
-        assert path.read_text() == str(os.getpid())
+def _holder_pid(settings) -> int | None:
+    lease = read_lease(settings)
+    return int(lease.owner.split(":")[1]) if lease is not None and lease.live(datetime.now(UTC)) else None
 
 
-def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
+def test_while_a_scheduler_holds_the_lease_once_exits_0_manual_runs_refuse_and_sigterm_releases_it(settings):
     env = env_of(settings, SILVER_INTERVAL_S="1", GOLD_INTERVAL_S="1")
     first = subprocess.Popen(
         [sys.executable, "-m", "consumer.scheduler", "--stage", "gold"],
@@ -115,10 +105,7 @@ def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
         text=True,
     )
     try:
-        wait_for(
-            lambda: lock_path(settings).exists() and lock_path(settings).read_text() == str(first.pid),
-            what="the first scheduler to hold the lock",
-        )
+        wait_for(lambda: _holder_pid(settings) == first.pid, what="the first scheduler to hold the lease")
         second = subprocess.run(
             [sys.executable, "-m", "consumer.scheduler", "--once"],
             cwd=REPO,
@@ -128,7 +115,14 @@ def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
             timeout=60,
         )
         assert second.returncode == 0
-        assert f"another ETL scheduler (pid {first.pid}) holds" in second.stderr
+        assert f"the ETL lease is held by {read_lease(settings).owner} until" in second.stderr
+        for stage in ("consumer.silver", "consumer.gold"):
+            manual = subprocess.run(
+                [sys.executable, "-m", stage], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+            )
+            assert manual.returncode != 0
+            assert manual.stderr.startswith(f"error: the ETL lease is held by {read_lease(settings).owner} until ")
+            assert manual.stderr.count("\n") == 1, manual.stderr
         first.send_signal(signal.SIGTERM)
         _, stderr = first.communicate(timeout=30)
     finally:
@@ -136,7 +130,7 @@ def test_second_scheduler_exits_0_and_sigterm_stops_the_first(settings):
             first.kill()
     assert first.returncode == 0, stderr
     assert "ETL scheduler stopped" in stderr
-    assert not lock_path(settings).exists()
+    assert read_lease(settings).released
 
 
 def test_silver_and_gold_run_on_each_new_bronze_commit_without_waiting_for_their_intervals(lake_root):
