@@ -1,5 +1,6 @@
-"""Silver and gold run twice at the same instant, ten times, with a stale ETL lock planted before each round:
-nothing is written twice and gold equals a fresh recompute."""
+"""Silver and gold run twice at once, ten times, each process taking the ETL lease over from the other when it
+lapses under a run that is still going (a holder paused past its expiry), after an expired lease is planted
+before each round: the runs overlap, yet nothing is written twice and gold equals a fresh recompute."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from config.settings import Settings
 from consumer.gold import run as silver_to_gold
 from consumer.gold.sample import gold
 from lake import delta_io, tables
-from lake.lock import lock_path
+from lake.lease import Lease
 from tests.conftest import REPO, make_settings
 from tests.consumer.silver.fixtures import append_bronze, encode, plug_event
 from tests.kafka_helpers import env_of
@@ -30,8 +31,9 @@ CLOCK = DAY + timedelta(hours=23)
 ROUNDS, EVENTS, REDELIVERED, BROKEN = 10, 2_000, 100, 50
 GOLD_TABLES = (*silver_to_gold.DATE_TABLES, "device_health_metrics")
 
-# A stage process: for each "go <epoch>" line on stdin, runs its stage at that instant and prints one line:
-# "ok", or the error (a second silver run is refused by the ETL lock).
+# A stage process: for each "go <epoch>" line on stdin, takes the ETL lease at that instant (waiting for it to
+# lapse when the other process holds it) and runs its stage, never renewing the lease: a holder paused past its
+# expiry, whose run the other process's overlaps. Prints "ok <start> <end>" (epoch seconds of the run) or the error.
 WORKER = """
 import sys, time
 from datetime import datetime
@@ -39,20 +41,28 @@ from common.cli import setup_logging
 from common.clock import ManualClock
 from config.settings import Settings
 from consumer.gold.run import run as gold_run
-from consumer.silver.run import main as silver_main
-from lake.lock import LockHeldError
-stage, clock = sys.argv[1], ManualClock(datetime.fromisoformat(sys.argv[2]))
+from consumer.silver.run import run as silver_run
+from lake.lease import Lease, LeaseHeldError
+stage, clock, settings = sys.argv[1], ManualClock(datetime.fromisoformat(sys.argv[2])), Settings.from_env()
 setup_logging("INFO")
+lease = Lease(settings, ttl_s=float(sys.argv[3]))
 for line in sys.stdin:
     time.sleep(max(0.0, float(line.split()[1]) - time.time()))
     try:
-        silver_main(["--max-chunk-rows", "1000"]) if stage == "silver" else gold_run(Settings.from_env(), clock=clock)
-        print("ok", flush=True)
-    except LockHeldError:
-        print("refused", flush=True)
+        while True:
+            try:
+                lease.acquire()
+                break
+            except LeaseHeldError as held:
+                left = (held.holder.expires_at - lease.clock.now()).total_seconds() if held.holder else 0.0
+                time.sleep(max(0.0, left) + 0.01)
+        start = time.time()
+        silver_run(settings, max_chunk_rows=1000) if stage == "silver" else gold_run(settings, clock=clock)
+        print("ok", start, time.time(), flush=True)
     except Exception as exc:
         print(f"error: {type(exc).__name__}: {exc}".replace(chr(10), " "), flush=True)
 """
+LEASE_TTL_S = 0.1  # shorter than a run: the second process takes the lease over while the first one still runs
 
 
 def _event(round_: int, i: int) -> dict:
@@ -79,18 +89,26 @@ def _append_round(settings: Settings, round_: int, offset: int) -> int:
     return offset
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
+def _plant_expired_lease(settings: Settings) -> None:
+    """The lease of a scheduler killed with -9 a minute after its last renewal: expired, never released."""
+    clock = ManualClock(datetime.now(UTC))
+    planted = Lease(settings, owner="gone:9:dead00", ttl_s=1, clock=clock)
+    planted.acquire()  # the workers' leases of the last round have lapsed
+    clock.advance(-60)
+    planted.renew()  # dated a minute ago
 
 
-def _go(workers: list[subprocess.Popen]) -> list[str]:
+def _go(workers: list[subprocess.Popen]) -> list[list[str]]:
     start = time.time() + 0.3
     for worker in workers:
         worker.stdin.write(f"go {start}\n")
         worker.stdin.flush()
-    return [worker.stdout.readline().strip() or f"exited {worker.wait(30)}" for worker in workers]
+    return [(worker.stdout.readline().strip() or f"exited {worker.wait(30)}").split() for worker in workers]
+
+
+def _overlap(answers: list[list[str]]) -> bool:
+    (_, start_a, end_a), (_, start_b, end_b) = answers
+    return float(start_a) < float(end_b) and float(start_b) < float(end_a)
 
 
 def _fresh_gold(settings: Settings, root: Path) -> Settings:
@@ -106,7 +124,7 @@ def test_ten_rounds_of_two_silver_and_two_gold_runs_at_once_write_nothing_twice(
     log = (tmp_path / "workers.log").open("w")
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, stage, CLOCK.isoformat()],
+            [sys.executable, "-c", WORKER, stage, CLOCK.isoformat(), str(LEASE_TTL_S)],
             cwd=REPO,
             env=env_of(settings),
             stdin=subprocess.PIPE,
@@ -117,13 +135,15 @@ def test_ten_rounds_of_two_silver_and_two_gold_runs_at_once_write_nothing_twice(
         for stage in ("silver", "silver", "gold", "gold")
     ]
     try:
-        offset = 0
+        offset, overlapped = 0, 0
         for round_ in range(ROUNDS):
             offset = _append_round(settings, round_, offset)
-            lock_path(settings).write_text(str(_dead_pid()))  # a scheduler killed with -9 left its pid behind
-            silver, gold_runs = (answers := _go(workers))[:2], answers[2:]
-            assert sorted(silver) in (["ok", "refused"], ["ok", "ok"]) and gold_runs == ["ok", "ok"], answers
-        assert _go(workers[2:]) == ["ok", "ok"]  # gold catches up with the last round's silver, racing again
+            _plant_expired_lease(settings)
+            answers = _go(workers)
+            assert [a[0] for a in answers] == ["ok"] * 4, answers
+            overlapped += _overlap(answers[:2])
+        assert [a[0] for a in _go(workers[2:])] == ["ok", "ok"]  # gold catches up with the last silver, racing again
+        assert overlapped  # the lease lapsed under a running silver and the other process's run overlapped it
     finally:
         for worker in workers:
             worker.stdin.close()
