@@ -1,14 +1,22 @@
-"""The ETL lease in the lake: acquire, renew, expire, take over, release; racing processes never both win it."""
+"""The ETL lease in the lake: acquire, renew, expire, take over, release; racing processes never both win it, on a
+local lake through lake/lease.py and on a real S3 server with the same commit made by raw delta-rs (lake/delta_io.py
+takes local paths until the lake moves to S3)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from common.clock import ManualClock
 from config.settings import Settings
@@ -152,3 +160,59 @@ def test_the_lease_table_keeps_its_log_short(settings: Settings):
     (done,) = maintenance.run(settings, only=[tables.LEASES.key])  # compacts, checkpoints, vacuums (after 1 h)
     assert done.table == tables.LEASES.key and tables.LEASES.vacuum_retention_hours(settings) == 1.0
     assert lease.renew().renewals == 26
+
+
+def _lease_committer(uri: str, options: dict[str, str], rounds: int, barrier, results) -> None:
+    """One process making the lease's commit (lake/lease.py `Lease._commit`) with raw delta-rs: each round, read
+    the lease's generation, wait for the others, then overwrite the row recording the next generation."""
+    for round_ in range(rounds):
+        table = DeltaTable(uri, storage_options=options)
+        fresh = table.version() == 0  # the empty version 0 a first write commits against (delta_io._first_version)
+        generation = (table.transaction_version("lease:etl") or 0) + 1
+        marker = Transaction("lease:etl", generation, int(datetime.now(UTC).timestamp() * 1000))
+        barrier.wait(timeout=120)
+        try:
+            write_deltalake(
+                table,
+                pa.table({"name": ["etl"], "owner": [f"{os.getpid()}:{round_}"]}),
+                mode="overwrite",
+                predicate=None if fresh else "name = 'etl'",
+                commit_properties=CommitProperties(app_transactions=[marker]),
+            )
+            results.put((round_, "committed"))
+        except CommitFailedError:
+            results.put((round_, "conflict"))
+        barrier.wait(timeout=120)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("start", ["free", "held"])
+def test_on_s3_racing_lease_commits_from_three_processes_have_one_winner_every_round(object_store, start):
+    """The lease's commit on a real S3 server, with delta-rs' default retries (which rebase a commit over
+    non-conflicting ones): the application transaction makes every other lease commit conflict."""
+    options = object_store.storage_options()
+    uri = f"s3://{object_store.bucket}/{uuid.uuid4().hex}/system/leases"
+    schema = pa.schema([pa.field("name", pa.string()), pa.field("owner", pa.string())])
+    DeltaTable.create(uri, schema, storage_options=options)
+    if start == "held":
+        write_deltalake(
+            uri, pa.table({"name": ["etl"], "owner": ["gone"]}, schema=schema), mode="append", storage_options=options
+        )
+    context = multiprocessing.get_context("spawn")  # deltalake's runtime does not survive a fork
+    processes, rounds = 3, 1 if start == "free" else 5
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_lease_committer, args=(uri, options, rounds, barrier, results))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=300) for _ in range(processes * rounds)]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    for round_ in range(rounds):
+        assert sorted(o for r, o in outcomes if r == round_) == ["committed", "conflict", "conflict"], outcomes
+    table = DeltaTable(uri, storage_options=options)
+    assert table.transaction_version("lease:etl") == rounds
+    assert table.to_pyarrow_table().num_rows == 1
