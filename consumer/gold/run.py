@@ -7,7 +7,8 @@ Each gold table records the silver (and quarantine) version it consumed in the s
 recomputes those hours from silver (reading only the files that overlap them) into the hourly partial tables,
 telemetry_1min and alerts, then rolls the touched dates of the daily tables up from the hourly partials. Every
 table is replaced hour-by-hour or date-by-date in one atomic commit. A killed run leaves each table at its last
-commit; the next run redoes what is missing.
+commit; the next run redoes what is missing. Run by hand it holds the ETL lease (lake/lease.py): refused while a
+scheduler holds it.
 """
 
 from __future__ import annotations

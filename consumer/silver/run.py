@@ -7,7 +7,8 @@ written in that order, each commit recording the last bronze version it covers (
 crash at any point leaves a chunk that the next run finishes with the same boundaries, skipping the tables that
 already hold it. Each commit is made against the snapshot its marker was read on: a concurrent run's commit in
 between makes it fail, and the chunk is planned again. Every chunk reconciles: bronze rows = silver rows +
-quarantined + duplicates removed.
+quarantined + duplicates removed. Run by hand it holds the ETL lease (lake/lease.py): refused while a scheduler
+holds it.
 """
 
 from __future__ import annotations
