@@ -216,14 +216,21 @@ def wait_for_lease(lease: Lease, stop: threading.Event) -> bool:
     return False
 
 
-def serve(settings: Settings, *, only: tuple[Stage, ...], stop: threading.Event, lease: Lease | None = None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    only: tuple[Stage, ...] = STAGES,
+    stop: threading.Event,
+    lease: Lease | None = None,
+    stages: Mapping[Stage, StageFn] | None = None,
+) -> None:
     """Run the stages whenever this process holds the ETL lease, standing by while another one does, until
     `stop` is set."""
     lease = lease or Lease(settings)
     while wait_for_lease(lease, stop):
         with LeaseKeeper(lease) as kept:
             logger.info("holding the ETL lease as %s until %s", lease.owner, f"{lease.expires_at:%H:%M:%S}Z")
-            EtlScheduler(settings, only=only, stop_event=stop, lost_event=kept.lost).run_forever()
+            EtlScheduler(settings, only=only, stages=stages, stop_event=stop, lost_event=kept.lost).run_forever()
 
 
 def main(argv: list[str] | None = None) -> int:

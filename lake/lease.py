@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import polars as pl
+import pyarrow as pa
+from deltalake import QueryBuilder
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from common.clock import Clock, SystemClock
@@ -88,9 +90,13 @@ def new_owner() -> str:
 
 
 def _state(snapshot: delta_io.Snapshot, name: str) -> LeaseState | None:
+    """The lease's row in the snapshot. Read with delta-rs' own query engine: a pyarrow dataset scan (what
+    `to_pyarrow_table` does) over delta-rs' Python filesystem sometimes aborts the process when it exits right after
+    (`terminate called without an active exception`), as a refused manual run does."""
     if snapshot.table is None:
         return None
-    rows = pl.from_arrow(snapshot.table.to_pyarrow_table(filters=[("name", "=", name)]))
+    query = QueryBuilder().register("leases", snapshot.table).execute(f"SELECT * FROM leases WHERE name = '{name}'")
+    rows = pl.from_arrow(pa.table(query.read_all()))
     return None if rows.is_empty() else LeaseState(**rows.row(0, named=True))  # type: ignore[union-attr, arg-type]
 
 

@@ -9,12 +9,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from consumer.scheduler import EtlScheduler
+from common.clock import ManualClock
+from consumer.scheduler import EtlScheduler, serve
 from lake import tables
-from lake.lease import read_lease
+from lake.lease import Lease, read_lease
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of, wait_for
 
@@ -165,3 +166,27 @@ def test_silver_and_gold_run_on_each_new_bronze_commit_without_waiting_for_their
         stop.set()
         thread.join(timeout=10)
     assert calls == ["silver", "gold"] * 3
+
+
+def test_a_holder_whose_lease_is_taken_steps_down_and_takes_it_again_once_released(settings, caplog):
+    calls: list[str] = []
+    stop = threading.Event()
+    stages = {name: counting(calls, name) for name in ("silver", "gold", "maintenance")}
+    lease = Lease(settings, owner="sched:1:000000", ttl_s=1.5)
+    thread = threading.Thread(target=serve, args=(settings,), kwargs={"stop": stop, "lease": lease, "stages": stages})
+    with caplog.at_level(logging.INFO, logger="consumer.scheduler"):
+        thread.start()
+        try:
+            wait_for(lambda: "gold" in calls, what="the holder's first stage runs", interval_s=0.02)
+            taker = Lease(settings, owner="taker:2:000000", clock=ManualClock(datetime.now(UTC) + timedelta(minutes=5)))
+            taker.acquire()  # sees the holder's lease expired: the holder was paused, say
+            wait_for(lambda: "ETL scheduler: back to standby" in caplog.messages, what="the holder to step down")
+            ran = len(calls)
+            wait_for(lambda: any(m.startswith("standby: the ETL lease is held by taker:2") for m in caplog.messages))
+            assert len(calls) == ran  # a standby runs nothing
+            taker.release()
+            wait_for(lambda: len(calls) > ran, what="the holder to take the released lease and run again")
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    assert not thread.is_alive() and read_lease(settings).released

@@ -14,7 +14,8 @@ from consumer.gold import storage as gold_io
 from lake import delta_io, tables
 from tests.kafka_helpers import start_module, wait_for
 
-FAST_ETL = {"SILVER_INTERVAL_S": "2", "GOLD_INTERVAL_S": "3", "BRONZE_FLUSH_SECONDS": "1"}
+# ETL_LEASE_TTL_S: a scheduler restarted after a kill -9 stands by until its predecessor's lease lapses
+FAST_ETL = {"SILVER_INTERVAL_S": "2", "GOLD_INTERVAL_S": "3", "BRONZE_FLUSH_SECONDS": "1", "ETL_LEASE_TTL_S": "3"}
 
 
 @dataclass
