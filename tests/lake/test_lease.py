@@ -23,7 +23,8 @@ from config.settings import Settings
 from consumer import maintenance
 from lake import delta_io, tables
 from lake.lease import Lease, LeaseHeldError, LeaseKeeper, LeaseLostError, read_lease
-from tests.conftest import REPO
+from ops import status
+from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of, wait_for
 from tests.races import commit_in_turn, run_both
 
@@ -160,6 +161,21 @@ def test_the_lease_table_keeps_its_log_short(settings: Settings):
     (done,) = maintenance.run(settings, only=[tables.LEASES.key])  # compacts, checkpoints, vacuums (after 1 h)
     assert done.table == tables.LEASES.key and tables.LEASES.vacuum_retention_hours(settings) == 1.0
     assert lease.renew().renewals == 26
+
+
+def test_status_shows_the_holder_and_its_expiry_and_is_red_while_nobody_holds_it(lake_root: Path):
+    settings = make_settings(LAKE_ROOT=lake_root, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+
+    def lease_check() -> status.Check:
+        return {check.name: check for check in status.checks(settings)}["etl lease"]
+
+    assert not lease_check().healthy and lease_check().detail.startswith("never taken")
+    lease = Lease(settings, owner="host-a:1:aaaaaa")
+    lease.acquire()
+    assert lease_check().healthy
+    assert lease_check().detail.startswith(f"held by host-a:1:aaaaaa until {lease.expires_at:%Y-%m-%d %H:%M:%S}Z")
+    lease.release()
+    assert not lease_check().healthy and lease_check().detail.startswith("free (released by host-a:1:aaaaaa")
 
 
 def _lease_committer(uri: str, options: dict[str, str], rounds: int, barrier, results) -> None:
