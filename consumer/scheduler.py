@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Literal
 
 import schedule
+from deltalake.exceptions import DeltaError
 
 from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
 from config.errors import LakehouseError
 from config.settings import Settings
 from lake import tables
+from lake.delta_io import one_line
 from lake.lease import Lease, LeaseHeldError, LeaseKeeper
 
 logger = logging.getLogger(__name__)
@@ -210,8 +212,8 @@ def wait_for_lease(lease: Lease, stop: threading.Event) -> bool:
                 waiting = True
             left = (holder.expires_at - lease.clock.now()).total_seconds() if holder is not None else every
             stop.wait(min(every, max(0.05, left + 0.05)))
-        except LakehouseError as exc:
-            logger.warning("standby: cannot read the ETL lease (%s); trying again in %.0fs", exc, every)
+        except (LakehouseError, DeltaError, OSError) as exc:  # the lake is unreachable: keep trying
+            logger.warning("standby: cannot take the ETL lease (%s); trying again in %.0fs", one_line(str(exc)), every)
             stop.wait(every)
     return False
 
