@@ -128,9 +128,6 @@ class Lease:
     def marker(self) -> str:
         return tables.LEASES.marker().format(name=self.name)
 
-    def current(self) -> LeaseState | None:
-        return _state(delta_io.snapshot(self.path), self.name)
-
     def _commit(self, snapshot: delta_io.Snapshot, row: LeaseState) -> None:
         """Overwrite the lease's row, conditional on nothing having committed a lease change since `snapshot`."""
         generation = (snapshot.txn_version(self.marker) or 0) + 1
