@@ -22,7 +22,7 @@ def setup_logging(level: str = "INFO") -> None:
     """
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
-    for noisy in ("kafka", "deltalake", "urllib3"):
+    for noisy in ("kafka", "deltalake", "urllib3", "py4j"):
         logging.getLogger(noisy).setLevel(quiet)
 
 

@@ -25,3 +25,7 @@ class LakeError(LakehouseError):
 
 class ObjectStoreError(LakehouseError):
     """The local S3-compatible server cannot be built, started or stopped."""
+
+
+class SparkReaderError(LakehouseError):
+    """Spark cannot be set up to read the lake (pyspark or delta-spark missing, Delta jars not fetched)."""

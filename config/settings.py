@@ -157,6 +157,10 @@ class Settings:
     object_store_bucket: str = _setting(
         "lakehouse", "OBJECT_STORE_BUCKET", "bucket the local S3 server creates at start", parse=_bucket
     )
+    # Reading the lake with Apache Spark (scripts/spark_reader.sh; pyspark and delta-spark come with the test extra)
+    spark_jars_home: Path = _setting(
+        Path(".spark"), "SPARK_JARS_HOME", "cache of the Delta Lake jars Spark reads the lake with (Maven Central)"
+    )
     # Lake
     lake_root: Path = _setting(Path("data"), "LAKE_ROOT", "root folder of the Delta Lake tables")
     bronze_flush_records: int = _setting(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs everything first (venv and requirements, the Kafka
-# broker jars via Maven, Debian's chromium for the browser test; with OBJECT_STORE_TESTS=1 also the S3 server,
-# built with Go from the module proxy), then runs pytest with any arguments given:
+# broker jars and the Delta Lake jars for Spark via Maven, Debian's chromium for the browser test; with
+# OBJECT_STORE_TESTS=1 also the S3 server, built with Go from the module proxy), then runs pytest with any
+# arguments given:
 #   ./scripts/test.sh                 everything, after ruff (lint and format check)
 #   ./scripts/test.sh -m "not e2e"    skip the long end-to-end tests
 set -euo pipefail
@@ -11,6 +12,7 @@ for tool in java mvn; do
   command -v "$tool" >/dev/null || { echo "error: '$tool' not found: install Java 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)" >&2; exit 2; }
 done
 .venv/bin/python -m scripts.kafka_local install
+.venv/bin/python -m scripts.spark_reader install  # tests/lake/test_spark.py reads the lake with Spark
 if [ "${OBJECT_STORE_TESTS:-0}" = 1 ]; then  # opt-in: a cold build is minutes of Go (docs/object_store.md)
   .venv/bin/python -m scripts.object_store install
 fi

@@ -25,8 +25,16 @@ MODULES = [
     "scripts.topic_admin",
     "scripts.benchmark",
     "scripts.object_store",
+    "scripts.spark_reader",
 ]
-SHELL = ["start.sh", "stop.sh", "scripts/status.sh", "scripts/kafka_local.sh", "scripts/object_store.sh"]
+SHELL = [
+    "start.sh",
+    "stop.sh",
+    "scripts/status.sh",
+    "scripts/kafka_local.sh",
+    "scripts/object_store.sh",
+    "scripts/spark_reader.sh",
+]
 
 
 @pytest.mark.parametrize("module", MODULES)
