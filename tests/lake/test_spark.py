@@ -4,7 +4,7 @@ energy totals, the silver metric sums and the billing totals. Before and after m
 checkpoint written by delta-rs).
 
 The lake is built by the real stages without a broker: simulated readings (with faults) appended to bronze as the
-ingest writes them, a source gap, silver, gold, and the sentinel's episodes and state."""
+ingest writes them, a source gap, silver and gold (under the ETL lease), and the sentinel's episodes and state."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from consumer.sentinel.store import Snapshot, Store
 from consumer.silver import run as silver_run
 from lake import delta_io, tables
 from lake.devices import register_devices
+from lake.lease import run_holding
 from ops.spark_reader import QUICK_JVM, DeltaJars, delta_version, local_session, scala_version
 from producer.encode import encode
 from producer.fleet import synthetic_fleet
@@ -78,8 +79,8 @@ def build_lake(settings: Settings) -> None:
     append_bronze(settings, values[half:], start_offset=half + 10, ingested_at=ingested + timedelta(days=1))
     gaps.record(tables.GAPS.path(settings), [gaps.Gap(TOPIC, 0, half, half + 9, "deleted")], now=ingested)
     clock = ManualClock(START + timedelta(hours=2))
-    silver_run.run(settings, clock=clock)
-    gold_run.run(settings, clock=clock)
+    run_holding(settings, lambda: silver_run.run(settings, clock=clock))  # as a run by hand: under the ETL lease
+    run_holding(settings, lambda: gold_run.run(settings, clock=clock))
     # the sentinel judges the same records as one poll, without the broker
     offsets = [*range(half), *range(half + 10, len(values) + 10)]
     batch = stream.events({Partition(0): [Record(o, v) for o, v in zip(offsets, values, strict=True)]})
