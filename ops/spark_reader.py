@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,9 @@ def local_session(
         "spark.sql.shuffle.partitions": str(cores),
         "spark.databricks.delta.snapshotPartitions": str(cores),  # the log replay of a small table: no 50 tasks
         "spark.sql.session.timeZone": "UTC",
+        # SQL over delta.`path` makes the catalog create its warehouse folder (in the working directory by default);
+        # a reader never creates a table there, so it stays an empty folder out of the way
+        "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "lakehouse-spark-warehouse"),
     }.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
