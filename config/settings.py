@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from config.errors import ConfigError
+from config.errors import ConfigError, LakeError
+from lake.location import Location, is_uri
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 _LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -78,12 +79,29 @@ _optional_text.accepted = "a string"  # type: ignore[attr-defined]
 
 def _path(raw: str) -> Path:
     value = _text(raw)
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):  # Path("s3://b/x") is the local folder "s3:/b/x"
+    if is_uri(value):  # Path("s3://b/x") is the local folder "s3:/b/x"
         raise ValueError
     return Path(value)
 
 
-_path.accepted = "a local path (s3:// and other URLs are not supported yet)"  # type: ignore[attr-defined]
+_path.accepted = "a local path"  # type: ignore[attr-defined]
+
+
+def _lake(raw: str) -> Location:
+    return Location.parse(_text(raw))
+
+
+_lake.accepted = "a local folder or s3://bucket[/prefix]"  # type: ignore[attr-defined]
+
+
+def _flag(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("", "true", "false"):
+        raise ValueError
+    return value
+
+
+_flag.accepted = "true or false"  # type: ignore[attr-defined]
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's rule for bucket names
 
@@ -162,7 +180,28 @@ class Settings:
         Path(".spark"), "SPARK_JARS_HOME", "cache of the Delta Lake jars Spark reads the lake with (Maven Central)"
     )
     # Lake
-    lake_root: Path = _setting(Path("data"), "LAKE_ROOT", "root folder of the Delta Lake tables")
+    lake_root: Location = _setting(
+        Location("data"), "LAKE_ROOT", "where the Delta Lake tables are: a folder, or s3://bucket/prefix", parse=_lake
+    )
+    state_dir: str = _setting(
+        "",
+        "STATE_DIR",
+        "local folder for what is not lake data (the producer's state); "
+        "empty: the lake folder, or .lakehouse in the working directory when the lake is on S3",
+        parse=_optional_text,
+    )
+    # Object storage (LAKE_ROOT=s3://…): the standard AWS variables, as delta-rs and every S3 client read them
+    aws_endpoint_url: str = _setting(
+        "", "AWS_ENDPOINT_URL", "S3 endpoint, e.g. http://127.0.0.1:8333 (empty: AWS itself)", parse=_optional_text
+    )
+    aws_access_key_id: str = _setting("", "AWS_ACCESS_KEY_ID", "S3 access key id", parse=_optional_text)
+    aws_secret_access_key: str = _setting(
+        "", "AWS_SECRET_ACCESS_KEY", "S3 secret access key", parse=_optional_text, secret=True
+    )
+    aws_region: str = _setting("", "AWS_REGION", "S3 region (signing scope), e.g. us-east-1", parse=_optional_text)
+    aws_allow_http: str = _setting(
+        "", "AWS_ALLOW_HTTP", "true: allow a plain-http AWS_ENDPOINT_URL (a local server)", parse=_flag
+    )
     bronze_flush_records: int = _setting(
         250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1)
     )
@@ -299,6 +338,24 @@ class Settings:
     )
     log_level: LogLevel = _setting("INFO", "LOG_LEVEL", "log level", parse=_choice(*_LOG_LEVELS))
 
+    def __post_init__(self) -> None:
+        # the lake's location carries the storage options delta-rs needs; a plain path (tests) becomes a location
+        lake = self.lake_root.uri if isinstance(self.lake_root, Location) else os.fspath(self.lake_root)
+        object.__setattr__(self, "lake_root", Location.parse(lake, storage_options=self.storage_options))
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """The AWS_* settings that are set, as delta-rs, polars and lake.location take them."""
+        names = ("aws_endpoint_url", "aws_access_key_id", "aws_secret_access_key", "aws_region", "aws_allow_http")
+        return {name.upper(): getattr(self, name) for name in names if getattr(self, name)}
+
+    @property
+    def state_root(self) -> Path:
+        """The local folder for what is not lake data: STATE_DIR, else the lake folder (or .lakehouse for S3)."""
+        if self.state_dir:
+            return Path(self.state_dir)
+        return self.lake_root.local or Path(".lakehouse")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
         """Build settings from `environ` (default: os.environ) over an optional `.env` file."""
@@ -336,7 +393,8 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """Every setting as the environment variables that rebuild it (secrets included: for child processes)."""
-        return {f.metadata["env"]: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        values = {f.metadata["env"]: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {env: value for env, value in values.items() if value}  # unset is the same as empty, and safer
 
     def __repr__(self) -> str:
         return "Settings(" + ", ".join(f"{env}={value}" for env, value, _ in self.describe()) + ")"
@@ -378,9 +436,17 @@ def _check_kafka_name(env: str, value: str) -> None:
         )
 
 
-def _check_lake_root(root: Path) -> None:
+def _check_lake_root(lake: Location) -> None:
     """LAKE_ROOT must be a folder this user can write, or one it can create (a missing lake is fine: the first
-    writer creates it, and readers such as the status report work before that)."""
+    writer creates it, and readers such as the status report work before that); on S3, a bucket the endpoint and
+    credentials can list."""
+    if lake.local is None:
+        try:
+            lake.check()
+        except LakeError as exc:
+            raise ConfigError(f"LAKE_ROOT={lake.uri!r} cannot be used: {exc}") from None
+        return
+    root = lake.local
     existing = next(p for p in (root, *root.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(

@@ -13,9 +13,7 @@ import argparse
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from common.cli import run as run_cli
@@ -38,24 +36,25 @@ class TableMaintenance:
     version: int
 
 
-def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -> TableMaintenance:
+def maintain_table(path: delta_io.Where, *, retention_hours: float, vacuum: bool = True) -> TableMaintenance:
     """Compact, checkpoint and (optionally) vacuum one table."""
     name = f"{path.parent.name}/{path.name}"
+    load = delta_io.load
     delta_io.open_table(path)  # a damaged log stops here, naming the commit file
 
     def compact() -> dict:
-        return DeltaTable(str(path)).optimize.compact(
+        return load(path).optimize.compact(
             target_size=delta_io.TARGET_FILE_SIZE, writer_properties=delta_io.WRITER_PROPERTIES
         )
 
     metrics = delta_io.retry_on_conflict(compact, what=f"compaction of {name}")
-    table = DeltaTable(str(path))
+    table = load(path)
     table.create_checkpoint()
     table.cleanup_metadata()
     vacuumed: list[str] = []
     if vacuum:
         vacuumed = delta_io.retry_on_conflict(
-            lambda: DeltaTable(str(path)).vacuum(
+            lambda: load(path).vacuum(
                 retention_hours=int(retention_hours), dry_run=False, enforce_retention_duration=False
             ),
             what=f"vacuum of {name}",
@@ -65,7 +64,7 @@ def maintain_table(path: Path, *, retention_hours: float, vacuum: bool = True) -
         int(metrics.get("numFilesRemoved", 0)),
         int(metrics.get("numFilesAdded", 0)),
         len(vacuumed),
-        DeltaTable(str(path)).version(),
+        load(path).version(),
     )
     logger.debug(
         "maintenance %s: compacted %d files into %d, vacuumed %d, now version %d",

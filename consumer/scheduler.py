@@ -19,7 +19,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Literal
 
 import schedule
@@ -29,9 +28,10 @@ from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
 from config.errors import LakehouseError
 from config.settings import Settings
-from lake import tables
+from lake import delta_io, tables
 from lake.delta_io import one_line
 from lake.lease import Lease, LeaseHeldError, LeaseKeeper
+from lake.location import Location
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +70,16 @@ def wrote_rows(result: object) -> bool:
 
 class LogWatcher:
     """The newest commit version of a Delta table, from its `_delta_log` file names: the folder is listed once,
-    then each check stats the next version's file (cheap enough to run twice a second)."""
+    then each check looks for the next version's file (cheap enough to run twice a second, on S3 too: one HEAD)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self.log = path / "_delta_log"
         self.version: int | None = None
 
     def newest(self) -> int | None:
         """The newest committed version, None while there is no table."""
         if self.version is None:
-            commits = (
-                [int(p.name[:20]) for p in self.log.glob("*.json") if p.name[:20].isdigit()]
-                if self.log.is_dir()
-                else []
-            )
-            self.version = max(commits, default=None)
+            self.version = max(delta_io.commit_versions(self.log.files()), default=None)
         while self.version is not None and (self.log / f"{self.version + 1:020d}.json").exists():
             self.version += 1
         return self.version

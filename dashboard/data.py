@@ -6,7 +6,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from urllib.parse import unquote
 
 import polars as pl
@@ -18,6 +17,7 @@ from deltalake.exceptions import DeltaError
 from config.errors import LakehouseError
 from config.settings import Settings
 from lake import delta_io, tables
+from lake.location import Location
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _registry() -> dict[str, DeltaTable]:
     return {}
 
 
-def _open(path: Path) -> DeltaTable | None:
+def _open(path: Location) -> DeltaTable | None:
     """The table at `path` brought up to its latest version, or None when there is none (yet, or any more)."""
     key, tables = str(path), _registry()
     with _LOCK:
@@ -83,29 +83,30 @@ class _Files:
     files: pl.DataFrame
     schema: pa.Schema
     partitions: tuple[str, ...] = ()
+    storage_options: dict[str, str] | None = None  # to read the files from an object store
 
     def empty(self) -> pl.DataFrame:
         return pl.from_arrow(self.schema.empty_table())  # type: ignore[return-value]
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _files(_table: DeltaTable, path: str, version: int) -> _Files:
+def _files(_table: DeltaTable, path: Location, version: int) -> _Files:
     with _LOCK:
         actions = delta_io.add_actions(_table)
         schema = pa.schema(_table.schema().to_arrow())
     if actions.is_empty():
-        return _Files(pl.DataFrame(schema={"file": pl.String}), schema)
+        return _Files(pl.DataFrame(schema={"file": pl.String}), schema, storage_options=path.storage_options)
     relative = actions.get_column("path")
     encoded = relative.filter(relative.str.contains("%", literal=True)).unique().to_list()  # rare: odd partition values
     if encoded:
         relative = relative.replace({name: unquote(name) for name in encoded})
     partitions = tuple(c.removeprefix("partition.") for c in actions.columns if c.startswith("partition."))
-    columns = [(path + "/" + relative).alias("file")]
+    columns = [(path.uri + "/" + relative).alias("file")]
     columns += [
         actions.get_column(c).alias(c.split(".", 1)[1]) for c in actions.columns if c.startswith(("partition.", "max."))
     ]
     columns += [actions.get_column("num_records")] if "num_records" in actions.columns else []
-    return _Files(pl.DataFrame(columns), schema, partitions)
+    return _Files(pl.DataFrame(columns), schema, partitions, path.storage_options)
 
 
 def _scan(
@@ -118,7 +119,12 @@ def _scan(
     if selected.is_empty():
         return empty.select(wanted)
     partitions = [c for c in files.partitions if c in wanted]
-    frame = pl.scan_parquet(selected.get_column("file").to_list(), hive_partitioning=False, include_file_paths="_file")
+    frame = pl.scan_parquet(
+        selected.get_column("file").to_list(),
+        hive_partitioning=False,
+        include_file_paths="_file",
+        storage_options=files.storage_options,
+    )
     frame = frame.select(*(c for c in wanted if c not in partitions), "_file")
     if predicate is not None:
         frame = frame.filter(predicate)
@@ -132,7 +138,7 @@ def _scan(
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _read_version(
-    _table: DeltaTable, path: str, version: int, columns: tuple[str, ...] | None, dates: tuple[date, date] | None
+    _table: DeltaTable, path: Location, version: int, columns: tuple[str, ...] | None, dates: tuple[date, date] | None
 ) -> pl.DataFrame:
     """One version of a table (some columns, some date partitions); the frame is shared, never mutate it."""
     files = _files(_table, path, version)
@@ -159,7 +165,7 @@ def read_table(
         return pl.DataFrame(schema={c: declared.schema[c] for c in columns or declared.schema})
     if not declared.dated:
         dates = None
-    return _read_version(table, str(path), table.version(), columns, dates)
+    return _read_version(table, path, table.version(), columns, dates)
 
 
 def versions(settings: Settings, *names: str) -> tuple[int | None, ...]:
@@ -174,14 +180,14 @@ def date_bounds(settings: Settings, name: str) -> tuple[date, date] | None:
     table = _open(path)
     if table is None:
         return None
-    files = _files(table, str(path), table.version()).files
+    files = _files(table, path, table.version()).files
     if "date" not in files.columns or files.is_empty():
         return None
     return files.get_column("date").min(), files.get_column("date").max()  # type: ignore[return-value]
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _read_recent(_table: DeltaTable, path: str, version: int, time_column: str, minutes: int) -> pl.DataFrame:
+def _read_recent(_table: DeltaTable, path: Location, version: int, time_column: str, minutes: int) -> pl.DataFrame:
     """The rows of the last `minutes` before the newest `time_column` value (found in the log's file statistics)."""
     files = _files(_table, path, version)
     if time_column not in files.files.columns or files.files.is_empty():
@@ -199,10 +205,10 @@ def read_recent(settings: Settings, name: str, *, time_column: str, minutes: int
     table = _open(path)
     if table is None:
         return pl.DataFrame()
-    return _read_recent(table, str(path), table.version(), time_column, minutes)
+    return _read_recent(table, path, table.version(), time_column, minutes)
 
 
-def _rows(table: DeltaTable, path: str) -> int | None:
+def _rows(table: DeltaTable, path: Location) -> int | None:
     files = _files(table, path, table.version()).files
     return int(files.get_column("num_records").sum()) if "num_records" in files.columns else None
 
@@ -225,7 +231,7 @@ def table_info(settings: Settings, declared: tables.Table) -> TableInfo:
         table.version(),
         commit.get("timestamp"),
         commit.get("operation"),
-        _rows(table, str(path)),
+        _rows(table, path),
         source,
         source_version,  # type: ignore[arg-type]
         delta_io.txn_version(table, declared.marker()) if source else None,

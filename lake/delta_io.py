@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypeAlias, TypeVar
 
 import orjson
 import polars as pl
@@ -18,10 +18,12 @@ from deltalake import CommitProperties, DeltaTable, Transaction, WriterPropertie
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from config.errors import LakeError
+from lake.location import Location, at, store_problem
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Where: TypeAlias = Location | Path  # a table's location (`Table.path(settings)`), or a local folder
 
 WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=3)
 # Appends write one file per partition per commit; compaction (consumer/maintenance.py) rewrites them into files
@@ -34,15 +36,18 @@ DAMAGE_HELP = "docs/bronze.md#damaged-lake-tables"
 _VERIFIED: dict[str, dict[int, tuple[int, int]]] = {}
 
 
-def open_table(path: Path) -> DeltaTable | None:
+def open_table(path: Where) -> DeltaTable | None:
     """The Delta table at `path`, or None when there is none yet."""
+    path = at(path)
     if not (path / "_delta_log").is_dir():
         return None
     try:
-        table = DeltaTable(str(path))
+        table = load(path)
     except TableNotFoundError:
         return None
     except (DeltaError, OSError) as exc:
+        if hint := store_problem(path, str(exc)):
+            raise LakeError(hint) from None
         verify_log(path, None)  # names the damaged commit file, if that is the cause
         raise LakeError(
             f"Delta table {path} cannot be opened ({one_line(str(exc))}); check the folder or restore it "
@@ -52,28 +57,28 @@ def open_table(path: Path) -> DeltaTable | None:
     return table
 
 
-def verify_log(path: Path, version: int | None) -> None:
+def load(path: Where, *, version: int | None = None) -> DeltaTable:
+    """delta-rs's handle on the table at `path` (with the storage options an object store needs)."""
+    path = at(path)
+    return DeltaTable(path.uri, version=version, storage_options=path.storage_options)
+
+
+def verify_log(path: Where, version: int | None) -> None:
     """LakeError naming the first commit file, among those a reader replays (after the last checkpoint, up to
     `version` or the newest file), that cannot be a valid commit: empty, cut, unparsable, or holding fewer actions
     than its commitInfo counts. delta-rs 1.6.6 reads an empty or line-cut commit file as a version with fewer (or no)
     actions, silently."""
+    path = at(path)
     log = path / "_delta_log"
-    newest = (
-        version
-        if version is not None
-        else max((int(f.stem) for f in log.glob("*.json") if f.stem.isdigit()), default=-1)
-    )
+    listed = log.files() if path.remote or version is None else None  # on S3 one listing, not a request per file
+    newest = version if version is not None else max(commit_versions(listed or {}), default=-1)
     first = checkpoint_version(log) + 1
     verified = _VERIFIED.setdefault(str(path), {})
     for stale in [v for v in verified if v < first]:
         del verified[stale]
     for number in range(first, newest + 1):
         file = log / f"{number:020d}.json"
-        try:
-            stat = file.stat()
-            seen = (stat.st_size, stat.st_mtime_ns)
-        except FileNotFoundError:
-            seen = (-1, -1)
+        seen = (listed.get(file.name) if listed is not None else file.stat()) or (-1, -1)
         if verified.get(number) == seen:
             continue
         problem = commit_problem(file)
@@ -82,7 +87,12 @@ def verify_log(path: Path, version: int | None) -> None:
         verified[number] = seen
 
 
-def damaged(path: Path, file: Path, problem: str) -> LakeError:
+def commit_versions(names: Mapping[str, object]) -> list[int]:
+    """The versions of the commit files among a `_delta_log` folder's file names."""
+    return [int(name[:-5]) for name in names if name.endswith(".json") and name[:-5].isdigit()]
+
+
+def damaged(path: Where, file: Where, problem: str) -> LakeError:
     """The one-line error for a damaged commit file."""
     key = f"{path.parent.name}/{path.name}"
     return LakeError(
@@ -91,20 +101,25 @@ def damaged(path: Path, file: Path, problem: str) -> LakeError:
     )
 
 
-def checkpoint_version(log: Path) -> int:
+def checkpoint_version(log: Where) -> int:
     """The version of the table's last checkpoint (-1: none): commit files up to it are not read any more."""
     try:
-        return int(orjson.loads((log / "_last_checkpoint").read_bytes())["version"])
+        return int(orjson.loads((at(log) / "_last_checkpoint").read_bytes())["version"])
     except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return -1
 
 
-def commit_problem(file: Path) -> str | None:
+def commit_problem(file: Where) -> str | None:
     """Why a commit file cannot be a valid commit, or None."""
     try:
-        text = file.read_bytes()
+        text = at(file).read_bytes()
     except FileNotFoundError:
         return "missing, but later versions exist"
+    return text_problem(text)
+
+
+def text_problem(text: bytes) -> str | None:
+    """Why a commit file's bytes cannot be a valid commit, or None."""
     if not text.strip():
         return "empty"
     try:
@@ -157,19 +172,19 @@ class Snapshot(NamedTuple):
     it (see `write`), so a progress check made on the snapshot and the commit see the same table state.
     """
 
-    path: Path
+    path: Location
     table: DeltaTable | None
 
     def txn_version(self, app_id: str) -> int | None:
         return txn_version(self.table, app_id)
 
 
-def snapshot(path: Path) -> Snapshot:
+def snapshot(path: Where) -> Snapshot:
     """The table's current version, to plan a write on."""
-    return Snapshot(path, open_table(path))
+    return Snapshot(at(path), open_table(path))
 
 
-def read(path: Path, *, columns: Sequence[str] | None = None, version: int | None = None) -> pl.DataFrame:
+def read(path: Where, *, columns: Sequence[str] | None = None, version: int | None = None) -> pl.DataFrame:
     """The whole table (or some columns) as polars; an empty frame when the table does not exist."""
     table = open_table(path)
     if table is None:
@@ -180,7 +195,7 @@ def read(path: Path, *, columns: Sequence[str] | None = None, version: int | Non
 
 
 def write(
-    target: Path | Snapshot,
+    target: Where | Snapshot,
     data: pl.DataFrame | pa.Table,
     *,
     mode: Literal["append", "overwrite"] = "append",
@@ -196,7 +211,7 @@ def write(
     `predicate` with mode="overwrite" replaces only the matching rows (e.g. some partitions). Against a Snapshot
     the commit is conditional: delta-rs checks every commit made since that snapshot and raises CommitFailedError
     if one recorded any of the same application transactions, or (an overwrite) added or removed rows it replaces.
-    A Path commits on the table as it is when the write starts.
+    A location (or Path) commits on the table as it is when the write starts.
     """
     arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
@@ -223,7 +238,7 @@ def write(
 
 
 def _first_version(
-    path: Path, schema: pa.Schema, *, partition_by: Sequence[str] | None, configuration: Mapping[str, str] | None
+    path: Location, schema: pa.Schema, *, partition_by: Sequence[str] | None, configuration: Mapping[str, str] | None
 ) -> DeltaTable:
     """Version 0 of a new table, created empty, for a write planned on no table.
 
@@ -231,15 +246,17 @@ def _first_version(
     lands as version 1), so a first write cannot be made exclusive; instead it commits against the empty version 0
     and is conflict-checked against every commit after it, like any other write.
     """
-    path.mkdir(parents=True, exist_ok=True)
+    if path.local is not None:
+        path.local.mkdir(parents=True, exist_ok=True)
     DeltaTable.create(
-        str(path),
+        path.uri,
         schema,
         mode="ignore",
         partition_by=list(partition_by) if partition_by else None,
         configuration=dict(configuration) if configuration else None,
+        storage_options=path.storage_options,
     )
-    return DeltaTable(str(path), version=0)
+    return load(path, version=0)
 
 
 def retry_on_conflict(
@@ -261,7 +278,7 @@ def retry_on_conflict(
     raise AssertionError("unreachable")
 
 
-def last_commit(path: Path) -> dict[str, object] | None:
+def last_commit(path: Where) -> dict[str, object] | None:
     """Version, UTC time and operation of the table's latest commit, or None when there is no table."""
     table = open_table(path)
     return None if table is None else commit_info(table)
@@ -277,18 +294,20 @@ def commit_info(table: DeltaTable) -> dict[str, object]:
     }
 
 
-def log_actions(path: Path, version: int) -> list[dict] | None:
+def log_actions(path: Where, version: int) -> list[dict] | None:
     """The actions of one commit of the table's log, None when that log file is gone (cleaned up)."""
-    file = path / "_delta_log" / f"{version:020d}.json"
-    if not file.exists():
+    file = at(path) / "_delta_log" / f"{version:020d}.json"
+    try:
+        text = file.read_bytes()
+    except FileNotFoundError:
         return None
-    problem = commit_problem(file)
+    problem = text_problem(text)
     if problem:
         raise damaged(path, file, problem)
-    return [orjson.loads(line) for line in file.read_bytes().splitlines() if line.strip()]
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def data_changes(path: Path, version: int) -> list[tuple[Literal["add", "remove"], dict]] | None:
+def data_changes(path: Where, version: int) -> list[tuple[Literal["add", "remove"], dict]] | None:
     """The file actions of one commit that change data, as (kind, action): compaction rewrites (dataChange false)
     are left out. None when that log file is gone."""
     actions = log_actions(path, version)

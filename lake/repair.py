@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 
@@ -26,30 +23,31 @@ from common.cli import setup_logging
 from config.errors import LakeError
 from config.settings import Settings
 from lake import delta_io, tables
+from lake.location import Location, at
 
 logger = logging.getLogger(__name__)
 
 NOT_REPLACEABLE = (tables.SILVER, tables.QUARANTINE)
 
 
-def damaged_commits(path: Path) -> list[tuple[Path, str]]:
+def damaged_commits(path: delta_io.Where) -> list[tuple[Location, str]]:
     """The commit files a reader replays (after the last checkpoint) that are damaged, with why."""
-    log = path / "_delta_log"
+    log = at(path) / "_delta_log"
     first = delta_io.checkpoint_version(log) + 1
-    files = sorted(f for f in log.glob("*.json") if f.stem.isdigit() and int(f.stem) >= first)
+    files = [log / f"{v:020d}.json" for v in sorted(delta_io.commit_versions(log.files())) if v >= first]
     return [(f, problem) for f in files if (problem := delta_io.commit_problem(f))]
 
 
-def repair(settings: Settings, table: tables.Table, *, now: datetime | None = None) -> Path | None:
+def repair(settings: Settings, table: tables.Table, *, now: datetime | None = None) -> Location | None:
     """Replace the table's damaged newest commit with an empty one; returns where the damaged file was kept (None: no
     damage). LakeError when the damage cannot be repaired this way."""
     path = table.path(settings)
     found = damaged_commits(path)
     if not found:
         return None
-    newest = max(int(f.stem) for f in (path / "_delta_log").glob("*.json") if f.stem.isdigit())
+    newest = max(delta_io.commit_versions((path / "_delta_log").files()))
     file, problem = found[0]
-    if len(found) > 1 or int(file.stem) != newest:
+    if len(found) > 1 or int(file.name.removesuffix(".json")) != newest:
         raise LakeError(
             f"{table.key}: commit file {file} is damaged ({problem}) and is not the newest commit: restore "
             "it from a backup (an older commit cannot be replaced without losing what later ones built on)"
@@ -61,8 +59,7 @@ def repair(settings: Settings, table: tables.Table, *, now: datetime | None = No
             f"{settings.lake_root / 'gold'} away, run python -m consumer.silver)"
         )
     kept = settings.lake_root / ".damaged" / table.layer / table.name / file.name
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(file, kept)
+    kept.write_bytes(file.read_bytes())
     moment = now or datetime.now(UTC)
     empty = {
         "commitInfo": {
@@ -72,9 +69,7 @@ def repair(settings: Settings, table: tables.Table, *, now: datetime | None = No
             delta_io.TXN_COUNT_KEY: "0",
         }
     }
-    staged = file.with_name(f".{file.name}.repair")
-    staged.write_bytes(orjson.dumps(empty))
-    os.replace(staged, file)
+    file.write_bytes(orjson.dumps(empty))  # whole or not at all: a local file is replaced through a temporary one
     logger.warning(
         "%s: replaced the damaged commit %s (%s) with an empty commit; the damaged file is kept in %s",
         table.key,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -19,6 +18,7 @@ import pyarrow as pa
 from common.events import BOOL_METRICS, NUMERIC_METRICS
 from config.catalog import CATALOG_SCHEMA
 from config.settings import Settings
+from lake.location import Location
 
 Layer = Literal["reference", "bronze", "silver", "gold", "system"]
 LAYERS: tuple[Layer, ...] = ("reference", "bronze", "silver", "gold", "system")
@@ -63,8 +63,8 @@ class Table:
         """Whether its rows carry a `date` column (the dashboard filters those by date)."""
         return "date" in self.schema
 
-    def path(self, settings: Settings) -> Path:
-        """Its folder in the lake."""
+    def path(self, settings: Settings) -> Location:
+        """Where it is in the lake: a folder, or a prefix of the object store (what lake.delta_io takes)."""
         return settings.lake_root / self.layer / self.name
 
     def marker(self, source: str | None = None) -> str:

@@ -31,15 +31,20 @@ KafkaMode = Literal["docker", "local"]
 def stack_name(settings: Settings) -> str:
     """The name of the stack on this lake: its pid files are in run/<name>/, its logs in logs/<name>/.
 
-    `data` for the default lake; another lake gets its folder's name and a short hash of its full path, so two
-    stacks on two lakes never see each other's processes.
+    `data` for the default lake; another lake gets its folder's (or S3 prefix's) name and a short hash of its full
+    path (or URI), so two stacks on two lakes never see each other's processes.
     """
-    root = Path(settings.lake_root).expanduser()
-    resolved = (root if root.is_absolute() else REPO / root).resolve()
-    if resolved == (REPO / "data").resolve():
-        return "data"
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", resolved.name) or "lake"
-    return f"{slug}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+    lake = settings.lake_root
+    if lake.local is None:
+        full, name = lake.uri, lake.name
+    else:
+        root = lake.local.expanduser()
+        resolved = (root if root.is_absolute() else REPO / root).resolve()
+        if resolved == (REPO / "data").resolve():
+            return "data"
+        full, name = str(resolved), resolved.name
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "lake"
+    return f"{slug}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
 
 
 def docker_available() -> bool:

@@ -25,8 +25,8 @@ RESERVE = 1000
 
 
 def state_path(settings: Settings) -> Path:
-    """The producer's seq state file."""
-    return settings.lake_root / "producer_state" / "devices.json"
+    """The producer's seq state file (in the local state folder: the lake folder, unless the lake is on S3)."""
+    return settings.state_root / "producer_state" / "devices.json"
 
 
 @contextmanager

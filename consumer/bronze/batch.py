@@ -14,7 +14,6 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -125,7 +124,7 @@ class AppendResult:
     version: int | None
 
 
-def append_batch(path: Path, batch: BronzeBatch, *, clock_now: datetime | None = None) -> AppendResult:
+def append_batch(path: delta_io.Where, batch: BronzeBatch, *, clock_now: datetime | None = None) -> AppendResult:
     """Append the batch to the bronze table exactly once (re-planned on a conflicting commit), see the module doc."""
     rows = batch.to_arrow(ingested_at=clock_now or datetime.now(UTC))
     last = batch.last_offsets()

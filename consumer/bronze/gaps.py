@@ -17,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -59,7 +58,7 @@ def jumps(offsets: Sequence[int], *, expected: int) -> list[tuple[int, int]]:
     return list(zip(starts[missing].tolist(), (values[missing] - 1).tolist(), strict=True))
 
 
-def record(path: Path, gaps: Sequence[Gap], *, now: datetime | None = None) -> list[Gap]:
+def record(path: delta_io.Where, gaps: Sequence[Gap], *, now: datetime | None = None) -> list[Gap]:
     """Append the gaps the table does not hold yet (conditional on the snapshot its markers were read on); logs an
     ERROR per new gap and returns them."""
     if not gaps:

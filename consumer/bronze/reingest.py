@@ -15,7 +15,6 @@ import argparse
 import logging
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
@@ -31,13 +30,14 @@ from config.settings import Settings
 from consumer.bronze import gaps as source_gaps
 from consumer.bronze.batch import BronzeBatch
 from lake import delta_io, tables
+from lake.location import Location
 
 logger = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 60.0  # without a record while offsets are still wanted
 
 
-def missing_files(table: DeltaTable, path: Path) -> pl.DataFrame:
+def missing_files(table: DeltaTable, path: Location) -> pl.DataFrame:
     """The table's referenced data files that do not exist, with their statistics."""
     actions = delta_io.add_actions(table)
     exists = [(path / unquote(p)).exists() for p in actions["path"]]
@@ -45,13 +45,13 @@ def missing_files(table: DeltaTable, path: Path) -> pl.DataFrame:
 
 
 def wanted_offsets(
-    settings: Settings, table: DeltaTable, path: Path, missing: pl.DataFrame
+    settings: Settings, table: DeltaTable, path: Location, missing: pl.DataFrame
 ) -> dict[tuple[str, int], np.ndarray]:
     """(topic, partition) → the offsets the missing files held: in their offset range, up to the partition's marker,
     and neither in another file nor in a recorded gap."""
     present = [str(path / unquote(p)) for p in delta_io.add_actions(table)["path"] if p not in set(missing["path"])]
     held = (
-        pl.scan_parquet(present).select("topic", "partition", "offset").collect()
+        pl.scan_parquet(present, storage_options=path.storage_options).select("topic", "partition", "offset").collect()
         if present
         else pl.DataFrame(schema={"topic": pl.String, "partition": pl.Int32, "offset": pl.Int64})
     )
@@ -137,7 +137,7 @@ def reingest(settings: Settings) -> tuple[int, int]:
             configuration=tables.BRONZE.configuration,
             metadata={"writer": "bronze-reingest", "rows": str(batch.records)},
         )
-    DeltaTable(str(path)).repair(dry_run=False)
+    delta_io.load(path).repair(dry_run=False)
     logger.warning(
         "bronze: %d missing data files recovered: %d records re-read from Kafka, %d lost (bronze/gaps)",
         missing.height,

@@ -6,7 +6,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from urllib.parse import unquote
 
 import orjson
@@ -15,6 +14,7 @@ from deltalake import DeltaTable
 
 from config.settings import Settings
 from lake import delta_io, tables
+from lake.location import Location
 from lake.tables import UTC_TS
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
 
 
 def touched_hours(
-    table: DeltaTable, path: Path, *, partition: str, time_column: str | None, since: int | None
+    table: DeltaTable, path: Location, *, partition: str, time_column: str | None, since: int | None
 ) -> dict[date, set[int]]:
     """Event date → hours whose rows changed in commits after version `since` (every hour of every date when None).
 
@@ -108,7 +108,7 @@ def _file_ranges(table: DeltaTable) -> pl.DataFrame:
 
 
 def read_hours(
-    table: DeltaTable, path: Path, touched: Mapping[date, Iterable[int]], columns: Iterable[str]
+    table: DeltaTable, path: Location, touched: Mapping[date, Iterable[int]], columns: Iterable[str]
 ) -> pl.DataFrame:
     """Silver rows of the touched hours, reading only files whose event_time range overlaps one of them."""
     columns, starts = list(columns), hour_starts(touched)
@@ -122,7 +122,9 @@ def read_hours(
     if files.is_empty():
         return pl.DataFrame(schema={c: tables.SILVER.schema[c] for c in columns})
     return (
-        pl.scan_parquet([str(path / unquote(f)) for f in files], hive_partitioning=False)
+        pl.scan_parquet(
+            [str(path / unquote(f)) for f in files], hive_partitioning=False, storage_options=path.storage_options
+        )
         .select([c for c in columns if c != "event_date"])
         .filter(
             pl.col("event_time").is_between(starts[0], starts[-1] + timedelta(hours=1), closed="left")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote
 
@@ -18,6 +17,7 @@ from config.errors import LakeError
 from config.settings import Settings
 from consumer.silver.transforms import BRONZE_COLUMNS, CONTENT
 from lake import delta_io, tables
+from lake.location import Location
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def progress(settings: Settings) -> Progress:
     return Progress(snapshots, marks)
 
 
-def next_chunk(bronze: Path, marks: dict[str, int], target: int, *, max_rows: int) -> Chunk | None:
+def next_chunk(bronze: Location, marks: dict[str, int], target: int, *, max_rows: int) -> Chunk | None:
     """The bronze versions to process next: first a chunk a crash left half-written, else new versions.
 
     The run log is written last, so it says which chunks are complete; a table ahead of it holds a chunk that
@@ -69,7 +69,7 @@ def next_chunk(bronze: Path, marks: dict[str, int], target: int, *, max_rows: in
     return Chunk(done + 1, last)
 
 
-def _rows_added(path: Path, version: int) -> int:
+def _rows_added(path: Location, version: int) -> int:
     """Rows a bronze commit appended, from its log's file statistics."""
     return sum(
         orjson.loads(add.get("stats") or '{"numRecords": 0}').get("numRecords", 0)
@@ -77,7 +77,7 @@ def _rows_added(path: Path, version: int) -> int:
     )
 
 
-def _appended_files(path: Path, version: int) -> list[dict]:
+def _appended_files(path: Location, version: int) -> list[dict]:
     """The add actions of one bronze commit that carry new rows (compaction rewrites carry none)."""
     changes = delta_io.data_changes(path, version)
     if changes is None:
@@ -90,13 +90,13 @@ def _appended_files(path: Path, version: int) -> list[dict]:
     return [add for kind, add in changes if kind == "add"]
 
 
-def _lost_files_dropped(path: Path, version: int) -> bool:
+def _lost_files_dropped(path: Location, version: int) -> bool:
     """Whether the commit is the FSCK of consumer.bronze.reingest: it drops files whose records it re-ingested."""
     actions = delta_io.log_actions(path, version) or []
     return any(a.get("commitInfo", {}).get("operation") == "FSCK" for a in actions)
 
 
-def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
+def read_chunk(path: Location, chunk: Chunk) -> pa.Table:
     """The bronze rows the chunk's commits appended, in arrival order (by commit, then as each commit wrote them).
 
     Bronze is append-only, so a commit's new rows are exactly the Parquet files it added: they are read
@@ -119,7 +119,10 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
                 )
                 continue
             try:
-                parts.append(pq.read_table(file, columns=list(BRONZE_COLUMNS), schema=BRONZE_FILE_SCHEMA))
+                filesystem, where = file.filesystem()
+                parts.append(
+                    pq.read_table(where, filesystem=filesystem, columns=list(BRONZE_COLUMNS), schema=BRONZE_FILE_SCHEMA)
+                )
             except (OSError, pa.ArrowInvalid) as exc:
                 raise LakeError(
                     f"bronze version {version}: data file {file} cannot be read ({exc}); move it away "
@@ -128,12 +131,12 @@ def read_chunk(path: Path, chunk: Chunk) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def _live_files(path: Path) -> set[str]:
+def _live_files(path: Location) -> set[str]:
     table = delta_io.open_table(path)
     return set() if table is None else set(delta_io.add_actions(table)["path"])
 
 
-def _lost_file(path: Path, version: int, add: dict) -> LakeError:
+def _lost_file(path: Location, version: int, add: dict) -> LakeError:
     """The one-line error for a bronze data file that is gone: its version, and the offsets it held (its stats)."""
     stats = orjson.loads(add.get("stats") or "{}")
     low, high = stats.get("minValues", {}), stats.get("maxValues", {})

@@ -12,7 +12,7 @@ def test_defaults_work_out_of_the_box():
     assert s.kafka_bootstrap_servers == "localhost:9092"
     assert s.telemetry_topic == "smart_home.telemetry"
     assert s.telemetry_partitions == 6
-    assert s.lake_root == Path("data")
+    assert s.lake_root.local == Path("data") and s.state_root == Path("data")
     assert s.bootstrap_host_port == ("localhost", 9092)
 
 
@@ -21,7 +21,7 @@ def test_environment_overrides_and_types():
         {"TELEMETRY_PARTITIONS": "12", "TARIFF_PER_KWH": "0.25", "LOG_LEVEL": "debug", "LAKE_ROOT": "/tmp/lake"},
         dotenv=None,
     )
-    assert (s.telemetry_partitions, s.tariff_per_kwh, s.log_level, s.lake_root) == (
+    assert (s.telemetry_partitions, s.tariff_per_kwh, s.log_level, s.lake_root.local) == (
         12,
         0.25,
         "DEBUG",
@@ -92,7 +92,7 @@ def test_lake_root_must_be_a_writable_folder_or_creatable(tmp_path):
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         Settings.from_env({"LAKE_ROOT": str(tmp_path / "file" / "lake")}, dotenv=None)
     missing = Settings.from_env({"LAKE_ROOT": str(tmp_path / "not" / "yet")}, dotenv=None)  # the first writer makes it
-    assert missing.lake_root == tmp_path / "not" / "yet" and not missing.lake_root.exists()
+    assert missing.lake_root.local == tmp_path / "not" / "yet" and not missing.lake_root.exists()
 
 
 @pytest.mark.skipif(
@@ -106,7 +106,9 @@ def test_lake_root_that_is_not_writable_is_refused():
         Settings.from_env({"LAKE_ROOT": "/proc/sys/lake"}, dotenv=None)
 
 
-def test_an_object_store_lake_root_is_refused_until_it_is_supported():
-    """Path('s3://b/x') would quietly be a local folder named 's3:'; the lake must not land there."""
-    with pytest.raises(ConfigError, match=r"LAKE_ROOT='s3://lakehouse/lake' is not valid: expected a local path"):
-        Settings.from_env({"LAKE_ROOT": "s3://lakehouse/lake"}, dotenv=None)
+def test_a_lake_root_url_of_another_scheme_is_refused():
+    """Path('gs://b/x') would quietly be a local folder named 'gs:'; the lake must not land there."""
+    with pytest.raises(
+        ConfigError, match=r"LAKE_ROOT='gs://lakehouse/lake' is not valid: expected a local folder or s3"
+    ):
+        Settings.from_env({"LAKE_ROOT": "gs://lakehouse/lake"}, dotenv=None)

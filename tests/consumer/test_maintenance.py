@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 
@@ -20,7 +21,7 @@ def _parquet_files(path):
 
 
 def test_compaction_keeps_rows_and_offsets_and_vacuum_respects_retention(settings):
-    path = tables.BRONZE.path(settings)
+    path = Path(tables.BRONZE.path(settings))
     for start in range(0, 50, 10):
         append_batch(path, _batch("t", 0, range(start, start + 10)))
     before = bronze_rows(settings).sort("offset")
@@ -54,10 +55,10 @@ def test_unknown_table_is_one_line_error(settings):
 
 
 def test_a_damaged_table_is_skipped_with_one_error_and_the_others_are_maintained(settings):
-    bronze = tables.BRONZE.path(settings)
+    bronze = Path(tables.BRONZE.path(settings))
     for start in range(0, 30, 10):
         append_batch(bronze, _batch("t", 0, range(start, start + 10)))
-    runs = tables.RUN_LOG.path(settings)
+    runs = Path(tables.RUN_LOG.path(settings))
     delta_io.write(runs, pl.DataFrame(schema=tables.RUN_LOG.schema), app_transactions={tables.RUN_LOG.marker(): 1})
     newest = runs / "_delta_log" / f"{1:020d}.json"
     newest.write_text("")  # truncated to 0 bytes

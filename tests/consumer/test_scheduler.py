@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 from common.clock import ManualClock
@@ -148,7 +149,7 @@ def test_silver_and_gold_run_on_each_new_bronze_commit_without_waiting_for_their
             "maintenance": counting(calls, "maintenance"),
         },
     )
-    log = tables.BRONZE.path(settings) / "_delta_log"
+    log = Path(tables.BRONZE.path(settings)) / "_delta_log"
     thread = threading.Thread(target=scheduler.run_forever)
     thread.start()
     try:

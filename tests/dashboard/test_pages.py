@@ -314,7 +314,7 @@ def test_open_critical_episodes_show_in_a_banner_on_every_page_and_the_alerts_pa
     settings = make_settings(LAKE_ROOT=app_env)
     fx.quarantine_lake(settings)
     start = datetime.now(UTC) - timedelta(minutes=3)
-    path = tables.ALERT_EPISODES.path(settings)
+    path = Path(tables.ALERT_EPISODES.path(settings))
     rows = [
         episode_change(
             "e1",

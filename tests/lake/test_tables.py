@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from config.settings import Settings
 from consumer import maintenance
 from lake import delta_io, tables
 from ops import status
@@ -20,7 +21,10 @@ def test_every_table_has_its_own_folder_and_markers():
     settings = make_settings(LAKE_ROOT="/lake")
     declared = list(tables.all_tables())
     assert len({t.path(settings) for t in declared}) == len(declared)
-    assert all(t.path(settings) == Path("/lake") / t.layer / t.name for t in declared)
+    assert all(t.path(settings).local == Path("/lake") / t.layer / t.name for t in declared)
+    on_s3 = Settings(lake_root="s3://bucket/prefix/", aws_endpoint_url="http://127.0.0.1:1")
+    assert all(str(t.path(on_s3)) == f"s3://bucket/prefix/{t.layer}/{t.name}" for t in declared)
+    assert all(t.path(on_s3).storage_options == {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"} for t in declared)
     assert all(set(t.partition_by) <= set(t.schema) for t in declared)
     gold_markers = [marker for t in tables.all_tables("gold") for marker in t.markers.values()]
     assert len(gold_markers) == len(set(gold_markers))

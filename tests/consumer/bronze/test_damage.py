@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -45,7 +46,7 @@ def test_a_damaged_newest_bronze_commit_stops_the_stages_and_repair_loses_and_du
     assert ingest_bronze.run(kafka_settings, max_records=1000, idle_exit_s=30).records == 1000
     produce_raw(kafka_settings, (b"b%d" % i for i in range(1000)))
     assert ingest_bronze.run(kafka_settings, max_records=1000, idle_exit_s=30).records == 1000
-    path = tables.BRONZE.path(kafka_settings)
+    path = Path(tables.BRONZE.path(kafka_settings))
     newest = path / "_delta_log" / f"{delta_io.open_table(path).version():020d}.json"
     newest.write_text(damage(newest.read_text()))
 
@@ -77,7 +78,7 @@ def test_a_missing_bronze_data_file_is_reported_once_and_reingest_recovers_exact
     for prefix in (b"a", b"b", b"c"):
         produce_raw(kafka_settings, (prefix + b"%d" % i for i in range(500)))
         assert ingest_bronze.run(kafka_settings, max_records=500, idle_exit_s=30).records == 500
-    path = tables.BRONZE.path(kafka_settings)
+    path = Path(tables.BRONZE.path(kafka_settings))
     middle = next(add for kind, add in delta_io.data_changes(path, 2) if kind == "add")
     lost_file = path / middle["path"]
     lost = pl.read_parquet(lost_file).select("partition", "offset")

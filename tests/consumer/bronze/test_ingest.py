@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -71,7 +72,7 @@ def test_batch_to_arrow_keeps_bytes_keys_and_headers_exactly():
 
 
 def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
-    path = tables.BRONZE.path(settings)
+    path = Path(tables.BRONZE.path(settings))
     first = append_batch(path, _batch("t", 0, range(0, 10)))
     again = append_batch(path, _batch("t", 0, range(5, 15)))  # overlaps what the table holds
     assert (first.rows, again.rows, again.skipped) == (10, 5, 5)
@@ -86,7 +87,7 @@ def test_append_is_idempotent_and_records_offsets_in_the_same_commit(settings):
 def test_two_writers_appending_one_partitions_records_at_the_same_instant_write_each_offset_once(
     settings, monkeypatch, table_exists
 ):
-    path = tables.BRONZE.path(settings)
+    path = Path(tables.BRONZE.path(settings))
     if table_exists:
         append_batch(path, _batch("t", 1, range(10)))
     commit_in_turn(monkeypatch)

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -45,7 +46,7 @@ def test_jumps_within_and_before_a_poll_are_gaps_and_their_reason_comes_from_the
 
 
 def test_a_gap_is_recorded_once_however_often_it_is_detected(settings):
-    path = tables.GAPS.path(settings)
+    path = Path(tables.GAPS.path(settings))
     gap = source_gaps.Gap("t", 1, 10, 19, "deleted")
     assert source_gaps.record(path, [gap]) == [gap]
     assert source_gaps.record(path, [gap]) == []  # a crash before the bronze commit: re-detected, not re-recorded

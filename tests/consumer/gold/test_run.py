@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -139,7 +140,7 @@ def test_sigkill_mid_run_then_rerun_gives_identical_tables(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    first_table = tables.get(f"gold/{silver_to_gold.DATE_TABLES[0]}").path(killed) / "_delta_log"
+    first_table = Path(tables.get(f"gold/{silver_to_gold.DATE_TABLES[0]}").path(killed)) / "_delta_log"
     deadline = time.monotonic() + 60
     while not first_table.is_dir() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
