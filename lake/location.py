@@ -143,7 +143,11 @@ class Location:
         """LakeError (one line, naming the setting to fix) when an object-store lake cannot be reached or read."""
         if not self.remote:
             return
+        fs, path = self.filesystem()
+        bucket = path.split("/", 1)[0]
         try:
+            if _call(self, fs.get_file_info, bucket).type == pafs.FileType.NotFound:
+                raise LakeError(store_problem(self, "NoSuchBucket"))
             self.files()
         except OSError as exc:
             raise LakeError(
