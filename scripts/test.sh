@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs everything first (venv and requirements, the Kafka
-# broker jars and the Delta Lake jars for Spark via Maven, Debian's chromium for the browser test; with
-# OBJECT_STORE_TESTS=1 also the S3 server, built with Go from the module proxy), then runs pytest with any
-# arguments given:
+# broker jars and the Delta Lake jars for Spark via Maven, the S3 server (SeaweedFS, built once with Go from the
+# module proxy; minutes on a fresh machine, then cached), Debian's chromium for the browser test), then runs pytest
+# with any arguments given:
 #   ./scripts/test.sh                 everything, after ruff (lint and format check)
 #   ./scripts/test.sh -m "not e2e"    skip the long end-to-end tests
 set -euo pipefail
@@ -13,9 +13,7 @@ for tool in java mvn; do
 done
 .venv/bin/python -m scripts.kafka_local install
 .venv/bin/python -m scripts.spark_reader install  # tests/lake/test_spark.py reads the lake with Spark
-if [ "${OBJECT_STORE_TESTS:-0}" = 1 ]; then  # opt-in: a cold build is minutes of Go (docs/object_store.md)
-  .venv/bin/python -m scripts.object_store install
-fi
+.venv/bin/python -m scripts.object_store install  # the lake-on-S3 tests need it (docs/object_store.md)
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian's chromium for the browser test"
