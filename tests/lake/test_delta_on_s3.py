@@ -1,7 +1,7 @@
 """Delta Lake on a real S3 server (SeaweedFS): delta-rs 1.6.6 commits with put-if-absent, so concurrent writers
 from several processes (or hosts) can neither both commit a version nor overwrite one another's commit.
 
-These use deltalake directly: lake/delta_io.py still takes local paths (docs/object_store.md says what it needs).
+These use deltalake directly; tests/lake/test_lake_on_s3.py runs the stages themselves on the server.
 """
 
 import multiprocessing
