@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
 from config.errors import LakeError
 
+T = TypeVar("T")
 SCHEMES = ("s3",)
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _TIMEOUT_S = 10.0  # per S3 request (connect, and then each request), so that every wait on the store is bounded
@@ -171,7 +173,8 @@ def _s3(options: tuple[tuple[str, str], ...]) -> pafs.S3FileSystem:
     )
 
 
-def _call(location: Location, operation, *args):  # noqa: ANN001, ANN202 - a thin wrapper around pyarrow.fs calls
+def _call(location: Location, operation: Callable[..., T], *args: object) -> T:
+    """`operation(*args)` with an object-store failure caused by a setting turned into its one-line LakeError."""
     try:
         return operation(*args)
     except FileNotFoundError:
