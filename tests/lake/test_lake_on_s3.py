@@ -24,6 +24,7 @@ from consumer.scheduler import LogWatcher
 from consumer.silver import run as silver_run
 from dashboard import data
 from lake import delta_io, repair, tables
+from lake.lease import Lease, LeaseHeldError, read_lease
 from ops import status
 from tests.conftest import REPO, make_settings
 from tests.consumer.silver.fixtures import encode, plug_event
@@ -154,3 +155,16 @@ def test_a_damaged_commit_on_s3_is_named_and_repaired(object_store, tmp_path):
     kept = repair.repair(settings, tables.GAPS)
     assert kept is not None and kept.read_bytes() == b""
     assert delta_io.read(path).height == 1 and delta_io.open_table(path).version() == version
+
+
+def test_the_etl_lease_on_an_s3_lake_is_held_by_one_host_at_a_time(object_store, tmp_path):
+    """The lease (lake/lease.py) uses only the registry and delta_io, so it lives in the S3 lake unchanged."""
+    settings = s3_settings(object_store, tmp_path)
+    first, second = Lease(settings, owner="host-a"), Lease(settings, owner="host-b")
+    first.acquire()
+    with pytest.raises(LeaseHeldError, match="host-a"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    assert read_lease(settings).owner == "host-b"
+    assert str(tables.LEASES.path(settings)).startswith(f"s3://{object_store.bucket}/")
