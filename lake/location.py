@@ -111,6 +111,9 @@ class Location:
         """A folder (on an object store: a prefix some object is under)."""
         return self._info().type == pafs.FileType.Directory
 
+    def is_file(self) -> bool:
+        return self._info().type == pafs.FileType.File
+
     def stat(self) -> tuple[int, int] | None:
         """(size, mtime in ns) of a file, None when there is none."""
         info = self._info()
