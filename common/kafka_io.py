@@ -9,7 +9,12 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import (
+    InvalidReplicationFactorError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
 
 from config.errors import BrokerUnavailableError
 from config.settings import Settings
@@ -18,12 +23,24 @@ logger = logging.getLogger(__name__)
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """Connection settings every kafka-python client gets (bootstrap servers, SASL when configured)."""
-    config: dict[str, Any] = {"bootstrap_servers": [f"{host}:{port}" for host, port in settings.bootstrap_servers]}
-    if settings.kafka_sasl_username:
+    """Connection settings every kafka-python client gets: bootstrap servers, security protocol, TLS (CA, client
+    certificate, hostname check on) and SASL (PLAIN or SCRAM) as configured."""
+    protocol = settings.kafka_protocol
+    config: dict[str, Any] = {
+        "bootstrap_servers": [f"{host}:{port}" for host, port in settings.bootstrap_servers],
+        "security_protocol": protocol,
+    }
+    if protocol.endswith("SSL"):
         config.update(
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
+            ssl_cafile=settings.kafka_ssl_cafile,
+            ssl_check_hostname=True,
+            ssl_certfile=settings.kafka_ssl_certfile or None,
+            ssl_keyfile=settings.kafka_ssl_keyfile or None,
+            ssl_password=settings.kafka_ssl_key_password or None,
+        )
+    if protocol.startswith("SASL"):
+        config.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
             sasl_plain_username=settings.kafka_sasl_username,
             sasl_plain_password=settings.kafka_sasl_password,
         )
@@ -74,21 +91,54 @@ def broker_unavailable(settings: Settings, exc: BaseException | None = None) -> 
 
 
 def ensure_topic(settings: Settings, topic: str | None = None, *, partitions: int | None = None) -> bool:
-    """Create the topic if it is missing; True when it was created."""
+    """Create the topic if it is missing, with KAFKA_REPLICATION_FACTOR replicas and KAFKA_MIN_INSYNC_REPLICAS;
+    True when it was created. An existing topic with fewer replicas than configured gets a warning."""
     topic = topic or settings.telemetry_topic
+    partitions = partitions or settings.telemetry_partitions
+    replicas = settings.kafka_replication_factor
     admin = admin_client(settings)
     try:
         if topic in admin.list_topics():
+            _warn_under_replicated(admin, topic, replicas)
             return False
+        new = NewTopic(
+            topic, partitions, replicas, topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
+        )
         try:
-            admin.create_topics([NewTopic(topic, partitions or settings.telemetry_partitions, 1)])
+            admin.create_topics([new])
         except TopicAlreadyExistsError:
             return False
+        except InvalidReplicationFactorError:
+            raise BrokerUnavailableError(
+                f"cannot create topic {topic} with KAFKA_REPLICATION_FACTOR={replicas}: the cluster at "
+                f"{settings.kafka_bootstrap_servers} has fewer brokers running; lower it or start more brokers"
+            ) from None
         admin.wait_for_topics([topic])
-        logger.info("created topic %s with %d partitions", topic, partitions or settings.telemetry_partitions)
+        logger.info(
+            "created topic %s with %d partitions, %d replicas, min.insync.replicas %d",
+            topic,
+            partitions,
+            replicas,
+            settings.kafka_min_insync_replicas,
+        )
         return True
+    except KafkaError as exc:
+        raise broker_unavailable(settings, exc) from None
     finally:
         admin.close()
+
+
+def _warn_under_replicated(admin: KafkaAdminClient, topic: str, replicas: int) -> None:
+    described = admin.describe_topics([topic])
+    actual = min((len(p["replica_nodes"]) for t in described for p in t["partitions"]), default=replicas)
+    if actual < replicas:
+        logger.warning(
+            "topic %s has %d replica(s), fewer than KAFKA_REPLICATION_FACTOR=%d: it was created before; "
+            "raise it with kafka-reassign-partitions",
+            topic,
+            actual,
+            replicas,
+        )
 
 
 def topic_configs(settings: Settings, topic: str, names: tuple[str, ...]) -> dict[str, str]:

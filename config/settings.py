@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from config.errors import ConfigError, LakeError
 from lake.location import Location, is_uri
@@ -117,6 +117,20 @@ _bucket.accepted = "an S3 bucket name (3-63 of a-z 0-9 . -, starting and ending 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {"str": _text, "Path": _path}
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _optional_choice(*options: str) -> Callable[[str], str]:
+    parse = _choice(*options)
+
+    def optional(raw: str) -> str:
+        return parse(raw) if raw.strip() else ""
+
+    optional.accepted = "empty or " + parse.accepted  # type: ignore[attr-defined]
+    return optional
+
+
 _KAFKA_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule for topic names; group ids follow it here too
 
 
@@ -127,12 +141,6 @@ class Settings:
     # Kafka
     kafka_bootstrap_servers: str = _setting(
         "localhost:9092", "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, host:port[,host:port]"
-    )
-    kafka_sasl_username: str = _setting(
-        "", "KAFKA_SASL_USERNAME", "SASL/PLAIN user (empty: no SASL)", parse=_optional_text
-    )
-    kafka_sasl_password: str = _setting(
-        "", "KAFKA_SASL_PASSWORD", "SASL/PLAIN password", parse=_optional_text, secret=True
     )
     telemetry_topic: str = _setting("smart_home.telemetry", "TELEMETRY_TOPIC", "topic the devices publish to")
     telemetry_partitions: int = _setting(
@@ -157,6 +165,48 @@ class Settings:
         "4.4.0", "KAFKA_VERSION", "Apache Kafka version the local broker runs (without Docker)"
     )
     kafka_home: Path = _setting(Path(".kafka"), "KAFKA_HOME", "cache of broker jars, data and logs of the local broker")
+    # Kafka cluster and client security (README "Kafka"; every client gets these through common/kafka_io.client_config)
+    kafka_local_brokers: int = _setting(
+        1, "KAFKA_LOCAL_BROKERS", "nodes of the local KRaft cluster (scripts/kafka_local.sh)", parse=_int(1, 9)
+    )
+    kafka_replication_factor: int = _setting(
+        1,
+        "KAFKA_REPLICATION_FACTOR",
+        "replicas of each topic ensure_topic creates (3 on a 3-broker cluster)",
+        parse=_int(1, 32),
+    )
+    kafka_min_insync_replicas: int = _setting(
+        1,
+        "KAFKA_MIN_INSYNC_REPLICAS",
+        "min.insync.replicas of the topics ensure_topic creates (2 with RF 3)",
+        parse=_int(1, 32),
+    )
+    kafka_security_protocol: str = _setting(
+        "",
+        "KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (empty: SASL_PLAINTEXT with a SASL user, else PLAINTEXT)",
+        parse=_optional_choice(*SECURITY_PROTOCOLS),
+    )
+    kafka_sasl_mechanism: str = _setting(
+        "PLAIN", "KAFKA_SASL_MECHANISM", "SASL mechanism", parse=_choice(*SASL_MECHANISMS)
+    )
+    kafka_sasl_username: str = _setting("", "KAFKA_SASL_USERNAME", "SASL user (empty: no SASL)", parse=_optional_text)
+    kafka_sasl_password: str = _setting("", "KAFKA_SASL_PASSWORD", "SASL password", parse=_optional_text, secret=True)
+    kafka_ssl_cafile: str = _setting(
+        "",
+        "KAFKA_SSL_CAFILE",
+        "TLS: CA certificate(s) (PEM) the brokers' certificates are checked against",
+        parse=_optional_text,
+    )
+    kafka_ssl_certfile: str = _setting(
+        "", "KAFKA_SSL_CERTFILE", "TLS: client certificate (PEM), when the brokers require one", parse=_optional_text
+    )
+    kafka_ssl_keyfile: str = _setting(
+        "", "KAFKA_SSL_KEYFILE", "TLS: the client certificate's private key (PEM)", parse=_optional_text
+    )
+    kafka_ssl_key_password: str = _setting(
+        "", "KAFKA_SSL_KEY_PASSWORD", "TLS: password of an encrypted private key", parse=_optional_text, secret=True
+    )
     # Local S3-compatible server (scripts/object_store.sh; optional: the lake stays a local folder by default)
     object_store_version: str = _setting(
         "v0.0.0-20261109003541-7506e5f91cd6",
@@ -381,6 +431,7 @@ class Settings:
         _check_kafka_name("ALERTS_TOPIC", self.alerts_topic)
         _check_kafka_name("SENTINEL_CONSUMER_GROUP", self.sentinel_consumer_group)
         _check_lake_root(self.lake_root)
+        _check_kafka_security(self)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(env name, value, doc) for every setting; secrets masked."""
@@ -405,6 +456,11 @@ class Settings:
     def bootstrap_servers(self) -> tuple[tuple[str, int], ...]:
         """Every bootstrap server as (host, port)."""
         return _bootstrap_servers(self.kafka_bootstrap_servers)
+
+    @property
+    def kafka_protocol(self) -> str:
+        """The security protocol the clients speak (KAFKA_SECURITY_PROTOCOL, or what the SASL user implies)."""
+        return self.kafka_security_protocol or ("SASL_PLAINTEXT" if self.kafka_sasl_username else "PLAINTEXT")
 
     @property
     def bootstrap_host_port(self) -> tuple[str, int]:
@@ -434,6 +490,54 @@ def _check_kafka_name(env: str, value: str) -> None:
             f"{env}={value!r} is not valid: expected 1 to 249 of the characters a-z A-Z 0-9 . _ - "
             "(and not '.' or '..'); change it in the environment or .env"
         )
+
+
+def _check_kafka_security(settings: Settings) -> None:
+    """The replication, TLS and SASL settings agree with each other and the files they name exist."""
+    s, protocol = settings, settings.kafka_protocol
+    if s.kafka_min_insync_replicas > s.kafka_replication_factor:
+        _kafka_error(
+            f"KAFKA_MIN_INSYNC_REPLICAS={s.kafka_min_insync_replicas} exceeds KAFKA_REPLICATION_FACTOR="
+            f"{s.kafka_replication_factor}: no write could ever succeed; lower it"
+        )
+    tls = {
+        "KAFKA_SSL_CAFILE": s.kafka_ssl_cafile,
+        "KAFKA_SSL_CERTFILE": s.kafka_ssl_certfile,
+        "KAFKA_SSL_KEYFILE": s.kafka_ssl_keyfile,
+        "KAFKA_SSL_KEY_PASSWORD": s.kafka_ssl_key_password,
+    }
+    if protocol.endswith("SSL"):
+        if not s.kafka_ssl_cafile:
+            _kafka_error(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SSL_CAFILE, the CA certificate file (PEM)")
+        if bool(s.kafka_ssl_certfile) != bool(s.kafka_ssl_keyfile):
+            _kafka_error(
+                "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together: set both (client certificate) or neither"
+            )
+        if s.kafka_ssl_key_password and not s.kafka_ssl_keyfile:
+            _kafka_error(
+                "KAFKA_SSL_KEY_PASSWORD is set without KAFKA_SSL_KEYFILE: set the key file or drop the password"
+            )
+        for env in ("KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE"):
+            if tls[env] and not Path(tls[env]).is_file():
+                _kafka_error(f"{env}={tls[env]!r} is not a file: point it at the PEM file")
+    elif any(tls.values()):
+        _kafka_error(
+            f"KAFKA_SSL_* are set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS: use SSL or SASL_SSL"
+        )
+    if protocol.startswith("SASL"):
+        if not (s.kafka_sasl_username and s.kafka_sasl_password):
+            _kafka_error(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} with {s.kafka_sasl_mechanism} needs KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD"
+            )
+    elif s.kafka_sasl_username or s.kafka_sasl_mechanism != "PLAIN":
+        _kafka_error(
+            f"SASL is configured but KAFKA_SECURITY_PROTOCOL={protocol} does not use it: use SASL_SSL or SASL_PLAINTEXT"
+        )
+
+
+def _kafka_error(message: str) -> NoReturn:
+    raise ConfigError(f"{message} (in the environment or .env)")
 
 
 def _check_lake_root(lake: Location) -> None:

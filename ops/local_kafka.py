@@ -1,51 +1,46 @@
-"""A real Apache Kafka broker without Docker: jars from Maven Central, single-node KRaft on loopback.
+"""A real Apache Kafka node without Docker: jars from Maven Central, KRaft (broker and controller) on loopback.
 
-Layout under `home` (git-ignored): `lib/<version>/` the broker jars, `broker-<port>/` its config, data,
-log (`server.log`) and pid file (under `state_home` instead, when given). Data survives stop/start; a broker killed with SIGKILL recovers on start.
+One `LocalKafka` is one node: alone it is the quick start's single-node cluster; ops/kafka_cluster.py runs N of
+them as one cluster (each node a voter of the static controller quorum). Layout under `home` (git-ignored):
+`lib/<version>/` the broker jars, `broker-<port>/` a node's config, data, log (`server.log`) and pid file (under
+`state_home` instead, when given). Data survives stop/start; a node killed with SIGKILL recovers on start.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.errors import LocalKafkaError
-from config.settings import Settings
 from ops.processes import pid_alive, terminate
 
 logger = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "kafka"
 HEAP_OPTS = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx1g")
+QUORUM_FILE = "quorum.voters"  # the voters a node was formatted for: a different quorum later is refused
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@{host}:{controller_port}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=PLAINTEXT://{host}:{port}
+node.id={node_id}
+controller.quorum.voters={voters}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
 log.dirs={data_dir}
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={internal_rf}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor={internal_rf}
+transaction.state.log.min.isr={internal_min_isr}
+share.coordinator.state.topic.replication.factor={internal_rf}
+share.coordinator.state.topic.min.isr={internal_min_isr}
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 message.max.bytes=10485760
@@ -74,8 +69,54 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClientListener:
+    """A secured client listener (TLS and/or SASL) instead of PLAINTEXT; replication then runs on a PLAINTEXT
+    listener of its own on `internal_port`. PEM stores: `keystore` holds the node's PKCS#8 private key and its
+    certificate chain, `truststore` the CA that signs client certificates (with `client_auth`). SCRAM users are
+    created when the storage is formatted."""
+
+    protocol: str  # SSL, SASL_SSL or SASL_PLAINTEXT
+    internal_port: int
+    keystore: Path | None = None
+    truststore: Path | None = None
+    client_auth: bool = False
+    scram_mechanism: str = "SCRAM-SHA-512"
+    scram_users: tuple[tuple[str, str], ...] = ()
+
+    def properties(self, *, host: str, port: int, controller_port: int) -> str:
+        lines = [
+            f"listeners=CLIENT://{host}:{port},INTERNAL://{host}:{self.internal_port},"
+            f"CONTROLLER://{host}:{controller_port}",
+            f"advertised.listeners=CLIENT://{host}:{port},INTERNAL://{host}:{self.internal_port}",
+            f"listener.security.protocol.map=CLIENT:{self.protocol},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=INTERNAL",
+        ]
+        for kind, store in (("keystore", self.keystore), ("truststore", self.truststore)):
+            if store is not None:
+                lines += [
+                    f"listener.name.client.ssl.{kind}.type=PEM",
+                    f"listener.name.client.ssl.{kind}.location={store}",
+                ]
+        if self.client_auth:
+            lines.append("listener.name.client.ssl.client.auth=required")
+        if self.protocol.startswith("SASL"):
+            lines += [
+                f"listener.name.client.sasl.enabled.mechanisms={self.scram_mechanism}",
+                f"listener.name.client.{self.scram_mechanism.lower()}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def format_args(self) -> list[str]:
+        return [
+            f"--add-scram={self.scram_mechanism}=[name={user},password={password}]"
+            for user, password in self.scram_users
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
 class LocalKafka:
-    """One single-node KRaft broker (broker + controller) on loopback."""
+    """One KRaft node (broker + controller) on loopback; alone by default, or a voter among `voters`."""
 
     home: Path
     version: str
@@ -83,14 +124,19 @@ class LocalKafka:
     controller_port: int | None = None
     host: str = "127.0.0.1"
     state_home: Path | None = None
+    node_id: int = 1
+    voters: str | None = None  # controller.quorum.voters; None: this node alone
+    heap_opts: str = HEAP_OPTS
+    listener: ClientListener | None = None
 
-    @classmethod
-    def for_settings(cls, settings: Settings) -> LocalKafka:
-        """The broker that serves the configured bootstrap port (it binds loopback whatever the host says)."""
-        host, port = settings.bootstrap_host_port
-        if host not in ("localhost", "127.0.0.1"):
-            logger.warning("KAFKA_BOOTSTRAP_SERVERS points at %s; the local broker binds 127.0.0.1", host)
-        return cls(home=settings.kafka_home, version=settings.kafka_version, port=port)
+    @property
+    def quorum(self) -> str:
+        return self.voters or f"{self.node_id}@{self.host}:{self.controller_port or self.port + 1}"
+
+    @property
+    def replication_port(self) -> int:
+        """The PLAINTEXT port other nodes replicate from (the client port unless a secured listener is used)."""
+        return self.port if self.listener is None else self.listener.internal_port
 
     @property
     def lib_dir(self) -> Path:
@@ -163,56 +209,83 @@ class LocalKafka:
     def _java(self, *args: str) -> list[str]:
         return [
             "java",
-            *HEAP_OPTS.split(),
+            *self.heap_opts.split(),
             "-cp",
             f"{self.lib_dir}/*",
             f"-Dlog4j2.configurationFile={CONFIG_DIR / 'log4j2.yaml'}",
             *args,
         ]
 
-    def _configure(self) -> Path:
-        controller_port = self.controller_port or self.port + 1
+    def _listeners(self, controller_port: int) -> str:
+        if self.listener is not None:
+            return self.listener.properties(host=self.host, port=self.port, controller_port=controller_port)
+        return (
+            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{controller_port}\n"
+            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            "inter.broker.listener.name=PLAINTEXT\n"
+        )
+
+    def cluster_id(self) -> str | None:
+        """The cluster id this node's storage was formatted with (None before the first start)."""
+        try:
+            meta = (self.state_dir / "data" / "meta.properties").read_text()
+        except OSError:
+            return None
+        return next((line.split("=", 1)[1] for line in meta.splitlines() if line.startswith("cluster.id=")), None)
+
+    def _configure(self, cluster_id: str | None) -> Path:
         properties = self.state_dir / "server.properties"
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        voters = len(self.quorum.split(","))
         properties.write_text(
             SERVER_PROPERTIES.format(
-                host=self.host,
-                port=self.port,
-                controller_port=controller_port,
+                node_id=self.node_id,
+                voters=self.quorum,
                 data_dir=(self.state_dir / "data").resolve(),
+                internal_rf=min(3, voters),
+                internal_min_isr=min(2, voters),
             )
+            + self._listeners(self.controller_port or self.port + 1)
         )
-        if not (self.state_dir / "data" / "meta.properties").exists():
-            cluster_id = new_cluster_id()
-            # `--cluster-id=ID` in one argument: an id may start with "-", which a separate argument would not survive
-            result = subprocess.run(
-                self._java(
-                    "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(properties)
-                ),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
+        formatted = self.state_dir / QUORUM_FILE
+        if self.cluster_id() is not None:
+            before = formatted.read_text().strip() if formatted.exists() else self.quorum
+            if before != self.quorum:
                 raise LocalKafkaError(
-                    f"formatting KRaft storage failed: {(result.stdout + result.stderr).strip()[-300:]}"
+                    f"{self.state_dir} belongs to a cluster with voters {before}, not {self.quorum}: stop Kafka "
+                    f"and remove its broker-* folders to change KAFKA_LOCAL_BROKERS or the ports (topics are lost)"
                 )
-            logger.info("formatted KRaft storage in %s (cluster %s)", self.state_dir / "data", cluster_id)
+            return properties
+        cluster_id = cluster_id or new_cluster_id()
+        # `--cluster-id=ID` in one argument: an id may start with "-", which a separate argument would not survive
+        extra = self.listener.format_args() if self.listener is not None else []
+        result = subprocess.run(
+            self._java(
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(properties), *extra
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise LocalKafkaError(f"formatting KRaft storage failed: {(result.stdout + result.stderr).strip()[-300:]}")
+        formatted.write_text(self.quorum + "\n")
+        logger.info("formatted KRaft storage in %s (cluster %s)", self.state_dir / "data", cluster_id)
         return properties
 
-    def start(self, *, timeout_s: float = 90.0) -> bool:
-        """Start the broker and wait until it accepts connections; False when it was already running."""
+    def launch(self, *, cluster_id: str | None = None) -> subprocess.Popen | None:
+        """Format once and start the node's JVM without waiting; None when it was already running."""
         if self.running():
-            return False
+            return None
         self.install()
-        controller_port = self.controller_port or self.port + 1
-        for port in (self.port, controller_port):
+        for port in {self.port, self.controller_port or self.port + 1, self.replication_port}:
             if port_open(self.host, port):
                 raise LocalKafkaError(
                     f"port {port} on {self.host} is taken by another program: stop it, "
                     "or choose another port with KAFKA_BOOTSTRAP_SERVERS"
                 )
-        properties = self._configure()
+        properties = self._configure(cluster_id)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 self._java("kafka.Kafka", str(properties)),
@@ -222,16 +295,27 @@ class LocalKafka:
                 start_new_session=True,
             )
         self.pid_file.write_text(str(process.pid))
-        deadline = time.monotonic() + timeout_s
+        return process
+
+    def await_port(self, process: subprocess.Popen, *, deadline: float) -> None:
+        """Wait until the launched node accepts connections; LocalKafkaError when it exits or `deadline` passes."""
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise LocalKafkaError(f"the broker exited with code {process.returncode}; see {self.log_file}")
             if port_open(self.host, self.port):
                 logger.info("Kafka %s is up at %s (pid %d)", self.version, self.bootstrap, process.pid)
-                return True
+                return
             time.sleep(0.2)
         self.stop()
-        raise LocalKafkaError(f"the broker did not accept connections within {timeout_s:.0f}s; see {self.log_file}")
+        raise LocalKafkaError(f"the broker did not accept connections in time; see {self.log_file}")
+
+    def start(self, *, timeout_s: float = 90.0, cluster_id: str | None = None) -> bool:
+        """Start the node and wait until it accepts connections; False when it was already running."""
+        process = self.launch(cluster_id=cluster_id)
+        if process is None:
+            return False
+        self.await_port(process, deadline=time.monotonic() + timeout_s)
+        return True
 
     def stop(self, *, timeout_s: float = 30.0) -> bool:
         """SIGTERM, then SIGKILL after `timeout_s`; False when it was not running."""
@@ -242,17 +326,3 @@ class LocalKafka:
         terminate(pid, timeout_s=timeout_s, marker="kafka.Kafka")
         self.pid_file.unlink(missing_ok=True)
         return True
-
-
-@contextlib.contextmanager
-def temporary_broker(*, home: Path, version: str) -> Iterator[LocalKafka]:
-    """A throwaway broker on free ports with its data in a temporary folder (tests, benchmarks)."""
-    with tempfile.TemporaryDirectory(prefix="kafka-") as state:
-        broker = LocalKafka(
-            home=home, version=version, port=free_port(), controller_port=free_port(), state_home=Path(state)
-        )
-        broker.start()
-        try:
-            yield broker
-        finally:
-            broker.stop()

@@ -17,7 +17,8 @@ from typing import Literal
 from common.kafka_io import broker_reachable, ensure_topic
 from config.errors import BrokerUnavailableError, LakehouseError
 from config.settings import Settings
-from ops.local_kafka import LocalKafka, new_cluster_id, port_open
+from ops.kafka_cluster import LocalKafkaCluster
+from ops.local_kafka import new_cluster_id, port_open
 from ops.processes import Listen, ManagedProcess
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,10 @@ def start_kafka(settings: Settings, *, timeout_s: float = 120.0) -> str:
         (RUN_DIR / "kafka.mode").write_text("docker")
         what = "Kafka (Docker) and Kafka UI at http://localhost:8080"
     else:
-        LocalKafka.for_settings(settings).start(timeout_s=timeout_s)
+        LocalKafkaCluster.for_settings(settings).start(timeout_s=timeout_s)
         (RUN_DIR / "kafka.mode").write_text("local")
-        what = f"Kafka {settings.kafka_version} (local, no Docker)"
+        nodes = settings.kafka_local_brokers
+        what = f"Kafka {settings.kafka_version} (local, no Docker{f', {nodes} nodes' if nodes > 1 else ''})"
     deadline = time.monotonic() + timeout_s
     while not broker_reachable(settings):
         if time.monotonic() > deadline:
@@ -111,7 +113,7 @@ def stop_kafka(settings: Settings) -> str:
             env={**os.environ, "KAFKA_CLUSTER_ID": _docker_cluster_id()},
         )
         return "Kafka (Docker) stopped"
-    return "Kafka stopped" if LocalKafka.for_settings(settings).stop() else "Kafka was not running"
+    return "Kafka stopped" if LocalKafkaCluster.for_settings(settings).stop() else "Kafka was not running"
 
 
 def _dashboard_ready(port: int) -> bool:

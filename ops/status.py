@@ -11,7 +11,7 @@ from config.settings import Settings
 from consumer.bronze import gaps
 from lake import delta_io, tables
 from lake.lease import read_lease
-from ops.local_kafka import LocalKafka
+from ops.kafka_cluster import LocalKafkaCluster
 from ops.stack import components, kafka_mode
 
 
@@ -29,13 +29,13 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     now = now or datetime.now(UTC)
     reachable = broker_reachable(settings)
     mode = kafka_mode() or "external"
-    pid = LocalKafka.for_settings(settings).pid()
+    pids = [pid for pid in LocalKafkaCluster.for_settings(settings).pids() if pid]
     result = [
         Check(
             "kafka",
             reachable,
             f"{settings.kafka_bootstrap_servers} ({mode}"
-            + (f", pid {pid})" if pid else ")")
+            + (f", pid {', '.join(map(str, pids))})" if pids else ")")
             + ("" if reachable else " not reachable"),
         )
     ]

@@ -22,7 +22,7 @@ import psutil
 from benchmarks.harness import BenchContext, Result
 from common.cli import run, setup_logging
 from config.settings import Settings
-from ops.local_kafka import temporary_broker
+from ops.kafka_cluster import temporary_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def _bootstrap(settings: Settings) -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield settings.kafka_bootstrap_servers
         return
-    with temporary_broker(home=REPO / ".kafka", version=settings.kafka_version) as broker:
-        yield broker.bootstrap
+    with temporary_cluster(home=REPO / ".kafka", version=settings.kafka_version) as cluster:
+        yield cluster.bootstrap
 
 
 def main() -> int:

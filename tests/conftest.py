@@ -12,7 +12,7 @@ import pytest
 
 from common.kafka_io import ensure_topic
 from config.settings import Settings
-from ops.local_kafka import temporary_broker
+from ops.kafka_cluster import temporary_cluster
 from ops.object_store import ObjectStore, temporary_object_store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,8 +25,8 @@ def kafka_bootstrap() -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
-    with temporary_broker(home=REPO / ".kafka", version=Settings().kafka_version) as broker:
-        yield broker.bootstrap
+    with temporary_cluster(home=REPO / ".kafka", version=Settings().kafka_version) as cluster:
+        yield cluster.bootstrap
 
 
 @pytest.fixture(scope="session")
