@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import (
     InvalidReplicationFactorError,
     KafkaError,
+    KafkaTimeoutError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
@@ -49,6 +52,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
 
 def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:
     """An admin client, or BrokerUnavailableError with what to do."""
+    check_broker(settings)
     try:
         return KafkaAdminClient(
             **client_config(settings),
@@ -61,15 +65,46 @@ def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminCl
 
 
 def check_broker(settings: Settings, *, timeout_s: float = 1.0) -> None:
-    """Return when a bootstrap server accepts a TCP connection; BrokerUnavailableError at once otherwise."""
+    """Return when a bootstrap server accepts a TCP connection (and, with TLS, a handshake with the configured CA
+    and client certificate); BrokerUnavailableError at once otherwise."""
+    sock, host, port = _open_any(settings, timeout_s=timeout_s)
+    with sock:
+        if settings.kafka_protocol.endswith("SSL"):
+            _tls_handshake(settings, sock, host, port)
+
+
+def _open_any(settings: Settings, *, timeout_s: float) -> tuple[socket.socket, str, int]:
+    """A TCP connection to the first bootstrap server that accepts one."""
     error: OSError | None = None
     for host, port in settings.bootstrap_servers:
         try:
-            socket.create_connection((host, port), timeout=timeout_s).close()
-            return
+            return socket.create_connection((host, port), timeout=timeout_s), host, port
         except OSError as exc:
             error = exc
     raise broker_unavailable(settings, error)
+
+
+def _tls_handshake(settings: Settings, sock: socket.socket, host: str, port: int) -> None:
+    """The TLS handshake kafka-python will make, done once up front: its own failure is a 10 s timeout."""
+    try:
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(
+                settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile, settings.kafka_ssl_key_password or None
+            )
+        context.wrap_socket(sock, server_hostname=host).close()
+    except ssl.SSLCertVerificationError as exc:
+        raise BrokerUnavailableError(
+            f"TLS handshake with {host}:{port} failed: {exc.verify_message}; check that KAFKA_SSL_CAFILE is the CA "
+            "that signed the brokers' certificates and that they name the host in KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
+    except (ssl.SSLError, ValueError) as exc:
+        raise BrokerUnavailableError(
+            f"TLS handshake with {host}:{port} failed: {getattr(exc, 'reason', None) or exc}; check KAFKA_SSL_CAFILE, "
+            "KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE and KAFKA_SSL_KEY_PASSWORD"
+        ) from None
+    except OSError:
+        pass  # a connection dropped in the handshake: kafka-python's own retries decide
 
 
 def broker_reachable(settings: Settings, *, timeout_s: float = 1.0) -> bool:
@@ -82,8 +117,16 @@ def broker_reachable(settings: Settings, *, timeout_s: float = 1.0) -> bool:
 
 
 def broker_unavailable(settings: Settings, exc: BaseException | None = None) -> BrokerUnavailableError:
-    """The one-line error for a broker that does not answer."""
+    """The one-line error for a broker that does not answer (or, with SASL, answers but refuses the login)."""
     reason = f" ({type(exc).__name__})" if exc is not None else ""
+    if settings.kafka_protocol.startswith("SASL") and isinstance(exc, KafkaTimeoutError):
+        with contextlib.suppress(BrokerUnavailableError):  # the broker is there: a refused login looks like a timeout
+            _open_any(settings, timeout_s=1.0)[0].close()
+            return BrokerUnavailableError(
+                f"Kafka at {settings.kafka_bootstrap_servers} accepts connections but the client could not log in "
+                f"as {settings.kafka_sasl_username!r} with {settings.kafka_sasl_mechanism}{reason}: check "
+                "KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM"
+            )
     return BrokerUnavailableError(
         f"Kafka broker not reachable at {settings.kafka_bootstrap_servers}{reason}: "
         "start it with ./start.sh (or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"
