@@ -27,7 +27,8 @@ class Pipeline:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, name: str) -> None:
-        module = {"ingest": "consumer.bronze", "scheduler": "consumer.scheduler"}[name]
+        """Start `ingest` or `scheduler`; `ingest-2` and the like are more workers of the same consumer group."""
+        module = {"ingest": "consumer.bronze", "scheduler": "consumer.scheduler"}[name.split("-")[0]]
         self.procs[name] = start_module(module, self.settings, log=self.logs / f"{name}.log", **FAST_ETL)
 
     def kill(self, name: str) -> None:
