@@ -30,12 +30,14 @@ def checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     reachable = broker_reachable(settings)
     mode = kafka_mode() or "external"
     pids = [pid for pid in LocalKafkaCluster.for_settings(settings).pids() if pid]
+    nodes = settings.kafka_local_brokers
     result = [
         Check(
             "kafka",
             reachable,
             f"{settings.kafka_bootstrap_servers} ({mode}"
-            + (f", pid {', '.join(map(str, pids))})" if pids else ")")
+            + (f", pid {', '.join(map(str, pids))}" if pids else "")
+            + (f", {len(pids)} of {nodes} nodes running)" if nodes > 1 else ")")
             + ("" if reachable else " not reachable"),
         )
     ]

@@ -15,7 +15,8 @@ import pytest
 from common.kafka_io import end_offsets, ensure_topic, group_lag
 from config.errors import BrokerUnavailableError
 from config.settings import Settings
-from ops.local_kafka import ClientListener, LocalKafka, free_port
+from ops.kafka_listener import ClientListener
+from ops.local_kafka import LocalKafka, free_port
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import bronze_count, env_of, start_module, wait_for
 from tests.kafka_tls import ScratchCA
