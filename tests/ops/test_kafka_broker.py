@@ -60,6 +60,6 @@ def test_missing_broker_is_one_clear_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: Kafka broker not reachable at 127.0.0.1:1 (KafkaTimeoutError): start it with ./start.sh "
+        "error: Kafka broker not reachable at 127.0.0.1:1 (ConnectionRefusedError): start it with ./start.sh "
         "(or scripts/kafka_local.sh start), or set KAFKA_BOOTSTRAP_SERVERS"
     ]
