@@ -118,19 +118,23 @@ class LocalKafkaCluster:
         """Start every node that is not running and wait until all of them serve; how many were started."""
         cluster_id = self._cluster_id() or new_cluster_id()
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:  # each format is a JVM: in parallel
-            processes = list(pool.map(lambda node: node.launch(cluster_id=cluster_id), self.nodes))
-        launched = list(zip(self.nodes, processes, strict=True))
+            futures = [(node, pool.submit(node.launch, cluster_id=cluster_id)) for node in self.nodes]
+        errors = [future.exception() for _, future in futures if future.exception() is not None]
+        launched = [(node, future.result()) for node, future in futures if future.exception() is None]
+        launched = [(node, process) for node, process in launched if process is not None]
         deadline = time.monotonic() + timeout_s
         try:
+            if errors:
+                raise errors[0]
             for node, process in launched:
-                if process is not None:
-                    node.await_port(process, deadline=deadline)
+                node.await_port(process, deadline=deadline)
             if len(self.nodes) > 1:
                 self._await_brokers(deadline)
-        except LocalKafkaError:
-            self.stop()
+        except BaseException:
+            for node, _ in launched:  # what this call started, not the nodes that were already serving
+                node.stop()
             raise
-        return sum(process is not None for _, process in launched)
+        return len(launched)
 
     def _await_brokers(self, deadline: float) -> None:
         """Wait until every node is a registered, unfenced broker (a topic with RF = N can be created then)."""

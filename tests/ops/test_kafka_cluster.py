@@ -14,8 +14,9 @@ import psutil
 import pytest
 
 from common.kafka_io import admin_client, end_offsets, ensure_topic, topic_configs
-from config.errors import ConfigError
+from config.errors import ConfigError, LocalKafkaError
 from ops.kafka_cluster import LocalKafkaCluster, temporary_cluster
+from ops.local_kafka import free_port
 from tests.conftest import REPO, make_settings
 from tests.kafka_helpers import env_of, wait_for
 from tests.producer.fixtures import read_topic
@@ -104,3 +105,25 @@ def test_a_sigkilled_node_loses_no_acknowledged_record_and_rejoins(cluster, tmp_
     assert cluster.start() == 1  # only the killed node was down
     wait_for(lambda: _in_sync(settings, settings.telemetry_topic) == {3}, timeout_s=120, what="the node to rejoin")
     assert len(read_topic(settings)) == delivered
+
+
+def test_a_formatted_node_refuses_another_quorum(tmp_path):
+    """Changing KAFKA_LOCAL_BROKERS (or the ports) under formatted data is refused, not half-applied."""
+    one = LocalKafkaCluster.on_ports(
+        home=REPO / ".kafka",
+        version=make_settings().kafka_version,
+        ports=[(free_port(), free_port())],
+        state_home=tmp_path,
+    ).nodes[0]
+    (one.state_dir / "data").mkdir(parents=True)
+    (one.state_dir / "data" / "meta.properties").write_text("cluster.id=abc\nnode.id=1\n")
+    (one.state_dir / "quorum.voters").write_text(one.quorum + "\n")
+    three = LocalKafkaCluster.on_ports(
+        home=REPO / ".kafka",
+        version=make_settings().kafka_version,
+        ports=[(one.port, one.controller_port), (free_port(), free_port()), (free_port(), free_port())],
+        state_home=tmp_path,
+    )
+    with pytest.raises(LocalKafkaError, match=r"belongs to a cluster with voters 1@127\.0\.0\.1:\d+, not 1@"):
+        three.start(timeout_s=30)
+    assert not three.running()
