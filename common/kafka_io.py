@@ -19,7 +19,7 @@ from kafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from config.errors import BrokerUnavailableError
+from config.errors import BrokerUnavailableError, KafkaSecurityError
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -94,12 +94,12 @@ def _tls_handshake(settings: Settings, sock: socket.socket, host: str, port: int
             )
         context.wrap_socket(sock, server_hostname=host).close()
     except ssl.SSLCertVerificationError as exc:
-        raise BrokerUnavailableError(
+        raise KafkaSecurityError(
             f"TLS handshake with {host}:{port} failed: {exc.verify_message}; check that KAFKA_SSL_CAFILE is the CA "
             "that signed the brokers' certificates and that they name the host in KAFKA_BOOTSTRAP_SERVERS"
         ) from None
     except (ssl.SSLError, ValueError) as exc:
-        raise BrokerUnavailableError(
+        raise KafkaSecurityError(
             f"TLS handshake with {host}:{port} failed: {getattr(exc, 'reason', None) or exc}; check KAFKA_SSL_CAFILE, "
             "KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE and KAFKA_SSL_KEY_PASSWORD"
         ) from None
@@ -122,7 +122,7 @@ def broker_unavailable(settings: Settings, exc: BaseException | None = None) -> 
     if settings.kafka_protocol.startswith("SASL") and isinstance(exc, KafkaTimeoutError):
         with contextlib.suppress(BrokerUnavailableError):  # the broker is there: a refused login looks like a timeout
             _open_any(settings, timeout_s=1.0)[0].close()
-            return BrokerUnavailableError(
+            return KafkaSecurityError(
                 f"Kafka at {settings.kafka_bootstrap_servers} accepts connections but the client could not log in "
                 f"as {settings.kafka_sasl_username!r} with {settings.kafka_sasl_mechanism}{reason}: check "
                 "KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM"

@@ -15,6 +15,11 @@ class BrokerUnavailableError(LakehouseError):
     """The Kafka broker cannot be reached."""
 
 
+class KafkaSecurityError(BrokerUnavailableError):
+    """The broker answers but refuses the client's TLS handshake or SASL login: a setting to fix, not an outage
+    to wait out."""
+
+
 class LocalKafkaError(LakehouseError):
     """The local (Docker-less) broker cannot be installed, started or stopped."""
 

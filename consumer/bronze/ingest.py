@@ -22,7 +22,7 @@ from kafka.errors import KafkaError
 
 from common.cli import setup_logging, stop_on_signals
 from common.kafka_io import broker_reachable, broker_unavailable, check_broker, client_config, group_lag
-from config.errors import BrokerUnavailableError
+from config.errors import BrokerUnavailableError, KafkaSecurityError
 from config.settings import Settings
 from consumer.bronze import gaps as source_gaps
 from consumer.bronze.batch import BronzeBatch, append_batch
@@ -330,6 +330,8 @@ def _connect(settings: Settings, stop: threading.Event, *, give_up_after_s: floa
             error = exc
         except (KafkaError, OSError) as exc:
             error = broker_unavailable(settings, exc)
+        if isinstance(error, KafkaSecurityError):
+            raise error  # refused credentials do not heal by waiting
         left = None if give_up_after_s is None else give_up_after_s - (time.monotonic() - started)
         if left is not None and left <= 0:
             raise error

@@ -127,3 +127,19 @@ def test_an_untrusted_ca_is_one_line_from_the_producer(secured, tmp_path):
     assert done.returncode != 0 and len(lines) == 1, lines
     assert lines[0].startswith("error: TLS handshake with localhost:")
     assert "self-signed certificate in certificate chain" in lines[0] and "KAFKA_SSL_CAFILE" in lines[0]
+
+
+@pytest.mark.parametrize("wrong", ["password", "ca"])
+def test_the_ingest_stops_with_one_line_on_refused_credentials(secured, tmp_path, wrong):
+    """Refused credentials do not heal by waiting: the ingest says why and exits instead of retrying for ever."""
+    if wrong == "password":
+        settings = secured.settings(tmp_path / "lake", password="not-the-password")
+    else:
+        settings = secured.settings(tmp_path / "lake", cafile=ScratchCA.create(tmp_path / "other", "other-ca").cert)
+    done = subprocess.run(
+        [sys.executable, "-m", "consumer.bronze"], cwd=REPO, env=env_of(settings), capture_output=True, timeout=120
+    )
+    stderr = done.stderr.decode()
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    assert ("could not log in" if wrong == "password" else "TLS handshake") in errors[0]
