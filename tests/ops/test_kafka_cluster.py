@@ -107,6 +107,7 @@ def test_a_sigkilled_node_loses_no_acknowledged_record_and_rejoins(cluster, tmp_
     assert len(read_topic(settings)) == delivered
 
 
+@pytest.mark.integration
 def test_a_formatted_node_refuses_another_quorum(tmp_path):
     """Changing KAFKA_LOCAL_BROKERS (or the ports) under formatted data is refused, not half-applied."""
     one = LocalKafkaCluster.on_ports(
