@@ -24,14 +24,15 @@ from kafka.errors import KafkaError
 
 from config.errors import ConfigError, LocalKafkaError
 from config.settings import Settings
-from ops.local_kafka import LocalKafka, free_port, new_cluster_id
+from ops.local_kafka import HEAP_OPTS, LocalKafka, free_port, new_cluster_id
 
 logger = logging.getLogger(__name__)
 
 
 def default_heap(nodes: int) -> str:
-    """JVM heap options per node: KAFKA_HEAP_OPTS when set, else 1 GB alone or 512 MB each in a cluster."""
-    return os.environ.get("KAFKA_HEAP_OPTS") or ("-Xms256m -Xmx1g" if nodes == 1 else "-Xms128m -Xmx512m")
+    """JVM heap options per node: KAFKA_HEAP_OPTS when set, else 1 GB alone (HEAP_OPTS) or 512 MB each in a
+    cluster."""
+    return HEAP_OPTS if nodes == 1 or "KAFKA_HEAP_OPTS" in os.environ else "-Xms128m -Xmx512m"
 
 
 @dataclass(frozen=True)
