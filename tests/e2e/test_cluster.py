@@ -1,6 +1,6 @@
-"""The pipeline on a replicated cluster: 3 Kafka nodes (RF 3, min.insync.replicas 2) and 3 bronze ingest workers
-in one consumer group; one node and one worker are SIGKILLed mid-stream, and gold still reconciles with the
-producer's ledger: nothing lost, nothing duplicated.
+"""The pipeline on a replicated cluster, with the lake on a local folder and on the local S3 server: 3 Kafka
+nodes (RF 3, min.insync.replicas 2) and 3 bronze ingest workers in one consumer group; one node and one worker
+are SIGKILLed mid-stream, and gold still reconciles with the producer's ledger: nothing lost, nothing duplicated.
 
 Run alone with `./scripts/test.sh -m e2e`.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,12 +30,14 @@ WORKERS = ("ingest-1", "ingest-2", "ingest-3")
 FLEET = ("--homes", "12", "--seed", "11", "--start", "2026-11-22T22:00:00Z", "--end", "2026-11-23T00:30:00Z")
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """Where the lake lives, as the settings it takes (LAKE_ROOT and whatever its store needs): a local folder
-    here; an object-store variant joins as another param."""
-    assert request.param == "local"
-    return {"LAKE_ROOT": str(tmp_path / "lake")}
+    """Where the lake lives, as the settings it takes: a local folder, or a prefix of a bucket on the local S3
+    server (LAKE_ROOT and the AWS_* settings)."""
+    if request.param == "local":
+        return {"LAKE_ROOT": str(tmp_path / "lake")}
+    store = request.getfixturevalue("object_store")
+    return {**store.storage_options(), "LAKE_ROOT": f"s3://{store.bucket}/{uuid.uuid4().hex}/lake"}
 
 
 @pytest.fixture
