@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import orjson
@@ -28,17 +29,39 @@ PARSED_SCHEMA = ARROW_SCHEMA.append(pa.field("parse_error", pa.string()))
 
 BLOCK_ROWS = 4096
 MIN_BLOCK_BYTES = 4 << 20
+GROUP_BYTES = 16 << 20
 INT64 = (-(2**63), 2**63 - 1)
 NEWLINE = pa.scalar(b"\n", pa.large_binary())
 EMPTY = pa.scalar(b"", pa.large_binary())
 
 
 def parse_values(values: pa.Array | pa.ChunkedArray) -> pa.Table:
-    """One row per value, in order: the event fields and `parse_error` (see the module docstring)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.binary())
-    if len(values) == 0:
-        return PARSED_SCHEMA.empty_table()
+    """One row per value, in order: the event fields and `parse_error` (see the module docstring).
+
+    A chunked array (one chunk per bronze row group) is decoded group by group of chunks, never combined into one
+    array first: that would copy every value once more."""
+    arrays = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    decoded = [_decode_values(group) for group in _groups(arrays)]
+    return pa.concat_tables(decoded) if decoded else PARSED_SCHEMA.empty_table()
+
+
+def _groups(arrays: list[pa.Array]) -> Iterator[pa.Array]:
+    """Consecutive non-empty arrays joined into groups of at least GROUP_BYTES (an array that large on its own is
+    used as it is), so many small bronze files do not each cost a call of the reader."""
+    group: list[pa.Array] = []
+    size = 0
+    for array in arrays:
+        if len(array):
+            group.append(array)
+            size += array.nbytes
+        if size >= GROUP_BYTES:
+            yield group[0] if len(group) == 1 else pa.concat_arrays(group)
+            group, size = [], 0
+    if group:
+        yield group[0] if len(group) == 1 else pa.concat_arrays(group)
+
+
+def _decode_values(values: pa.Array) -> pa.Table:
     values = values.cast(pa.large_binary())
     whole = _decode_block(values)
     if whole is not None:
