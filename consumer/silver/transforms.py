@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import NamedTuple
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from common.events import METRICS
 from config.settings import Settings
@@ -26,6 +28,8 @@ BRONZE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "val
 # a replayed file sent again numbers its readings anew).
 CONTENT = ("device_id", "home_id", "device_type", "event_time", "status", "alert", *METRICS)
 CONFLICT_RULE = "consistent_event_id"
+# the shape nearly every event timestamp has (the producer's): parsed by Arrow's ISO-8601 cast, see event_times
+USUAL_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 
 class RuleResult(NamedTuple):
@@ -38,11 +42,26 @@ class RuleResult(NamedTuple):
 def event_times(text: pl.Series) -> pl.Series:
     """ISO-8601 timestamps (with Z or a UTC offset) as UTC `event_time`, null where one does not parse. The offset
     format is parsed only when some value is not in the usual Z form (saves a second pass over every row)."""
+    usual = _usual_event_times(text)
+    if usual is not None:
+        return usual
     zulu = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC", time_unit="us", strict=False)
     if zulu.null_count() > text.null_count():
         offset = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False)
         zulu = zulu.fill_null(offset.dt.convert_time_zone("UTC"))
     return zulu.alias("event_time")
+
+
+def _usual_event_times(text: pl.Series) -> pl.Series | None:
+    """The timestamps through Arrow's ISO-8601 cast (about 10x faster than a strptime) when every one has the usual
+    shape `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; None when one does not, or names no real moment (the caller decides)."""
+    if text.is_empty() or text.has_nulls() or not text.str.contains(USUAL_TIMESTAMP).all():
+        return None
+    try:
+        moments = pc.cast(text.to_arrow(), pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pl.Series("event_time", moments, dtype=tables.UTC_TS)
 
 
 def checked_events(bronze: pl.DataFrame, parsed: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
