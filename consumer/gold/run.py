@@ -48,6 +48,9 @@ SILVER, QUARANTINE = tables.SILVER.key, tables.QUARANTINE.key
 QUARANTINE_TABLES = tuple(t.name for t in tables.all_tables("gold") if QUARANTINE in t.markers)
 
 Touched = dict[date, set[int]]
+# a run recomputes its touched dates in batches of about this many silver rows (whole dates), so its memory is
+# bounded by the batch, not by how much silver changed (a full recompute reads all of it)
+BATCH_ROWS = 1_000_000
 
 
 def _plural(n: int, word: str) -> str:
@@ -147,21 +150,57 @@ class GoldRun:
         self.params = gt.GoldParams.from_settings(settings)
         self.behind = _behind(settings, silver.version(), self.versions.get(QUARANTINE), full=full)
         self.touched = _touched(settings, silver, self.quarantine, self.behind)
-        self.hours = {d: h for d, h in self.touched.items() if h}
-        self.assessed = shift_hours(self.hours, (0, 1))
         self.newest_date = newest_date(silver) or now.date()
         self.written: dict[str, int] = {}
+        self.record = True
+
+    def batches(self) -> list[Touched]:
+        """The touched dates split, in date order, into batches of about BATCH_ROWS silver rows (at least one date,
+        and at least one batch, so a run with nothing touched still records the versions)."""
+        actions = delta_io.add_actions(self.silver)
+        sizes: dict[date, int] = {}
+        if "partition.event_date" in actions.columns:
+            per_date = actions.group_by(pl.col("partition.event_date").cast(pl.Date)).agg(pl.col("num_records").sum())
+            sizes = dict(per_date.iter_rows())
+        batches: list[Touched] = [{}]
+        rows = 0
+        for day in sorted(self.touched):
+            if batches[-1] and rows + sizes.get(day, 0) > BATCH_ROWS:
+                batches.append({})
+                rows = 0
+            batches[-1][day] = self.touched[day]
+            rows += sizes.get(day, 0)
+        return batches
 
     def write(self, table: str, frame: pl.DataFrame, predicate: str | None, *, always: bool = False) -> None:
-        """Replace `predicate`'s rows of gold `table`, recording the versions of the sources it is computed from."""
+        """Replace `predicate`'s rows of gold `table`, recording the versions of the sources it is computed from
+        (only with the run's last batch: a run killed between batches leaves the versions unrecorded, and the
+        next run recomputes every touched date again)."""
         target = _gold_table(table)
         versions = {source: v for source, v in self.versions.items() if source in target.markers}
         gold_io.replace(
-            self.settings, target, frame, predicate=predicate, versions=versions, always=always or self.full
+            self.settings,
+            target,
+            frame,
+            predicate=predicate,
+            versions=versions,
+            always=always or self.full or not self.record,
+            record=self.record,
         )
-        self.written[table] = frame.height
+        self.written[table] = self.written.get(table, 0) + frame.height
 
-    def hourly(self) -> None:
+    def recompute(self) -> None:
+        """The hourly and daily tables, batch by batch, then monthly_billing over every touched date."""
+        batches = self.batches()
+        for i, batch in enumerate(batches):
+            self.record = i == len(batches) - 1
+            self.hourly(batch)
+            self.daily(batch)
+        self.record = True
+        if "monthly_billing" in self.behind:
+            self.billing(set(self.touched) | set(shift_hours(self.touched, (0, 1))))
+
+    def hourly(self, touched: Touched) -> None:
         """Recompute the touched hours of the lagging hourly tables from silver (none: just record the version).
 
         device_hourly and alerts also recompute the hour after each touched hour (its readings' anomaly baselines
@@ -169,7 +208,8 @@ class GoldRun:
         """
         if not any(t in self.behind for t in HOURLY_TABLES):
             return
-        hours, assessed = self.hours, self.assessed
+        hours = {d: h for d, h in touched.items() if h}
+        assessed = shift_hours(hours, (0, 1))
         context = gold_io.read_hours(
             self.silver, tables.SILVER.path(self.settings), shift_hours(hours, (-1, 0, 1)), gold_io.SILVER_COLUMNS
         )
@@ -194,9 +234,9 @@ class GoldRun:
         """Oldest date telemetry_1min keeps: TELEMETRY_1MIN_RETENTION_DAYS before silver's newest event date."""
         return self.newest_date - timedelta(days=self.settings.telemetry_1min_retention_days)
 
-    def daily(self) -> None:
+    def daily(self, touched: Touched) -> None:
         """Roll the touched dates (and those of the hours after them) up from the hourly partials and quarantine."""
-        dates = set(self.touched) | set(self.assessed)
+        dates = set(touched) | set(shift_hours({d: h for d, h in touched.items() if h}, (0, 1)))
         if not any(t in self.behind for t in DAILY_TABLES):
             return
         by_date = gold_io.date_predicate("date", dates)
@@ -216,8 +256,6 @@ class GoldRun:
         for table, compute in frames.items():
             if table in self.behind:
                 self.write(table, compute(), by_date)
-        if "monthly_billing" in self.behind:
-            self.billing(dates)
 
     def billing(self, dates: set[date]) -> None:
         """monthly_billing for the months of `dates`, from the exact µWh of gold device_hourly."""
@@ -259,8 +297,7 @@ def run(settings: Settings, *, clock: Clock | None = None, full: bool = False) -
         logger.debug("gold: no silver table at %s yet; nothing to do", tables.SILVER.path(settings))
         return GoldRunResult(silver_version=None)
     state = GoldRun(settings, silver, now, full=full)
-    state.hourly()
-    state.daily()
+    state.recompute()
     state.health()
     result = GoldRunResult(
         silver_version=silver.version(),

@@ -191,8 +191,10 @@ def replace(
     predicate: str | None,
     versions: Mapping[str, int],
     always: bool = False,
+    record: bool = True,
 ) -> None:
-    """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions.
+    """Replace the rows matching `predicate` (all rows when None) with `frame` and record the source versions
+    (`record` False: checked as below, but not recorded; a later commit of the same run records them).
 
     One atomic commit, against the snapshot the recorded versions were checked on: a concurrent run's commit in
     between makes it fail, and it is checked again. Skipped when the table recorded a newer source version (the
@@ -215,7 +217,7 @@ def replace(
             mode="overwrite",
             predicate=predicate if current.table is not None else None,
             partition_by=table.partition_by or None,
-            app_transactions=markers,
+            app_transactions=markers if record else None,
         )
 
     delta_io.retry_on_conflict(commit, what=table.key)

@@ -216,3 +216,42 @@ def test_two_runs_at_the_same_instant_equal_one_run(tmp_path, monkeypatch):
     run_both(lambda: silver_to_gold.run(raced, clock=clock), lambda: silver_to_gold.run(raced, clock=clock))
     for table in TABLES:
         assert_frame_equal(gold(raced, table), gold(one, table))
+
+
+def test_a_run_in_batches_of_dates_equals_one_batch(tmp_path, monkeypatch):
+    rows = synthetic_silver(20_000, start=START, days=3, devices=20)
+    one, batched = make_settings(LAKE_ROOT=tmp_path / "one"), make_settings(LAKE_ROOT=tmp_path / "batched")
+    for target in (one, batched):
+        write_silver(target, rows)
+    clock = ManualClock(CLOCK_AT)
+    silver_to_gold.run(one, clock=clock)
+    monkeypatch.setattr(silver_to_gold, "BATCH_ROWS", 1)  # every date its own batch
+    silver_to_gold.run(batched, clock=clock)
+    for table in TABLES:
+        assert_frame_equal(gold(batched, table), gold(one, table))
+
+
+def test_a_run_killed_between_batches_records_no_versions_and_the_next_run_finishes(tmp_path, monkeypatch):
+    rows = synthetic_silver(20_000, start=START, days=3, devices=20)
+    reference, killed = make_settings(LAKE_ROOT=tmp_path / "ref"), make_settings(LAKE_ROOT=tmp_path / "killed")
+    for target in (reference, killed):
+        write_silver(target, rows)
+    clock = ManualClock(CLOCK_AT)
+    silver_to_gold.run(reference, clock=clock)
+    monkeypatch.setattr(silver_to_gold, "BATCH_ROWS", 1)
+    daily = silver_to_gold.GoldRun.daily
+
+    def dies_after_the_first_batch(self, touched):
+        daily(self, touched)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(silver_to_gold.GoldRun, "daily", dies_after_the_first_batch)
+    with pytest.raises(KeyboardInterrupt):
+        silver_to_gold.run(killed, clock=clock)
+    assert [gold_io.consumed(killed, tables.get(f"gold/{t}")) for t in silver_to_gold.DATE_TABLES] == [None] * len(
+        silver_to_gold.DATE_TABLES
+    )
+    monkeypatch.setattr(silver_to_gold.GoldRun, "daily", daily)
+    silver_to_gold.run(killed, clock=clock)
+    for table in TABLES:
+        assert_frame_equal(gold(killed, table), gold(reference, table))
