@@ -120,7 +120,8 @@ def run(ctx: BenchContext) -> list[Result]:
             met=rate >= 0.6 * bare_rate,
         ),
         Result(
-            figure=f"gold full recompute peak RSS over {n:,} silver rows (process incl. interpreter and libraries)",
+            figure=f"gold full recompute peak RSS over {n:,} silver rows ({silver_to_gold.BATCH_ROWS:,}-row batches "
+            "of dates; process incl. interpreter and libraries)",
             value=full.peak_rss_mib,
             unit="MiB",
             goal="bounded by chunking",

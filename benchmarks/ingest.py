@@ -93,8 +93,8 @@ def run(ctx: BenchContext) -> list[Result]:
             unit="rec/s",
             reference=bare_rate,
             reference_label="bare poll loop",
-            goal=">= 80% of bare loop",
-            met=rate >= 0.8 * bare_rate,
+            goal=">= 90% of bare loop",
+            met=rate >= 0.9 * bare_rate,
         ),
         Result(
             figure=f"bronze files written for {stats.records:,} records",
