@@ -256,7 +256,7 @@ class Settings:
         250_000, "BRONZE_FLUSH_RECORDS", "bronze: flush after this many buffered records", parse=_int(1)
     )
     bronze_flush_seconds: float = _setting(
-        5.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1)
+        2.0, "BRONZE_FLUSH_SECONDS", "bronze: flush after this many seconds", parse=_float(0.1)
     )
     bronze_flush_bytes: int = _setting(
         128 * 1024 * 1024, "BRONZE_FLUSH_BYTES", "bronze: flush after this many buffered bytes", parse=_int(1024)
