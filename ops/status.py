@@ -109,7 +109,8 @@ def _table_check(settings: Settings, table: tables.Table, now: datetime) -> Chec
         return Check(name, False, str(exc))
     if commit is None:
         return Check(name, True, "not written yet (its stage has not run)")
-    age = (now - commit["timestamp"]).total_seconds()  # type: ignore[operator]
+    # `now` is taken once, before the tables are read (slow on S3): a commit made since is 0 s old, not -3 s
+    age = max(0.0, (now - commit["timestamp"]).total_seconds())  # type: ignore[operator]
     return Check(
         name,
         True,
