@@ -26,7 +26,7 @@ from ops.kafka_cluster import temporary_cluster
 
 logger = logging.getLogger(__name__)
 
-AREAS = ("producer", "ingest", "silver", "gold", "freshness", "dashboard", "sentinel")
+AREAS = ("producer", "ingest", "silver", "gold", "freshness", "dashboard", "sentinel", "scaling")
 REPO = Path(__file__).resolve().parent.parent
 
 
