@@ -80,8 +80,8 @@ def ingest(settings: Settings, *, workers: int, n: int, workdir: Path) -> Measur
     for i in range(workers):
         host = workdir / f"host-{i}"
         host.mkdir(parents=True, exist_ok=True)
-        log = (host / "ingest.log").open("ab")
-        procs.append(subprocess.Popen(args, cwd=host, env=env, stdout=log, stderr=subprocess.STDOUT))
+        with (host / "ingest.log").open("ab") as log:  # the child keeps its own copy of the descriptor
+            procs.append(subprocess.Popen(args, cwd=host, env=env, stdout=log, stderr=subprocess.STDOUT))
     try:
         codes = [proc.wait(WORKER_TIMEOUT_S) for proc in procs]
     finally:
