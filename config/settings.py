@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from config.errors import ConfigError, LakeError
-from lake.location import Location, is_uri
+from config.location import Location, is_uri
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 _LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -395,7 +395,7 @@ class Settings:
 
     @property
     def storage_options(self) -> dict[str, str]:
-        """The AWS_* settings that are set, as delta-rs, polars and lake.location take them."""
+        """The AWS_* settings that are set, as delta-rs, polars and config.location take them."""
         names = ("aws_endpoint_url", "aws_access_key_id", "aws_secret_access_key", "aws_region", "aws_allow_http")
         return {name.upper(): getattr(self, name) for name in names if getattr(self, name)}
 

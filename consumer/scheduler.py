@@ -27,11 +27,11 @@ from deltalake.exceptions import DeltaError
 from common.cli import run as run_cli
 from common.cli import setup_logging, stop_on_signals
 from config.errors import LakehouseError
+from config.location import Location
 from config.settings import Settings
 from lake import delta_io, tables
 from lake.delta_io import one_line
 from lake.lease import Lease, LeaseHeldError, LeaseKeeper
-from lake.location import Location
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from config.errors import LakehouseError
+from config.location import Location
 from config.settings import Settings
 from lake import delta_io, tables
-from lake.location import Location
 
 logger = logging.getLogger(__name__)
 

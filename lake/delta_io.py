@@ -18,7 +18,7 @@ from deltalake import ColumnProperties, CommitProperties, DeltaTable, Transactio
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from config.errors import LakeError
-from lake.location import Location, at, store_problem
+from config.location import Location, at, store_problem
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import orjson
 from common.cli import run as run_cli
 from common.cli import setup_logging
 from config.errors import LakeError
+from config.location import Location, at
 from config.settings import Settings
 from lake import delta_io, tables
-from lake.location import Location, at
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from common.events import BOOL_METRICS, NUMERIC_METRICS
 from config.catalog import CATALOG_SCHEMA
+from config.location import Location
 from config.settings import Settings
-from lake.location import Location
 
 Layer = Literal["reference", "bronze", "silver", "gold", "system"]
 LAYERS: tuple[Layer, ...] = ("reference", "bronze", "silver", "gold", "system")

@@ -26,11 +26,11 @@ from common.cli import run as run_cli
 from common.cli import setup_logging
 from common.kafka_io import client_config
 from config.errors import LakeError
+from config.location import Location
 from config.settings import Settings
 from consumer.bronze import gaps as source_gaps
 from consumer.bronze.batch import BronzeBatch
 from lake import delta_io, tables
-from lake.location import Location
 
 logger = logging.getLogger(__name__)
 

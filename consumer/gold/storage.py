@@ -12,9 +12,9 @@ import orjson
 import polars as pl
 from deltalake import DeltaTable
 
+from config.location import Location
 from config.settings import Settings
 from lake import delta_io, tables
-from lake.location import Location
 from lake.tables import UTC_TS
 
 logger = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from config.errors import LakeError
+from config.location import Location
 from config.settings import Settings
 from consumer.silver.transforms import BRONZE_COLUMNS, CONTENT
 from lake import delta_io, tables
-from lake.location import Location
 
 logger = logging.getLogger(__name__)
 
