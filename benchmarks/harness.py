@@ -68,11 +68,13 @@ class ChildRun:
 
 
 def in_child(call: str, settings: Settings, **kwargs: object) -> ChildRun:
-    """Run `module:function(settings, **kwargs)` in a fresh Python process (settings from the environment), so its
-    peak RSS is its own: interpreter and libraries included, nothing left over from earlier benchmarks."""
+    """Run `module:function(settings, **kwargs)` in a fresh Python process (settings from the environment, Arrow's
+    memory pool as an entry point sets it), so its peak RSS is its own: interpreter and libraries included, nothing
+    left over from earlier benchmarks."""
     module, function = call.split(":")
     code = (
         "import json, sys, time; from importlib import import_module; from config.settings import Settings; "
+        "from common.memory import use_jemalloc; use_jemalloc(); "  # as common.cli.run does for every entry point
         f"fn = getattr(import_module({module!r}), {function!r}); s = Settings.from_env(dotenv=None); "
         f"t = time.perf_counter(); fn(s, **json.loads({json.dumps(kwargs)!r})); "
         "print(json.dumps(time.perf_counter() - t))"

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from common.memory import use_jemalloc
 from config.errors import LakehouseError
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ def stop_on_signals() -> threading.Event:
 
 
 def run(main: Callable[[], int | None]) -> None:
-    """Run `main` and exit: 0 on success, the error's code with one line on stderr on an expected failure."""
+    """Run `main` (with Arrow's memory in jemalloc, see common/memory.py) and exit: 0 on success, the error's code
+    with one line on stderr on an expected failure."""
+    use_jemalloc()
     try:
         code = main()
     except LakehouseError as exc:
