@@ -216,19 +216,15 @@ SILVER = register(
         markers={BRONZE.key: "silver:bronze"},
     )
 )
+# a bronze record as silver reads it and quarantine keeps it (all of bronze but the headers and the partition)
+RECORD_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value", "ingested_at")
 QUARANTINE = register(
     Table(
         layer="silver",
         name="quarantine",
         row="one rejected bronze record: its raw bytes and every rule it failed",
         schema={
-            "topic": pl.String(),
-            "partition": pl.Int32(),
-            "offset": pl.Int64(),
-            "kafka_timestamp": UTC_TS,
-            "key": pl.Binary(),
-            "value": pl.Binary(),
-            "ingested_at": UTC_TS,
+            **{name: BRONZE.schema[name] for name in RECORD_COLUMNS},
             "failed_rules": NAMES,
             "event_id": pl.String(),
             "device_id": pl.String(),

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from config.errors import LakeError
 from config.location import Location
 from config.settings import Settings
-from consumer.silver.transforms import BRONZE_COLUMNS, CONTENT
+from consumer.silver.transforms import CONTENT
 from lake import delta_io, tables
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def read_chunk(path: Location, chunk: Chunk) -> pa.Table:
     Bronze is append-only, so a commit's new rows are exactly the Parquet files it added: they are read
     directly (no change-data-feed scan), only the columns silver needs.
     """
-    parts = [tables.BRONZE_ARROW_SCHEMA.empty_table().select(BRONZE_COLUMNS)]
+    parts = [tables.BRONZE_ARROW_SCHEMA.empty_table().select(tables.RECORD_COLUMNS)]
     live: set[str] | None = None
     for version in range(chunk.first, chunk.last + 1):
         for add in _appended_files(path, version):
@@ -121,7 +121,9 @@ def read_chunk(path: Location, chunk: Chunk) -> pa.Table:
             try:
                 filesystem, where = file.filesystem()
                 parts.append(
-                    pq.read_table(where, filesystem=filesystem, columns=list(BRONZE_COLUMNS), schema=BRONZE_FILE_SCHEMA)
+                    pq.read_table(
+                        where, filesystem=filesystem, columns=list(tables.RECORD_COLUMNS), schema=BRONZE_FILE_SCHEMA
+                    )
                 )
             except (OSError, pa.ArrowInvalid) as exc:
                 raise LakeError(

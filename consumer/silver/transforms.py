@@ -21,9 +21,6 @@ from config.settings import Settings
 from consumer.silver.rules import Rule
 from lake import tables
 
-BRONZE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value", "ingested_at")
-
-
 # What an event says, compared between two arrivals of one event_id (seq and schema_version are delivery metadata:
 # a replayed file sent again numbers its readings anew).
 CONTENT = ("device_id", "home_id", "device_type", "event_time", "status", "alert", *METRICS)
@@ -72,7 +69,7 @@ def checked_events(bronze: pl.DataFrame, parsed: pl.DataFrame, catalog: pl.DataF
         pl.col("device_type").alias("catalog_device_type"),
     )
     return (
-        pl.concat([bronze.select(BRONZE_COLUMNS), parsed], how="horizontal")
+        pl.concat([bronze.select(tables.RECORD_COLUMNS), parsed], how="horizontal")
         .with_columns(event_times(parsed["timestamp"]))
         .join(known, on="device_id", how="left", maintain_order="left")
     )
@@ -111,7 +108,7 @@ def silver_quarantine(rejected: pl.DataFrame, rules: Sequence[Rule], *, quaranti
     return (
         with_rule_names(rejected, "quarantine_mask", rules, alias="failed_rules")
         .select(
-            *BRONZE_COLUMNS[:-1],
+            *tables.RECORD_COLUMNS[:-1],
             "ingested_at",
             "failed_rules",
             "event_id",
