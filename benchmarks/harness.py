@@ -70,22 +70,28 @@ class ChildRun:
 def in_child(call: str, settings: Settings, **kwargs: object) -> ChildRun:
     """Run `module:function(settings, **kwargs)` in a fresh Python process (settings from the environment, Arrow's
     memory pool as an entry point sets it), so its peak RSS is its own: interpreter and libraries included, nothing
-    left over from earlier benchmarks."""
+    left over from earlier benchmarks.
+
+    The child reports its own high-water mark (VmHWM of its address space): the ru_maxrss `wait4` returns is not
+    its own, Linux carries the parent's peak into it when the (v)forked child execs (a parent that peaked at
+    3 GiB before spawning `print(1)` reports 3 GiB for it)."""
     module, function = call.split(":")
     code = (
         "import json, sys, time; from importlib import import_module; from config.settings import Settings; "
         "from common.memory import use_jemalloc; use_jemalloc(); "  # as common.cli.run does for every entry point
         f"fn = getattr(import_module({module!r}), {function!r}); s = Settings.from_env(dotenv=None); "
         f"t = time.perf_counter(); fn(s, **json.loads({json.dumps(kwargs)!r})); "
-        "print(json.dumps(time.perf_counter() - t))"
+        "seconds = time.perf_counter() - t; "
+        "hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')); "
+        "print(json.dumps([seconds, hwm]))"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, env={**os.environ, **settings.to_env()}, stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage (ru_maxrss in KiB on Linux)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     if proc.returncode:
         raise RuntimeError(f"{call} failed in its child process (exit {proc.returncode})")
-    return ChildRun(seconds=float(out.splitlines()[-1]), peak_rss_mib=usage.ru_maxrss / 1024)
+    seconds, hwm_kib = json.loads(out.splitlines()[-1])
+    return ChildRun(seconds=seconds, peak_rss_mib=hwm_kib / 1024)
