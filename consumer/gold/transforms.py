@@ -12,7 +12,7 @@ to the same total in any order; kWh = µWh / 10^9 is then one correctly rounded 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -117,13 +117,25 @@ def assess(silver: pl.DataFrame, params: GoldParams, *, hours: list[datetime] | 
     judged = readings if hours is None else readings.filter(pl.col("hour").is_in(hours))
     return (
         with_limits(judged)
-        .join(bands(readings, params), on=["device_id", "hour"], how="left")
+        .join(bands(_baselines(silver, readings, hours), params), on=["device_id", "hour"], how="left")
         .with_columns(
             alerted=is_alerted().fill_null(False),
             anomalous=pl.any_horizontal(*(is_anomalous(m) for m in ANOMALY_METRICS)),
         )
         .collect(engine="in-memory")
     )  # ~30 % less CPU than streaming here: two joins on one shared input
+
+
+def _baselines(silver: pl.DataFrame, readings: pl.LazyFrame, hours: list[datetime] | None) -> pl.LazyFrame:
+    """The readings whose bands judge a reading: those of the hour before each of `hours` that holds readings.
+
+    An incremental run judges the current hour and the next (still empty): the current hour's own band, a median and
+    quantiles over its every reading, would judge nothing, so it is not computed."""
+    if hours is None:
+        return readings
+    present = silver.select(pl.col("event_time").dt.truncate("1h").unique()).to_series()
+    before = [hour - timedelta(hours=1) for hour in present.filter(present.is_in(hours))]
+    return readings.filter(pl.col("hour").is_in(before))
 
 
 def device_hourly(readings: pl.DataFrame) -> pl.DataFrame:

@@ -134,6 +134,21 @@ def test_an_hour_assessed_alone_equals_the_same_hour_assessed_with_everything(va
     assert_frame_equal(alone, everything)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    values=st.lists(st.sampled_from([10.0, 12.0, 15.0, 400.0, 2500.0]), min_size=30, max_size=300),
+    judged=st.sets(st.integers(0, 6), min_size=1),
+)
+def test_judging_some_hours_computes_the_same_bands_as_judging_all(values, judged):
+    """An incremental run judges its hours and the next (often still empty): only the bands of the hours that hold
+    readings are computed, and every judged reading gets the same band and flags as when every hour is judged."""
+    silver = series("smart_plug", values, step_s=60)
+    hours = [START + timedelta(hours=h) for h in sorted(judged)]
+    some = gt.assess(silver, PARAMS, hours=hours)
+    every = gt.assess(silver, PARAMS).filter(pl.col("hour").is_in(hours))
+    assert_frame_equal(some.sort("event_id"), every.sort("event_id"))
+
+
 def test_power_limits_are_per_device_type():
     # 5 kW is an evening for a whole-home meter, a fault for a plug; thermostats heat up to 4.5 kW
     silver = pl.concat(
