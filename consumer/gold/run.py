@@ -150,6 +150,9 @@ class GoldRun:
         self.params = gt.GoldParams.from_settings(settings)
         self.behind = _behind(settings, silver.version(), self.versions.get(QUARANTINE), full=full)
         self.touched = _touched(settings, silver, self.quarantine, self.behind)
+        self.minutes = gold_io.touched_minutes(
+            silver, tables.SILVER.path(settings), since=self.behind.get("telemetry_1min", (None, None))[0]
+        )
         self.newest_date = newest_date(silver) or now.date()
         self.written: dict[str, int] = {}
         self.record = True
@@ -214,21 +217,33 @@ class GoldRun:
             self.silver, tables.SILVER.path(self.settings), shift_hours(hours, (-1, 0, 1)), gold_io.SILVER_COLUMNS
         )
         rows = context.filter(pl.col("event_time").dt.truncate("1h").is_in(gold_io.hour_starts(hours)))
-        cutoff = self.retention_cutoff()
-        recent = {d: h for d, h in hours.items() if d >= cutoff}
         readings = gt.assess(context, self.params, hours=gold_io.hour_starts(assessed))
+        minutes, minutes_predicate = self.minute_rows(rows, hours)
         frames = {
             "device_hourly": (lambda: gt.device_hourly(readings), gold_io.hours_predicate("hour", assessed)),
             "quality_hourly": (lambda: gt.quality_hourly(rows), gold_io.hours_predicate("hour", hours)),
-            "telemetry_1min": (
-                lambda: gt.telemetry_1min(rows.filter(pl.col("event_date") >= cutoff)),
-                f"({gold_io.hour_partitions_predicate(recent)}) OR date < '{cutoff.isoformat()}'",
-            ),
+            "telemetry_1min": (lambda: gt.telemetry_1min(minutes), minutes_predicate),
             "alerts": (lambda: gt.alerts(readings), gold_io.hours_predicate("alert_time", assessed)),
         }
         for table, (compute, predicate) in frames.items():
             if table in self.behind:
                 self.write(table, compute(), predicate)
+
+    def minute_rows(self, rows: pl.DataFrame, hours: Touched) -> tuple[pl.DataFrame, str]:
+        """The silver rows telemetry_1min is recomputed from, and the predicate of the minute rows they replace:
+        the touched hours within the retention, each whole or (when silver changed only part of it) only its
+        changed minutes, and every date before the retention."""
+        cutoff = self.retention_cutoff()
+        starts = [start for start in gold_io.hour_starts(hours) if start.date() >= cutoff]
+        spans = {start: self.minutes[start] for start in starts if start in self.minutes}
+        whole = {d: set(h) for d, h in hours.items() if d >= cutoff}
+        for start in spans:
+            whole[start.date()].discard(start.hour)
+        kept = pl.col("event_time").dt.truncate("1h").is_in(gold_io.hour_starts(whole))
+        for first, end in spans.values():
+            kept |= pl.col("event_time").is_between(first, end, closed="left")
+        parts = [gold_io.hour_partitions_predicate(whole)] + ([gold_io.minutes_predicate(spans)] if spans else [])
+        return rows.filter(kept), f"{' OR '.join(f'({p})' for p in parts)} OR date < '{cutoff.isoformat()}'"
 
     def retention_cutoff(self) -> date:
         """Oldest date telemetry_1min keeps: TELEMETRY_1MIN_RETENTION_DAYS before silver's newest event date."""

@@ -48,17 +48,37 @@ def consumed(settings: Settings, table: tables.Table, source: tables.Table = tab
     return delta_io.txn_version(delta_io.open_table(table.path(settings)), table.marker(source.key))
 
 
-def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
-    """Hours of `day` a file's rows may fall in, from its min/max statistics (every hour without them)."""
+def _time_range(entry: dict, time_column: str | None) -> tuple[datetime, datetime] | None:
+    """The min and max of `time_column` over a file's rows, from its statistics (None without them)."""
     stats = orjson.loads(entry.get("stats") or "{}") if time_column else {}
     low = stats.get("minValues", {}).get(time_column)
     high = stats.get("maxValues", {}).get(time_column)
     if not low or not high:
+        return None
+    return datetime.fromisoformat(low).astimezone(UTC), datetime.fromisoformat(high).astimezone(UTC)
+
+
+def _hours(entry: dict, day: date, time_column: str | None) -> set[int]:
+    """Hours of `day` a file's rows may fall in, from its min/max statistics (every hour without them)."""
+    span = _time_range(entry, time_column)
+    if span is None:
         return set(ALL_HOURS)
-    low_t, high_t = datetime.fromisoformat(low).astimezone(UTC), datetime.fromisoformat(high).astimezone(UTC)
+    low_t, high_t = span
     first = low_t.hour if low_t.date() == day else 0
     last = high_t.hour if high_t.date() == day else 23
     return set(range(first, last + 1))
+
+
+def _file_changes(table: DeltaTable, path: Location, since: int) -> list[tuple[str, dict]] | None:
+    """The data-changing file actions of the commits after version `since`; None when a commit's log is gone."""
+    changes: list[tuple[str, dict]] = []
+    for version in range(since + 1, table.version() + 1):
+        actions = delta_io.data_changes(path, version)
+        if actions is None:
+            logger.warning("%s: log of version %d is gone; recomputing every date", path, version)
+            return None
+        changes += actions
+    return changes
 
 
 def touched_hours(
@@ -73,19 +93,42 @@ def touched_hours(
         return {}
     if since is None:
         return _everything(table, partition)
+    changes = _file_changes(table, path, since)
+    if changes is None:
+        return _everything(table, partition)
     touched: dict[date, set[int]] = defaultdict(set)
-    for version in range(since + 1, table.version() + 1):
-        changes = delta_io.data_changes(path, version)
-        if changes is None:
-            logger.warning("%s: log of version %d is gone; recomputing every date", path, version)
-            return _everything(table, partition)
-        for kind, entry in changes:
-            value = entry.get("partitionValues", {}).get(partition)
-            if not value:
-                continue
-            day = date.fromisoformat(value)
-            touched[day] |= _hours(entry, day, time_column) if kind == "add" else set(ALL_HOURS)
+    for kind, entry in changes:
+        value = entry.get("partitionValues", {}).get(partition)
+        if not value:
+            continue
+        day = date.fromisoformat(value)
+        touched[day] |= _hours(entry, day, time_column) if kind == "add" else set(ALL_HOURS)
     return dict(touched)
+
+
+def touched_minutes(
+    table: DeltaTable, path: Location, *, since: int | None
+) -> dict[datetime, tuple[datetime, datetime]]:
+    """Hour start → the minutes [first, end) of it whose silver rows changed in commits after version `since`, for
+    the hours only part of which changed (from the added files' event_time statistics). An hour not listed changed
+    whole, or is not known to have changed only in part (a removed file, a file without statistics, a log cleaned
+    up, `since` None)."""
+    changes = None if since is None else _file_changes(table, path, since)
+    spans: dict[datetime, tuple[datetime, datetime]] = {}
+    for kind, entry in changes or []:
+        value = entry.get("partitionValues", {}).get("event_date")
+        if not value:
+            continue
+        day = datetime.combine(date.fromisoformat(value), time(0), UTC)
+        low, high = (kind == "add" and _time_range(entry, "event_time")) or (day, day + timedelta(days=1))
+        hour = low.replace(minute=0, second=0, microsecond=0)
+        while hour <= high and hour < day + timedelta(days=1):
+            first = max(low, hour).replace(second=0, microsecond=0)
+            end = min(high.replace(second=0, microsecond=0) + timedelta(minutes=1), hour + timedelta(hours=1))
+            old = spans.get(hour, (first, end))
+            spans[hour] = (min(old[0], first), max(old[1], end))
+            hour += timedelta(hours=1)
+    return {hour: span for hour, span in spans.items() if span != (hour, hour + timedelta(hours=1))}
 
 
 def _everything(table: DeltaTable, partition: str) -> dict[date, set[int]]:
@@ -179,6 +222,16 @@ def hour_partitions_predicate(touched: Mapping[date, Iterable[int]]) -> str:
         f"(date = '{d.isoformat()}' AND hour IN ({', '.join(map(str, sorted(hours)))}))"
         for d, hours in sorted(touched.items())
         if hours
+    ]
+    return " OR ".join(clauses) or "false"
+
+
+def minutes_predicate(spans: Mapping[datetime, tuple[datetime, datetime]]) -> str:
+    """SQL predicate selecting the minute rows of each span (date, hour partitions and `minute` [first, end))."""
+    clauses = [
+        f"(date = '{hour.date().isoformat()}' AND hour = {hour.hour} AND minute >= '{first:%Y-%m-%dT%H:%M:%SZ}' "
+        f"AND minute < '{end:%Y-%m-%dT%H:%M:%SZ}')"
+        for hour, (first, end) in sorted(spans.items())
     ]
     return " OR ".join(clauses) or "false"
 

@@ -255,3 +255,34 @@ def test_a_run_killed_between_batches_records_no_versions_and_the_next_run_finis
     silver_to_gold.run(killed, clock=clock)
     for table in TABLES:
         assert_frame_equal(gold(killed, table), gold(reference, table))
+
+
+def test_new_rows_within_an_hour_replace_only_their_own_minutes(tmp_path):
+    """telemetry_1min of an hour silver changed only in part: just the changed minutes are recomputed and replaced,
+    and the table equals a full recompute."""
+    split, once = make_settings(LAKE_ROOT=tmp_path / "split"), make_settings(LAKE_ROOT=tmp_path / "once")
+    clock = ManualClock(datetime(2026, 11, 19, 11, tzinfo=UTC))
+
+    def readings(*times: str) -> pl.DataFrame:
+        rows = [{"event_id": t, "device_id": "p1", "event_time": t, "power_w": 100.0, "energy_wh": 1.0} for t in times]
+        return silver_rows(rows)
+
+    first, late = (
+        readings("2026-11-19 10:00:00", "2026-11-19 10:20:00", "2026-11-19 10:40:00"),
+        readings("2026-11-19 10:20:30", "2026-11-19 10:21:10"),
+    )
+    write_silver(split, first)
+    silver_to_gold.run(split, clock=clock)
+    consumed = delta_io.open_table(tables.SILVER.path(split)).version()  # type: ignore[union-attr]
+    write_silver(split, late)
+    hour, silver = datetime(2026, 11, 19, 10, tzinfo=UTC), delta_io.open_table(tables.SILVER.path(split))
+    assert gold_io.touched_minutes(silver, tables.SILVER.path(split), since=consumed) == {  # type: ignore[arg-type]
+        hour: (hour + timedelta(minutes=20), hour + timedelta(minutes=22))
+    }
+    silver_to_gold.run(split, clock=clock)
+    write_silver(once, pl.concat([first, late]))
+    silver_to_gold.run(once, clock=clock)
+    minutes = gold(split, "telemetry_1min").sort("minute")
+    assert minutes["readings"].to_list() == [1, 2, 1, 1]
+    for table in TABLES:
+        assert_frame_equal(gold(split, table), gold(once, table))
