@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import orjson
@@ -30,6 +31,7 @@ PARSED_SCHEMA = ARROW_SCHEMA.append(pa.field("parse_error", pa.string()))
 BLOCK_ROWS = 4096
 MIN_BLOCK_BYTES = 4 << 20
 GROUP_BYTES = 16 << 20
+DECODERS = 2
 INT64 = (-(2**63), 2**63 - 1)
 NEWLINE = pa.scalar(b"\n", pa.large_binary())
 EMPTY = pa.scalar(b"", pa.large_binary())
@@ -39,18 +41,21 @@ def parse_values(values: pa.Array | pa.ChunkedArray) -> pa.Table:
     """One row per value, in order: the event fields and `parse_error` (see the module docstring).
 
     A chunked array (one chunk per bronze row group) is decoded group by group of chunks, never combined into one
-    array first: that would copy every value once more."""
+    array first: that would copy every value once more. Groups are decoded by DECODERS threads at once: besides
+    Arrow's reader (which uses every core), a group's checks and line joining run on one core, so one group at a
+    time kept half the machine idle (2 M values: 5.96 → 2.65 s wall, 4.24 → 3.85 CPU-s)."""
     arrays = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    decoded = [_decode_values(group) for group in _groups(arrays)]
+    with ThreadPoolExecutor(DECODERS) as pool:
+        decoded = list(pool.map(_decode_values, _groups(arrays)))
     return pa.concat_tables(decoded) if decoded else PARSED_SCHEMA.empty_table()
 
 
 def _groups(arrays: list[pa.Array]) -> Iterator[pa.Array]:
-    """Consecutive non-empty arrays joined into groups of at least GROUP_BYTES (an array that large on its own is
-    used as it is), so many small bronze files do not each cost a call of the reader."""
+    """The values in groups of about GROUP_BYTES: consecutive small arrays joined (many small bronze files do not
+    each cost a call of the reader), a large one sliced (zero-copy) so that the decoder threads share it."""
     group: list[pa.Array] = []
     size = 0
-    for array in arrays:
+    for array in (piece for whole in arrays for piece in _slices(whole)):
         if len(array):
             group.append(array)
             size += array.nbytes
@@ -59,6 +64,14 @@ def _groups(arrays: list[pa.Array]) -> Iterator[pa.Array]:
             group, size = [], 0
     if group:
         yield group[0] if len(group) == 1 else pa.concat_arrays(group)
+
+
+def _slices(array: pa.Array) -> list[pa.Array]:
+    """The array in row slices of about GROUP_BYTES (itself when smaller than two of them)."""
+    if array.nbytes < 2 * GROUP_BYTES:
+        return [array]
+    rows = max(1, len(array) * GROUP_BYTES // array.nbytes)
+    return [array.slice(start, rows) for start in range(0, len(array), rows)]
 
 
 def _decode_values(values: pa.Array) -> pa.Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 # the bronze columns its Parquet files hold (ingest_date is a partition value, in the path)
 BRONZE_FILE_SCHEMA = pa.schema([field for field in tables.BRONZE_ARROW_SCHEMA if field.name != "ingest_date"])
+READERS = 2
 
 
 class Chunk(NamedTuple):
@@ -100,37 +102,48 @@ def read_chunk(path: Location, chunk: Chunk) -> pa.Table:
     """The bronze rows the chunk's commits appended, in arrival order (by commit, then as each commit wrote them).
 
     Bronze is append-only, so a commit's new rows are exactly the Parquet files it added: they are read
-    directly (no change-data-feed scan), only the columns silver needs.
+    directly (no change-data-feed scan), only the columns silver needs, READERS files at a time (a file's values
+    column decodes on one core).
     """
-    parts = [tables.BRONZE_ARROW_SCHEMA.empty_table().select(tables.RECORD_COLUMNS)]
-    live: set[str] | None = None
-    for version in range(chunk.first, chunk.last + 1):
-        for add in _appended_files(path, version):
-            file = path / unquote(add["path"])
-            if not file.exists():
-                live = live if live is not None else _live_files(path)
-                if add["path"] in live:
-                    raise _lost_file(path, version, add)
-                logger.info(
-                    "silver: bronze version %d: %s is gone, dropped by consumer.bronze.reingest, which "
-                    "re-ingested its records in a later commit",
-                    version,
-                    add["path"],
-                )
-                continue
-            try:
-                filesystem, where = file.filesystem()
-                parts.append(
-                    pq.read_table(
-                        where, filesystem=filesystem, columns=list(tables.RECORD_COLUMNS), schema=BRONZE_FILE_SCHEMA
-                    )
-                )
-            except (OSError, pa.ArrowInvalid) as exc:
-                raise LakeError(
-                    f"bronze version {version}: data file {file} cannot be read ({exc}); move it away "
-                    "and run python -m consumer.bronze.reingest (see docs/bronze.md#damaged-lake-tables)"
-                ) from None
-    return pa.concat_tables(parts)
+    files = [file for version in range(chunk.first, chunk.last + 1) for file in _chunk_files(path, version)]
+    with ThreadPoolExecutor(READERS) as pool:
+        parts = list(pool.map(_read_bronze_file, files))
+    return pa.concat_tables([tables.BRONZE_ARROW_SCHEMA.empty_table().select(tables.RECORD_COLUMNS), *parts])
+
+
+def _chunk_files(path: Location, version: int) -> list[tuple[int, Location]]:
+    """(version, file) of the data files a bronze commit appended that are still there; a file dropped by
+    consumer.bronze.reingest (which re-ingested its records in a later commit) is skipped, any other is an error."""
+    files, live = [], None
+    for add in _appended_files(path, version):
+        file = path / unquote(add["path"])
+        if file.exists():
+            files.append((version, file))
+            continue
+        live = live if live is not None else _live_files(path)
+        if add["path"] in live:
+            raise _lost_file(path, version, add)
+        logger.info(
+            "silver: bronze version %d: %s is gone, dropped by consumer.bronze.reingest, which "
+            "re-ingested its records in a later commit",
+            version,
+            add["path"],
+        )
+    return files
+
+
+def _read_bronze_file(where: tuple[int, Location]) -> pa.Table:
+    version, file = where
+    try:
+        filesystem, name = file.filesystem()
+        return pq.read_table(
+            name, filesystem=filesystem, columns=list(tables.RECORD_COLUMNS), schema=BRONZE_FILE_SCHEMA
+        )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise LakeError(
+            f"bronze version {version}: data file {file} cannot be read ({exc}); move it away "
+            "and run python -m consumer.bronze.reingest (see docs/bronze.md#damaged-lake-tables)"
+        ) from None
 
 
 def _live_files(path: Location) -> set[str]:

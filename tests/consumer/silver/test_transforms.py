@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from unittest.mock import patch
 
 import orjson
 import polars as pl
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from config.catalog import config_catalog
+from consumer.silver import parse
 from consumer.silver.parse import parse_values, row_error
 from consumer.silver.rules import rules, rules_frame
 from consumer.silver.transforms import (
@@ -124,6 +126,19 @@ def test_bulk_parse_equals_one_value_at_a_time(values):
         single = pl.from_arrow(parse_values(pa.array([value], pa.binary())))
         assert_frame_equal(bulk.slice(i, 1), single)
         assert (single["parse_error"][0] is None) == (row_error(value) is None)
+
+
+@hyp_settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(raw_values, max_size=12), max_size=5), st.integers(1, 400))
+def test_values_decoded_in_groups_and_slices_by_parallel_threads_keep_their_order(chunks, group_bytes):
+    """Chunks joined into groups, large ones sliced, groups decoded by several threads: the same rows, in order, as
+    each value decoded on its own."""
+    values = [value for chunk in chunks for value in chunk]
+    with patch.object(parse, "GROUP_BYTES", group_bytes):
+        grouped = pl.from_arrow(parse_values(pa.chunked_array([pa.array(c, pa.binary()) for c in chunks], pa.binary())))
+    assert grouped.height == len(values)
+    for i, value in enumerate(values):
+        assert_frame_equal(grouped.slice(i, 1), pl.from_arrow(parse_values(pa.array([value], pa.binary()))))
 
 
 def test_rules_table_fits_one_screen_and_has_both_actions():
