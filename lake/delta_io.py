@@ -34,8 +34,8 @@ WRITER_PROPERTIES = WriterProperties(
     compression_level=1,
     default_column_properties=ColumnProperties(dictionary_enabled=False, statistics_enabled="CHUNK"),
 )
-# Appends write one file per partition per commit; compaction (consumer/maintenance.py) rewrites them into files
-# of about this size.
+# Appends write files of up to parquet_append.FILE_ROWS rows; compaction (consumer/maintenance.py) rewrites them
+# into files of about this size.
 TARGET_FILE_SIZE = 256 * 1024 * 1024
 # commitInfo entry of every commit `write` makes: how many application transactions follow (a cut commit is noticed)
 TXN_COUNT_KEY = "lakehouse.txns"
@@ -212,7 +212,6 @@ def write(
     app_transactions: Mapping[str, int] | None = None,
     metadata: Mapping[str, str] | None = None,
     configuration: Mapping[str, str] | None = None,
-    target_file_size: int | None = None,
 ) -> None:
     """One atomic Delta commit of `data`, with progress markers (`app_transactions`) in the same commit.
 
@@ -231,8 +230,8 @@ def write(
         if planned.table is not None
         else _first_version(planned.path, arrow.schema, partition_by=partition_by, configuration=configuration)
     )
+    meta = {**(metadata or {}), TXN_COUNT_KEY: str(len(txns))}
     if mode == "append" and parquet_append.supported(base, arrow, partition_by or ()):
-        meta = {**(metadata or {}), TXN_COUNT_KEY: str(len(txns))}
         parquet_append.append(base, planned.path, arrow, partition_by=partition_by or (), txns=txns, metadata=meta)
         return
     write_deltalake(
@@ -243,10 +242,7 @@ def write(
         predicate=predicate,
         configuration=dict(configuration) if configuration else None,
         writer_properties=WRITER_PROPERTIES,
-        target_file_size=target_file_size,
-        commit_properties=CommitProperties(
-            custom_metadata={**(metadata or {}), TXN_COUNT_KEY: str(len(txns))}, app_transactions=txns or None
-        ),
+        commit_properties=CommitProperties(custom_metadata=meta, app_transactions=txns or None),
     )
 
 

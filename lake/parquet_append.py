@@ -47,7 +47,7 @@ PARQUET_OPTIONS = {
 def supported(table: DeltaTable, data: pa.Table, partition_by: Sequence[str]) -> bool:
     """Whether `data` has rows, exactly the table's columns, and every partition value can name a folder as it is (no
     nulls, no characters to escape): otherwise delta-rs's writer takes the append."""
-    if not data.num_rows or set(data.schema.names) != set(table.schema().to_arrow().names):
+    if not data.num_rows or set(data.schema.names) != set(pa.schema(table.schema().to_arrow()).names):
         return False
     for name in partition_by:
         values = pc.unique(data[name])
@@ -69,7 +69,8 @@ def append(
     (CommitFailedError when a commit since then conflicts, as with delta-rs's writer). The commit info counts the
     files (ADDS_KEY), so that a cut commit file is noticed."""
     schema = table.schema()
-    rows = data.select(schema.to_arrow().names).cast(pa.schema(schema.to_arrow()))  # type: ignore[arg-type]
+    columns = pa.schema(schema.to_arrow())  # type: ignore[arg-type]
+    rows = data.select(columns.names).cast(columns)
     pieces = [(values, piece) for values, part in _partitions(rows, partition_by) for piece in _split(part)]
     with ThreadPoolExecutor(min(WRITERS, len(pieces))) as pool:
         actions = list(pool.map(lambda piece: _write_file(path, *piece), pieces))

@@ -147,7 +147,6 @@ def append_batch(path: delta_io.Where, batch: BronzeBatch, *, clock_now: datetim
             partition_by=tables.BRONZE.partition_by,
             configuration=tables.BRONZE.configuration,
             app_transactions=markers,
-            target_file_size=delta_io.TARGET_FILE_SIZE,
             metadata={"writer": "bronze-ingest", "rows": str(fresh.num_rows)},
         )
         return AppendResult(fresh.num_rows, rows.num_rows - fresh.num_rows, positions, None)
