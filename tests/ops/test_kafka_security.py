@@ -77,16 +77,17 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         broker.stop()
 
 
+def _run(settings: Settings, module: str, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """`python -m module args` against the secured broker, to its end (at most `timeout_s`)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env_of(settings), capture_output=True, timeout=timeout_s
+    )
+
+
 def test_producer_and_bronze_ingest_round_trip_over_sasl_ssl(secured, tmp_path):
     settings = secured.settings(tmp_path / "lake")
     assert ensure_topic(settings) is True
-    produced = subprocess.run(
-        [sys.executable, "-m", "producer.telemetry_sim", "--events", "300"],
-        cwd=REPO,
-        env=env_of(settings),
-        capture_output=True,
-        timeout=120,
-    )
+    produced = _run(settings, "producer.telemetry_sim", "--events", "300")
     assert produced.returncode == 0, produced.stderr.decode()[-2000:]
     total = sum(end_offsets(settings, settings.telemetry_topic).values())
     assert total >= 300
@@ -116,13 +117,7 @@ def test_a_wrong_password_is_one_line(secured, tmp_path):
 def test_an_untrusted_ca_is_one_line_from_the_producer(secured, tmp_path):
     stranger = ScratchCA.create(tmp_path / "other", "other-ca")
     settings = secured.settings(tmp_path / "lake", cafile=stranger.cert)
-    done = subprocess.run(
-        [sys.executable, "-m", "producer.telemetry_sim", "--events", "10"],
-        cwd=REPO,
-        env=env_of(settings),
-        capture_output=True,
-        timeout=60,
-    )
+    done = _run(settings, "producer.telemetry_sim", "--events", "10", timeout_s=60)
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1, lines
     assert lines[0].startswith("error: TLS handshake with localhost:")
@@ -136,9 +131,7 @@ def test_the_ingest_stops_with_one_line_on_refused_credentials(secured, tmp_path
         settings = secured.settings(tmp_path / "lake", password="not-the-password")
     else:
         settings = secured.settings(tmp_path / "lake", cafile=ScratchCA.create(tmp_path / "other", "other-ca").cert)
-    done = subprocess.run(
-        [sys.executable, "-m", "consumer.bronze"], cwd=REPO, env=env_of(settings), capture_output=True, timeout=120
-    )
+    done = _run(settings, "consumer.bronze")
     stderr = done.stderr.decode()
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
     assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr[-2000:]
